@@ -1,0 +1,1 @@
+"""Built-in CLI commands beyond list/info/plugins; each module exposes ``command``."""

@@ -1,0 +1,1 @@
+"""Datasets: Flare7K / LOL folders and offline synthetic pairs."""

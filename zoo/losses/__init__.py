@@ -1,0 +1,1 @@
+"""Losses: every one a function and an ``nn.Module`` that agree, registered in ``plugin.py``."""

@@ -1,0 +1,1 @@
+"""Image-quality metrics with a known direction (higher or lower is better)."""

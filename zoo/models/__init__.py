@@ -1,0 +1,1 @@
+"""Restoration networks: Uformer, U-Net, KinD."""

@@ -1,0 +1,1 @@
+"""Packaged recipes: one TOML file per recipe, registered by name (the file's stem)."""
