@@ -1,0 +1,69 @@
+"""Shared parts of every loss: input validation and reduction.
+
+Conventions (all built-in losses follow them; third-party losses are encouraged to):
+
+* images are ``(B, C, H, W)`` float tensors; ``pred`` and ``target`` have equal shapes;
+* ``reduction`` is ``"mean"`` (default, a scalar), ``"sum"`` or ``"none"`` (one value per
+  sample, shape ``(B,)``);
+* every loss is minimised: a similarity ``s`` becomes ``1 - s`` (said in its docstring);
+* bad input raises :class:`zoo.errors.InputError` naming the loss and what was wrong.
+"""
+from __future__ import annotations
+
+import torch
+
+from zoo.errors import InputError
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(name: str, reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise InputError(f"{name}: reduction must be one of {', '.join(REDUCTIONS)}, "
+                         f"got {reduction!r}")
+    return reduction
+
+
+def check_images(name: str, *tensors: torch.Tensor, channels: int | tuple[int, ...] | None = None,
+                 value_range: tuple[float, float] | None = None, min_size: int | None = None,
+                 same_shape: bool = True) -> None:
+    """Validate 4-D image tensors up front with a message naming the loss.
+
+    ``value_range`` is checked with a small tolerance; ``min_size`` is the smallest H and W.
+    """
+    for i, t in enumerate(tensors):
+        if not isinstance(t, torch.Tensor):
+            raise InputError(f"{name}: argument {i} is a {type(t).__name__}, expected a tensor")
+        if t.dim() != 4:
+            raise InputError(f"{name}: expected (B, C, H, W) tensors, argument {i} has shape "
+                             f"{tuple(t.shape)}")
+        if not t.is_floating_point():
+            raise InputError(f"{name}: expected floating-point tensors, argument {i} is {t.dtype}")
+        if channels is not None:
+            allowed = (channels,) if isinstance(channels, int) else tuple(channels)
+            if t.shape[1] not in allowed:
+                raise InputError(f"{name}: expected {' or '.join(map(str, allowed))} channels, "
+                                 f"argument {i} has {t.shape[1]}")
+        if min_size is not None and min(t.shape[-2:]) < min_size:
+            raise InputError(f"{name}: images must be at least {min_size}x{min_size}, argument {i} "
+                             f"is {t.shape[-2]}x{t.shape[-1]}")
+        if value_range is not None and t.numel():
+            lo, hi = value_range
+            tmin, tmax = float(t.detach().min()), float(t.detach().max())
+            if tmin < lo - 1e-3 or tmax > hi + 1e-3:
+                raise InputError(f"{name}: values must lie in [{lo}, {hi}], argument {i} spans "
+                                 f"[{tmin:.4g}, {tmax:.4g}]")
+    if same_shape and len(tensors) > 1:
+        shapes = {tuple(t.shape) for t in tensors}
+        if len(shapes) > 1:
+            raise InputError(f"{name}: inputs differ in shape: "
+                             f"{', '.join(str(tuple(t.shape)) for t in tensors)}")
+
+
+def reduce(per_element: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Reduce a ``(B, ...)`` tensor: mean / sum over everything, or per-sample mean for 'none'."""
+    if reduction == "mean":
+        return per_element.mean()
+    if reduction == "sum":
+        return per_element.sum()
+    return per_element.reshape(per_element.shape[0], -1).mean(dim=1)
