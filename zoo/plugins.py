@@ -26,6 +26,7 @@ ENTRY_POINT_GROUP = "zoo"
 #: Built-in plugins: module path -> plugin name.  They go through the same hooks as third parties.
 BUILTIN_PLUGINS = {
     "zoo.losses.plugin": "zoo.losses",
+    "zoo.losses.perceptual_plugin": "zoo.losses.perceptual",
     "zoo.encoders.plugin": "zoo.encoders",
     "zoo.models.plugin": "zoo.models",
     "zoo.data.plugin": "zoo.data",
