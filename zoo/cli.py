@@ -14,7 +14,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import ZooError
-from .registry import KINDS, get_registry, reset_registry
+from .registry import KINDS, SINGULAR, get_registry, reset_registry
 
 console = Console()
 err_console = Console(stderr=True)
@@ -106,7 +106,8 @@ def info_cmd(name, kind):
         raise UnknownNameError("components", name, all_names)
     for k, (base, preset) in found:
         spec = reg.specs[k][base]
-        console.rule(f"[bold]{name}[/]  ({k[:-1]}, plugin {spec.plugin})")
+        title = name if name in (base, f"{base}.{preset}") else f"{name} → {base}"
+        console.rule(f"[bold]{title}[/]  ({SINGULAR[k]}, plugin {spec.plugin})")
         desc = spec.description()
         if desc:
             console.print(desc, highlight=False)

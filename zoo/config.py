@@ -217,7 +217,7 @@ class RegistryConfig:
                 for name, value in entries.items():
                     if section == "aliases" and not isinstance(value, str):
                         raise ConfigError(f"{locate_key(path, name)}: aliases.{kind}.{name} must "
-                                          f"be a string naming a registered {kind[:-1]}")
+                                          f"be a string naming a registered {kind.rstrip('s')}")
                     if section == "defaults" and not isinstance(value, dict):
                         raise ConfigError(f"{locate_key(path, f'defaults.{kind}.{name}')}: "
                                           f"defaults.{kind}.{name} must be a table of arguments")

@@ -26,8 +26,10 @@ class UnknownNameError(ZooError, KeyError):
         self.kind, self.name = kind, name
         close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        super().__init__(f"unknown {kind[:-1] if kind.endswith('s') else kind} {name!r}.{hint} "
-                         f"(`zoo list {kind}` shows all)")
+        from .registry import SINGULAR
+
+        super().__init__(f"unknown {SINGULAR.get(kind, kind)} {name!r}.{hint} "
+                         f"(`zoo list{' ' + kind if kind in SINGULAR and kind not in ('components', 'kinds') else ''}` shows all)")
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return self.args[0]

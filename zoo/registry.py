@@ -21,6 +21,8 @@ from typing import Any, Callable, Iterable
 from .errors import PluginError, UnknownNameError, ZooError
 
 KINDS = ("losses", "models", "encoders", "datasets", "metrics", "recipes")
+SINGULAR = {"losses": "loss", "models": "model", "encoders": "encoder", "datasets": "dataset",
+            "metrics": "metric", "recipes": "recipe", "components": "component", "kinds": "kind"}
 NAME_RE = re.compile(r"^[a-z0-9]+(?:[-+_][a-z0-9]+)*$")
 PRESET_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 _SPEC_FIELDS = ("doc", "formula", "citation", "params", "aliases", "presets", "direction",
@@ -85,7 +87,7 @@ class Spec:
                 for part in attr.split("."):
                     obj = getattr(obj, part)
             except (ImportError, AttributeError) as e:
-                raise PluginError(f"{self.kind[:-1]} {self.name!r} from plugin {self.plugin!r}: "
+                raise PluginError(f"{SINGULAR[self.kind]} {self.name!r} from plugin {self.plugin!r}: "
                                   f"cannot import {f!r}: {e}") from e
             self.factory = obj
             return obj
@@ -189,7 +191,7 @@ class Registry:
                                            for p in meta["params"])
                 spec = Spec(kind=kind, name=name, factory=factory, **meta)
             if not isinstance(spec.name, str) or not NAME_RE.match(spec.name):
-                raise PluginError(f"plugin {plugin!r}: invalid {kind[:-1]} name {spec.name!r} "
+                raise PluginError(f"plugin {plugin!r}: invalid {SINGULAR[kind]} name {spec.name!r} "
                                   f"(lowercase letters, digits and '-', '+', '_')")
             for preset in spec.presets:
                 if not PRESET_RE.match(preset):
@@ -214,7 +216,7 @@ class Registry:
                     owner = table.get(name) or table.get(self.aliases[spec.kind].get(name, ""))
                     if owner is not None and owner.plugin != plugin:
                         self.conflicts.setdefault((spec.kind, name), [owner.plugin]).append(plugin)
-                        problems.append(f"{spec.kind[:-1]} {name!r} is registered by both "
+                        problems.append(f"{SINGULAR[spec.kind]} {name!r} is registered by both "
                                         f"{owner.plugin!r} and {plugin!r}")
                 if any((spec.kind, n) in self.conflicts for n in (spec.name, *spec.aliases)):
                     continue
@@ -241,7 +243,7 @@ class Registry:
         self._check_kind(kind)
         if (kind, name) in self.conflicts:
             owners = self.conflicts[(kind, name)]
-            raise PluginError(f"{kind[:-1]} {name!r} is registered by both "
+            raise PluginError(f"{SINGULAR[kind]} {name!r} is registered by both "
                               f"{' and '.join(repr(o) for o in owners)}; disable one of them in "
                               f"registry.toml ([plugins] disabled = [...])")
         base, preset = name, None
@@ -287,7 +289,7 @@ class Registry:
             known = {p.name for p in spec.parameters()}
             bad = [k for k in merged if k not in known]
             if bad:
-                raise ZooError(f"{kind[:-1]} {name!r} has no parameter(s) {', '.join(bad)} "
+                raise ZooError(f"{SINGULAR[kind]} {name!r} has no parameter(s) {', '.join(bad)} "
                                f"(parameters: {', '.join(sorted(known)) or 'none'})")
         return spec, merged
 
