@@ -1,0 +1,283 @@
+"""``flare7k`` and ``flare7k-test``: the Flare7K / Flare7K++ folders as released.
+
+Flare7K (Dai et al., "Flare7K: A Phenomenological Nighttime Flare Removal Dataset", NeurIPS
+2022 Datasets and Benchmarks) and Flare7K++ (Dai et al., "Flare7K++: Mixing Synthetic and Real
+Datasets for Nighttime Flare Removal and Beyond", 2023) unpack as::
+
+    Flare7Kpp/                                  (``root``)
+      Flare7K/Scattering_Flare/Compound_Flare/  scattering flares (light source included;
+                                                Flare7K 2022 names the folder Flare7k/)
+      Flare7K/Scattering_Flare/Light_Source/    their light sources (Flare7K++ only), same names
+      Flare7K/Reflective_Flare/                 reflective flares (ghosts)
+      Flare-R/Compound_Flare/, Flare-R/Light_Source/   real captured flares (Flare7K++)
+      test_data/{real,synthetic}/{input,gt,mask}/      input_000000.png, gt_000000.png, ...
+    Flickr24K/                                  backgrounds (``backgrounds``; looked for in
+                                                ``root/Flickr24K`` and beside ``root``)
+
+Files are paired by name (:mod:`zoo.data.pairing`), never by sorted position.
+
+Training synthesis (facts from ykdai/Flare7K ``basicsr/data/flare7k_dataset.py`` and
+``flare7kpp_dataset.py``; this is an independent implementation):
+
+* gamma ``g ~ U(1.8, 2.2)`` per sample; every layer is linearised with ``x ** g``;
+* background: random ``size`` crop (reflect-padded), horizontal and vertical flips, Gaussian
+  noise of std ``0.01 * chi2(1)``, gain ``U(0.5, 1.2)``, clamp to [0, 1];
+* flare: a compound flare (from one flare set, sets chosen with equal probability), plus a
+  random reflective flare when the set has them (``clamp(flare + reflective)``); per channel
+  "remove background" ``(x - min) * max / (max - min)``; RandomAffine with rotation 0-360,
+  scale ``flare_scale`` (0.8-1.5), translation ``translate / 1440`` of the size (300) and shear
+  +-20 degrees, centre crop, flips (the light source, when present, gets the same transform);
+  brightness jitter ``U(0.8, 3)``; Gaussian blur (kernel 21, sigma U(0.1, 3)); DC offset
+  ``U(-0.02, 0.02)`` (Flare7K only);
+* ``input = clamp(background + flare)``; with a light source (Flare7K++):
+  ``gt = clamp(background + light)`` and ``flare = clamp(flare - light)``; otherwise
+  ``gt = background``.  All returned through ``** (1 / g)``.
+
+Flare images are 1440 px wide and were cropped at 512 in Flare7K; ``flare_zoom`` (default
+``size / 512``) resizes them so that a ``size`` crop shows what a 512 crop showed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from zoo.errors import InputError
+
+from .io import list_images, read_image
+from .pairing import index_folder, pair_by_name
+from .sampling import (center_crop, check_same_size, check_split, generator, item_seed,
+                       random_crop, random_flips, randint, uniform)
+
+DOWNLOAD_HINT = ("download Flare7K++ (https://github.com/ykdai/Flare7K, Flare7Kpp.zip) and "
+                 "Flickr24K, unpack them side by side, and pass root=<.../Flare7Kpp>; or use the "
+                 "offline dataset 'synthetic-flare'")
+
+
+def _find_root(root: str | Path | None, dataset: str) -> Path:
+    if root is None:
+        raise InputError(f"dataset {dataset}: no root given; {DOWNLOAD_HINT}")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise InputError(f"dataset {dataset}: folder {root} not found; {DOWNLOAD_HINT}")
+    return root
+
+
+class Flare7KTest(Dataset):
+    """The Flare7K / Flare7K++ test pairs: ``test_data/<subset>/{input,gt,mask}``.
+
+    Args:
+        root: the Flare7K or Flare7Kpp folder (or a folder holding input/ and gt/ directly).
+        subset: "real" or "synthetic".
+        size: optional centre crop (None keeps the full 512 x 512 images).
+    Items: ``{"input", "gt", "mask", "name"}`` (``mask`` when the folder has one).
+    """
+
+    def __init__(self, root: str | Path | None = None, subset: str = "real",
+                 size: int | None = None, split: str = "test"):
+        check_split("flare7k-test", split)
+        base = _find_root(root, "flare7k-test")
+        folder = base if (base / "input").is_dir() else base / "test_data" / subset
+        if not (folder / "input").is_dir() or not (folder / "gt").is_dir():
+            raise InputError(f"dataset flare7k-test: {folder}/input and {folder}/gt not found; "
+                             f"{DOWNLOAD_HINT}")
+        folders = {"input": folder / "input", "gt": folder / "gt"}
+        if (folder / "mask").is_dir():
+            folders["mask"] = folder / "mask"
+        self.pairs = pair_by_name(folders)
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict:
+        key, paths = self.pairs[index]
+        images = {role: read_image(p) for role, p in paths.items()}
+        check_same_size(paths, images)
+        roles = list(images)
+        cropped = center_crop([images[r] for r in roles], self.size)
+        item = dict(zip(roles, cropped))
+        item["name"] = key
+        return item
+
+
+class Flare7K(Dataset):
+    """Training pairs synthesised on the fly from the Flare7K / Flare7K++ folders.
+
+    Args:
+        root: the Flare7K or Flare7Kpp folder.
+        backgrounds: folder of background photos (default ``root/Flickr24K`` or
+            ``root/../Flickr24K``).
+        split: "train" (synthesis) or "test" (the ``test_data/<subset>`` pairs).
+        size: crop size.
+        length: items per epoch (default: the number of backgrounds).
+        seed: base seed.
+        flare_sets: which flare folders to use, among "flare7k" and "flare-r".
+        reflective: add reflective flares (Flare7K set only).
+        flare_scale, translate, shear: RandomAffine ranges (Flare7K's defaults).
+        flare_zoom: resize factor applied to flare images first (default ``size / 512``).
+        subset: test subset for split="test".
+    """
+
+    def __init__(self, root: str | Path | None = None, backgrounds: str | Path | None = None,
+                 split: str = "train", size: int = 512, length: int | None = None,
+                 seed: int = 0, flare_sets: tuple[str, ...] = ("flare7k", "flare-r"),
+                 reflective: bool = True, flare_scale: tuple[float, float] = (0.8, 1.5),
+                 translate: float = 300.0, shear: float = 20.0, flare_zoom: float | None = None,
+                 subset: str = "real"):
+        self.split = check_split("flare7k", split)
+        self.size, self.seed, self.epoch = int(size), int(seed), 0
+        base = _find_root(root, "flare7k")
+        if split == "test":
+            self.test = Flare7KTest(base, subset=subset, size=None)
+            self.length = len(self.test)
+            return
+        self.test = None
+        flare7k_dir = next((base / n for n in ("Flare7K", "Flare7k") if (base / n).is_dir()), base)
+        self.sets = []  # (name, {key: flare path}, {key: light path}, [reflective paths])
+        for name in flare_sets:
+            if name == "flare7k":
+                scatter = flare7k_dir / "Scattering_Flare"
+                refl_dir = flare7k_dir / "Reflective_Flare"
+            elif name == "flare-r":
+                scatter, refl_dir = base / "Flare-R", None
+            else:
+                raise InputError(f"dataset flare7k: unknown flare set {name!r} "
+                                 f"(flare7k or flare-r)")
+            compound = scatter / "Compound_Flare"
+            if not compound.is_dir():
+                if name == "flare-r" and "flare-r" in flare_sets and len(flare_sets) > 1:
+                    continue  # Flare7K (2022) has no Flare-R: use what is there
+                raise InputError(f"dataset flare7k: folder {compound} not found; "
+                                 f"{DOWNLOAD_HINT}")
+            flares = index_folder(compound, "compound_flare")
+            if not flares:
+                raise InputError(f"dataset flare7k: no images in {compound}")
+            lights: dict[str, Path] = {}
+            if (scatter / "Light_Source").is_dir():
+                pairs = pair_by_name({"flare": compound, "light": scatter / "Light_Source"})
+                lights = {k: p["light"] for k, p in pairs}
+            reflect = (list_images(refl_dir) if reflective and refl_dir is not None
+                       and refl_dir.is_dir() else [])
+            self.sets.append((name, flares, lights, reflect))
+        if not self.sets:
+            raise InputError(f"dataset flare7k: no flare folders under {base}; {DOWNLOAD_HINT}")
+        bg = Path(backgrounds) if backgrounds is not None else next(
+            (p for p in (base / "Flickr24K", base.parent / "Flickr24K") if p.is_dir()), None)
+        if bg is None or not bg.is_dir():
+            raise InputError(f"dataset flare7k: background folder "
+                             f"{bg or base / 'Flickr24K'} not found; pass backgrounds=<folder> "
+                             f"or {DOWNLOAD_HINT}")
+        self.backgrounds = list_images(bg)
+        if not self.backgrounds:
+            raise InputError(f"dataset flare7k: no images in background folder {bg}")
+        self.length = int(length) if length is not None else len(self.backgrounds)
+        # a light layer in every item as soon as one set has light sources (zeros elsewhere),
+        # so that items of one dataset always collate
+        self.with_light = any(lights for _, _, lights, _ in self.sets)
+        self.flare_scale, self.translate, self.shear = tuple(flare_scale), translate, shear
+        self.flare_zoom = float(flare_zoom) if flare_zoom is not None else self.size / 512.0
+
+    def __len__(self) -> int:
+        return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _load_flare(self, path: Path) -> torch.Tensor:
+        image = read_image(path)
+        if abs(self.flare_zoom - 1.0) > 1e-6:
+            h, w = image.shape[-2:]
+            image = F.interpolate(image[None], size=(max(1, round(h * self.flare_zoom)),
+                                                     max(1, round(w * self.flare_zoom))),
+                                  mode="bilinear", antialias=True, align_corners=False)[0]
+        return image
+
+    def _affine(self, layers: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """RandomAffine + centre crop + flips of (C, H, W) flare layers."""
+        from torchvision.transforms.v2 import functional as TF
+
+        h, w = layers.shape[-2:]
+        max_dx = self.translate / 1440.0 * w
+        max_dy = self.translate / 1440.0 * h
+        angle = uniform(g, 0.0, 360.0)
+        tx, ty = round(uniform(g, -max_dx, max_dx)), round(uniform(g, -max_dy, max_dy))
+        scale = uniform(g, *self.flare_scale)
+        shear = [uniform(g, -self.shear, self.shear), 0.0]
+        out = TF.affine(layers, angle=angle, translate=[tx, ty], scale=scale, shear=shear)
+        ph, pw = max(0, self.size - out.shape[-2]), max(0, self.size - out.shape[-1])
+        if ph or pw:  # zero padding, as torchvision's CenterCrop: flares are on black
+            out = F.pad(out, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+        (out,) = center_crop([out], self.size)
+        return random_flips([out], g)[0]
+
+    def __getitem__(self, index: int) -> dict:
+        if self.test is not None:
+            return self.test[index]
+        if not 0 <= index < self.length:
+            raise IndexError(f"flare7k index {index} out of range (length {self.length})")
+        g = generator(item_seed(self.seed, self.split, index, self.epoch))
+        gamma = uniform(g, 1.8, 2.2)
+        bg_path = self.backgrounds[index % len(self.backgrounds)]
+        background = read_image(bg_path) ** gamma
+        (background,) = random_crop([background], self.size, g)
+        (background,) = random_flips([background], g)
+        sigma = 0.01 * float(torch.randn(1, generator=g) ** 2)
+        background = background + sigma * torch.randn(background.shape, generator=g)
+        background = (uniform(g, 0.5, 1.2) * background).clamp(0, 1)
+        dc_offset = uniform(g, -0.02, 0.02)
+
+        name, flares, lights, reflect = self.sets[randint(g, 0, len(self.sets) - 1)]
+        keys = sorted(flares)
+        key = keys[randint(g, 0, len(keys) - 1)]
+        flare = self._load_flare(flares[key]) ** gamma
+        if reflect:
+            ghost = self._load_flare(reflect[randint(g, 0, len(reflect) - 1)]) ** gamma
+            ghost = _fit(ghost, flare.shape[-2:])
+            flare = (flare + ghost).clamp(0, 1)
+        lo = flare.amin(dim=(1, 2), keepdim=True)
+        hi = flare.amax(dim=(1, 2), keepdim=True)
+        flare = (flare - lo) * hi / (hi - lo + 1e-7)  # Flare7K's remove_background
+        has_light = key in lights
+        if has_light:
+            light = _fit(self._load_flare(lights[key]) ** gamma, flare.shape[-2:])
+            both = self._affine(torch.cat([flare, light]), g)
+            flare, light = both[:3], both[3:]
+        else:
+            flare = self._affine(flare, g)
+            flare = flare * uniform(g, 0.8, 3.0)  # brightness jitter
+        sigma_blur = uniform(g, 0.1, 3.0)
+        flare = _gaussian_blur(flare, 21, sigma_blur)
+        if not has_light:
+            flare = flare + dc_offset
+        flare = flare.clamp(0, 1)
+        merged = (flare + background).clamp(0, 1)
+        inv = 1.0 / gamma
+        item = {"input": merged ** inv}
+        if has_light:
+            item["gt"] = (background + light).clamp(0, 1) ** inv
+            item["flare"] = (flare - light).clamp(0, 1) ** inv
+            item["light"] = light.clamp(0, 1) ** inv
+        else:
+            item["gt"] = background ** inv
+            item["flare"] = flare ** inv
+            if self.with_light:
+                item["light"] = torch.zeros_like(background)
+        item["name"] = f"{bg_path.stem}+{name}-{key}"
+        return item
+
+
+def _fit(image: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Resize ``image`` to ``hw`` when it differs (flare and light/ghost images of one set)."""
+    if tuple(image.shape[-2:]) == tuple(hw):
+        return image
+    return F.interpolate(image[None], size=tuple(hw), mode="bilinear", align_corners=False)[0]
+
+
+def _gaussian_blur(image: torch.Tensor, kernel: int, sigma: float) -> torch.Tensor:
+    from kornia.filters import gaussian_blur2d
+
+    return gaussian_blur2d(image[None], (kernel, kernel), (sigma, sigma),
+                           border_type="reflect")[0]

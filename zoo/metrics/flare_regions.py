@@ -1,0 +1,129 @@
+"""Flare7K region metrics: ``g-psnr``, ``s-psnr``, ``global-psnr`` and ``flare-score``.
+
+From Flare7K++ / the MIPI 2023 flare-removal challenge (ykdai/Flare7K ``evaluate.py``,
+``compare_score`` and ``extract_mask``).  The mask is Flare7K's colour code, here as floats in
+[0, 1]: glare (1, 1, 0), streak (1, 0, 0), light source (0, 0, 1), other pixels (0, 0, 0).
+With ``R, G, B`` its channels the region weights are
+
+    glare  m = G,        streak  m = R - G,        global  m = 1 - B  (all but the light source)
+
+and, with ``d = pred - gt`` in [0, 1] and sums over the H x W pixels and 3 channels,
+
+    MSE_region  = sum_c,h,w (m d)^2 / (3 sum_h,w m)       (this package's default)
+    PSNR_region = 10 log10(1 / MSE_region)
+
+Flare7K's ``evaluate.py`` divides the full-image mean ``sum (m d)^2 / (3 H W)`` by a mask area
+computed as ``sum m / (512 * 512)``, i.e. it assumes every image is 512 x 512:
+
+    MSE_flare7k = sum (m d)^2 / (3 H W) * 512^2 / sum m  =  MSE_region * 512^2 / (H W)
+
+The two agree exactly on 512 x 512 images (the Flare7K test sets); on other sizes Flare7K's is
+off by ``10 log10(H W / 512^2)`` dB.  ``flare7k_exact=True`` reproduces it.  (Squaring ``m d``
+rather than weighting by ``m`` is also Flare7K's; for the binary masks of the test sets it is
+the same thing.)
+
+An image whose mask has no pixel of a region gets NaN for that region (Flare7K skips it from
+that region's average).  ``flare-score`` is the mean of the three; per image it is NaN when a
+region is missing, and ``zoo eval`` averages it as Flare7K does: the mean of the three region
+means.
+"""
+from __future__ import annotations
+
+import torch
+
+from zoo.errors import InputError
+
+from .base import Metric, check_pair, work_dtype
+
+REGIONS = ("glare", "streak", "global")
+FLARE7K_SIZE = 512
+
+
+def region_weights(mask: torch.Tensor, region: str) -> torch.Tensor:
+    """(B, 1, H, W) weights of ``region`` from a (B, 3, H, W) colour-code mask in [0, 1]."""
+    r, g, b = mask[:, 0:1], mask[:, 1:2], mask[:, 2:3]
+    if region == "glare":
+        return g
+    if region == "streak":
+        return r - g
+    if region == "global":
+        return 1.0 - b
+    raise InputError(f"unknown flare region {region!r} (one of {', '.join(REGIONS)})")
+
+
+def region_psnr(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, region: str,
+                flare7k_exact: bool = False) -> torch.Tensor:
+    """Per-image PSNR over ``region`` (NaN where the region is empty)."""
+    dt = work_dtype(pred)
+    m = region_weights(mask.to(dt), region)
+    err = ((pred.to(dt) - gt.to(dt)) * m).pow(2).sum(dim=(1, 2, 3))
+    area = m.sum(dim=(1, 2, 3))
+    channels = pred.shape[1]
+    if flare7k_exact:
+        h, w = pred.shape[-2:]
+        mse = err / (channels * h * w) * FLARE7K_SIZE ** 2 / area
+    else:
+        mse = err / (channels * area)
+    out = 10.0 * torch.log10(1.0 / mse)
+    return torch.where(area > 0, out, torch.full_like(out, float("nan"))).float()
+
+
+class RegionPSNR(Metric):
+    """PSNR over a Flare7K mask region (higher is better)."""
+
+    needs_mask = True
+    region = "global"
+
+    def __init__(self, quantize: bool = True, flare7k_exact: bool = False):
+        super().__init__(quantize)
+        self.flare7k_exact = bool(flare7k_exact)
+
+    def check_mask(self, pred: torch.Tensor, mask) -> torch.Tensor:
+        if mask is None:
+            raise InputError(f"metric {self.name} needs a mask (Flare7K colour code: glare "
+                             f"(1,1,0), streak (1,0,0), light source (0,0,1))")
+        check_pair(self.name, pred, mask)
+        mask = mask.detach()
+        return (mask.clamp(0, 1) * 255).round() / 255 if self.quantize else mask
+
+    def forward(self, pred: torch.Tensor, gt: torch.Tensor, mask=None) -> torch.Tensor:
+        pred, gt = self.prepare(pred, gt)
+        return region_psnr(pred, gt, self.check_mask(pred, mask), self.region,
+                           self.flare7k_exact)
+
+    def extra_repr(self) -> str:
+        return f"quantize={self.quantize}, flare7k_exact={self.flare7k_exact}"
+
+
+class GlarePSNR(RegionPSNR):
+    """G-PSNR: PSNR over the glare region (mask weight G)."""
+
+    name, region = "g-psnr", "glare"
+
+
+class StreakPSNR(RegionPSNR):
+    """S-PSNR: PSNR over the streak region (mask weight R - G)."""
+
+    name, region = "s-psnr", "streak"
+
+
+class GlobalPSNR(RegionPSNR):
+    """Global-PSNR: PSNR over everything but the light source (mask weight 1 - B)."""
+
+    name, region = "global-psnr", "global"
+
+
+class FlareScore(RegionPSNR):
+    """Flare7K++ score: the mean of G-PSNR, S-PSNR and Global-PSNR (NaN if a region is empty).
+
+    ``parts`` names the metrics whose means ``zoo eval`` averages for the summary row.
+    """
+
+    name = "flare-score"
+    parts = ("g-psnr", "s-psnr", "global-psnr")
+
+    def forward(self, pred: torch.Tensor, gt: torch.Tensor, mask=None) -> torch.Tensor:
+        pred, gt = self.prepare(pred, gt)
+        mask = self.check_mask(pred, mask)
+        values = [region_psnr(pred, gt, mask, r, self.flare7k_exact) for r in REGIONS]
+        return torch.stack(values).mean(dim=0)

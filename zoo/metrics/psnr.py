@@ -1,0 +1,30 @@
+"""``psnr``: peak signal-to-noise ratio per image.
+
+    PSNR = 10 log10(1 / MSE),   MSE = mean over C, H, W of (pred - gt)^2,   images in [0, 1]
+
+which equals ``skimage.metrics.peak_signal_noise_ratio(gt, pred, data_range=255)`` on the uint8
+images (the call of Flare7K's ``evaluate.py``) when ``quantize=True``.  Identical images give
+``inf``, as scikit-image does.
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import Metric, work_dtype
+
+
+def psnr(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR of (B, C, H, W) tensors in [0, 1] (no checks, no quantisation)."""
+    dt = work_dtype(pred)
+    mse = (pred.to(dt) - gt.to(dt)).pow(2).flatten(1).mean(dim=1)
+    return (10.0 * torch.log10(1.0 / mse)).float()
+
+
+class PSNR(Metric):
+    """PSNR in dB per image (higher is better); ``quantize`` rounds to 8 bits first."""
+
+    name = "psnr"
+
+    def forward(self, pred: torch.Tensor, gt: torch.Tensor, mask=None) -> torch.Tensor:
+        pred, gt = self.prepare(pred, gt)
+        return psnr(pred, gt)
