@@ -1,7 +1,75 @@
-"""Built-in plugin registering restoration networks through ``zoo_register_models``."""
+"""Built-in plugin registering restoration networks through ``zoo_register_models``.
+
+Factories are lazy ``"module:attr"`` strings, so ``zoo list`` does not import torch.  Parameter
+counts in the docs are measured (``docs/models.md``); presets are plain keyword sets.
+"""
 from zoo.hookspecs import hookimpl
+
+_FLARE7K_SPLIT = {"image": (0, 3), "flare": (3, 6)}
+
+UFORMER_PRESETS = {
+    "t": {"embed_dim": 16},
+    "s": {"embed_dim": 32},
+    "b": {"embed_dim": 32, "depths": [1, 2, 8, 8, 2, 8, 8, 2, 1]},
+    # exactly the Flare7K release: Uformer(img_size=512, img_ch=3, output_ch=6), sigmoid output
+    "flare7k": {"embed_dim": 32, "img_size": 512, "in_ch": 3, "out_ch": 6, "residual": False,
+                "final_activation": "sigmoid", "output_split": _FLARE7K_SPLIT},
+}
+
+UNET_PRESETS = {
+    # Chen et al. 2018 (SID): 32..512, LeakyReLU(0.2), transposed-conv up, no normalisation
+    "sid": {"width": 32, "norm": False, "act": "lrelu", "up": "deconv"},
+    # BasicSR U_Net(img_ch=3, output_ch=6) of the Flare7K release: 64..1024, BN+ReLU, sigmoid
+    "flare7k": {"width": 64, "norm": True, "act": "relu", "up": "nearest", "in_ch": 3,
+                "out_ch": 6, "final_activation": "sigmoid", "output_split": _FLARE7K_SPLIT},
+    # small SID-style nets for CPU work, learning a residual
+    "s": {"width": 16, "norm": False, "act": "lrelu", "up": "deconv", "residual": True},
+    "t": {"width": 8, "norm": False, "act": "lrelu", "up": "deconv", "residual": True},
+}
+
+_UFORMER_CITE = ("Wang, Cun, Bao, Zhou, Liu, Li, 'Uformer: A General U-Shaped Transformer for "
+                 "Image Restoration', CVPR 2022; Flare7K preset: Dai et al., 'Flare7K', "
+                 "NeurIPS 2022")
+_UNET_CITE = ("Ronneberger et al., MICCAI 2015; Chen et al., 'Learning to See in the Dark', CVPR "
+              "2018 (sid); Dai et al., 'Flare7K', NeurIPS 2022 (flare7k)")
+_KIND_CITE = ("Zhang, Zhang, Guo, 'Kindling the Darkness: A Practical Low-light Image Enhancer', "
+              "ACM MM 2019")
 
 
 @hookimpl
 def zoo_register_models(register):
-    pass
+    register("uformer", "zoo.models.uformer:Uformer",
+             doc="Uformer: U-shaped transformer of LeWin window-attention blocks; any input size "
+                 "(reflect-padded to a multiple of 128). uformer.flare7k loads the Flare7K release "
+                 "checkpoint strictly (20,473,888 parameters).",
+             citation=_UFORMER_CITE, presets=UFORMER_PRESETS,
+             tags=("transformer", "restoration", "flare-removal"),
+             extra={"test": "tests/models/test_uformer.py::test_fixture_output_matches_reference",
+                    "pad_multiple": 128})
+    register("unet", "zoo.models.unet:UNet",
+             doc="U-Net, SID style (unet.sid: 32..512, LeakyReLU) or Flare7K/BasicSR style "
+                 "(unet.flare7k: 64..1024, BatchNorm, sigmoid, 6 outputs); unet.s / unet.t are "
+                 "small residual nets for CPU work. Any input size (padded to a multiple of 16).",
+             citation=_UNET_CITE, presets=UNET_PRESETS, tags=("cnn", "restoration", "low-light"),
+             extra={"test": "tests/models/test_unet.py::test_flare7k_preset_matches_release",
+                    "pad_multiple": 16})
+    register("kind-decom", "zoo.models.kind:KinDDecom",
+             doc="KinD layer decomposition net: image -> cat(reflectance 3 ch, illumination 1 ch) "
+                 "(output_split reflectance/illumination); 235,876 parameters.",
+             citation=_KIND_CITE, tags=("cnn", "low-light", "retinex"),
+             extra={"test": "tests/models/test_kind.py::test_parameter_counts"})
+    register("kind-restore", "zoo.models.kind:KinDRestore",
+             doc="KinD reflectance restoration net; forward(cat(R, I)) with R 3 ch and I 1 ch, "
+                 "or .restore(R, I); 7,760,739 parameters.",
+             citation=_KIND_CITE, tags=("cnn", "low-light", "retinex"),
+             extra={"test": "tests/models/test_kind.py::test_parameter_counts"})
+    register("kind-adjust", "zoo.models.kind:KinDAdjust",
+             doc="KinD illumination adjustment net; forward(I, ratio=None) (or a 2-ch input "
+                 "cat(I, ratio map)); 19,393 parameters.",
+             citation=_KIND_CITE, tags=("cnn", "low-light", "retinex"),
+             extra={"test": "tests/models/test_kind.py::test_parameter_counts"})
+    register("kind", "zoo.models.kind:KinD",
+             doc="KinD low-light enhancer: decomposition, restoration and illumination adjustment "
+                 "chained as in the release's evaluate.py; forward(x, ratio=None).",
+             citation=_KIND_CITE, tags=("cnn", "low-light", "retinex"),
+             extra={"test": "tests/models/test_kind.py::test_chain_forward_backward"})

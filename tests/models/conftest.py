@@ -1,0 +1,27 @@
+"""Fixtures of the model tests: the Flare7K Uformer reference files from ``../shared``.
+
+The folder is found beside the checkout (``tests/conftest.py``: ``<repo>/../shared`` or
+``$ZOO_SHARED_DIR``); tests needing it skip with the reason when it is absent.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+
+@pytest.fixture
+def uformer_fixture(shared_dir):
+    path = shared_dir / "fixtures" / "flare7k_uformer_e16_128.pt"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@pytest.fixture
+def uformer_manifest(shared_dir):
+    path = shared_dir / "fixtures" / "flare7k_uformer_manifest.json"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    return json.loads(path.read_text())
