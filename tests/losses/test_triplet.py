@@ -1,0 +1,108 @@
+"""Triplet loss: eq. 1 by hand on tiny vectors, margin behaviour, distances and reducers."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import zoo
+from zoo.errors import InputError
+from zoo.losses.distances import CosineDistance, L2Distance, SquaredL2Distance, get_distance
+from zoo.losses.reducers import reduce_per_sample
+from zoo.losses.triplet import Triplet, embed, triplet, triplet_from_embeddings
+
+A = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+P = torch.tensor([[1.0, 0.0], [1.0, 2.0]])
+N = torch.tensor([[0.0, 3.0], [1.0, 1.5]])
+
+
+def test_triplet_by_hand_on_tiny_vectors():
+    # row 0: d(a,p) = 1, d(a,n) = 9  -> [1 - 9 + 1]_+ = 0
+    # row 1: d(a,p) = 1, d(a,n) = 0.25 -> [1 - 0.25 + 1]_+ = 1.75
+    loss = Triplet(encoder=None, margin=1.0, reduction="none")
+    torch.testing.assert_close(loss(A, P, N), torch.tensor([0.0, 1.75]))
+    assert Triplet(encoder=None)(A, P, N).item() == pytest.approx(0.875)
+    assert Triplet(encoder=None, reduction="sum")(A, P, N).item() == pytest.approx(1.75)
+    assert Triplet(encoder=None, reduction="mean-of-positive")(A, P, N).item() == pytest.approx(1.75)
+    assert triplet(A, P, N, encoder=None).item() == pytest.approx(0.875)  # function form
+
+
+def test_margin_behaviour():
+    # row 0 becomes active once margin > 8 (d(a,n) - d(a,p) = 8)
+    assert Triplet(encoder=None, margin=0.0, reduction="none")(A, P, N)[0] == 0
+    assert Triplet(encoder=None, margin=8.0, reduction="none")(A, P, N)[0] == 0
+    assert Triplet(encoder=None, margin=8.5, reduction="none")(A, P, N)[0].item() == pytest.approx(0.5)
+    # the loss grows linearly with the margin while the hinge is active
+    l1 = Triplet(encoder=None, margin=1.0, reduction="none")(A, P, N)[1]
+    l2 = Triplet(encoder=None, margin=2.0, reduction="none")(A, P, N)[1]
+    assert (l2 - l1).item() == pytest.approx(1.0)
+    with pytest.raises(InputError, match="margin must be >= 0"):
+        Triplet(encoder=None, margin=-1)
+
+
+def test_distances_by_hand():
+    x, y = torch.tensor([[3.0, 4.0]]), torch.tensor([[0.0, 0.0]])
+    assert SquaredL2Distance()(x, y).item() == pytest.approx(25.0)
+    assert L2Distance()(x, y).item() == pytest.approx(5.0)
+    assert CosineDistance()(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 2.0]])).item() == \
+        pytest.approx(1.0)
+    assert CosineDistance()(x, 2 * x).item() == pytest.approx(0.0, abs=1e-6)
+    # normalised squared L2 == 2 * cosine distance
+    u, v = torch.randn(4, 5), torch.randn(4, 5)
+    torch.testing.assert_close(get_distance("squared-l2", normalize=True)(u, v),
+                               2 * get_distance("cosine")(u, v), rtol=1e-5, atol=1e-6)
+    # the L2 distance has a finite gradient at zero distance
+    z = torch.zeros(1, 3, requires_grad=True)
+    L2Distance()(z, torch.zeros(1, 3)).sum().backward()
+    assert torch.isfinite(z.grad).all()
+    with pytest.raises(InputError, match="unknown distance 'manhattan'"):
+        get_distance("manhattan")
+    with pytest.raises(InputError, match="equal shape"):
+        SquaredL2Distance()(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+def test_reducers():
+    losses = torch.tensor([0.0, 2.0, 0.0, 4.0])
+    assert reduce_per_sample(losses, "mean").item() == 1.5
+    assert reduce_per_sample(losses, "sum").item() == 6.0
+    assert reduce_per_sample(losses, "mean-of-positive").item() == 3.0
+    assert torch.equal(reduce_per_sample(losses, "none"), losses)
+    zero = torch.zeros(3, requires_grad=True)
+    out = reduce_per_sample(zero, "mean-of-positive")
+    out.backward()
+    assert out.item() == 0.0 and not math.isnan(out.item())
+    with pytest.raises(InputError, match="reduction must be one of"):
+        Triplet(encoder=None, reduction="max")
+
+
+def test_triplet_distances_and_embeddings_on_encoder():
+    torch.manual_seed(0)
+    a, p, n = (torch.rand(2, 3, 32, 32) for _ in range(3))
+    loss = zoo.create_loss("triplet.generic-small", reduction="none")
+    feats = [loss.features(t) for t in (a, p, n)]
+    # by hand: flatten every layer, squared L2
+    ea, ep, en = (torch.cat([f.flatten(1) for f in fs], 1) for fs in feats)
+    expected = torch.relu(((ea - ep) ** 2).sum(1) - ((ea - en) ** 2).sum(1) + 1.0)
+    torch.testing.assert_close(loss(a, p, n), expected, rtol=1e-4, atol=1e-4)
+    gap = zoo.create_loss("triplet.generic-small", embedding="gap", distance="cosine",
+                          reduction="none")
+    eg = [embed(fs, "gap") for fs in feats]
+    assert eg[0].shape == (2, 16 + 32 + 64)
+    torch.testing.assert_close(gap(a, p, n),
+                               triplet_from_embeddings(*eg, distance="cosine", reduction="none"))
+    # gradients reach the anchor only through the encoder
+    anchor = a.clone().requires_grad_(True)
+    zoo.create_loss("triplet.generic-small", margin=1e6)(anchor, p, n).backward()
+    assert anchor.grad.abs().sum() > 0
+
+
+def test_triplet_input_errors():
+    loss = Triplet(encoder=None)
+    with pytest.raises(InputError, match="expected 3 inputs"):
+        loss(A, P)
+    with pytest.raises(InputError, match="differ in shape"):
+        loss(A, P, torch.zeros(2, 3))
+    enc_loss = zoo.create_loss("triplet.generic-small")
+    with pytest.raises(InputError, match="expected 3 channels"):
+        enc_loss(*(torch.rand(1, 1, 16, 16) for _ in range(3)))

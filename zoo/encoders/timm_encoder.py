@@ -1,0 +1,95 @@
+"""Any timm model as a frozen encoder: its feature pyramid or its pooled embedding.
+
+``timm_encoder(model="convnext_tiny", layers=(0, 1, 2))`` builds
+``timm.create_model(model, features_only=True, out_indices=layers)`` and returns those stages;
+``embedding=True`` builds ``timm.create_model(model, num_classes=0)`` and returns
+``[pooled embedding (B, D)]``.  Inputs are normalised with the mean/std of the model's pretrained
+config, and resized (bicubic, antialiased) to its ``input_size`` when the config says the size
+is fixed (``fixed_input_size``, e.g. most ViTs).
+
+Weights: ``pretrained=True`` loads the locally cached file (Hugging Face cache ``$HF_HOME/hub``
+or the torch hub checkpoints folder, see :mod:`zoo.encoders.weights`) through timm's ``file``
+route, so nothing is downloaded; a path loads that file; ``False`` draws random fixed weights
+from ``seed`` (the generic perceptual loss of Liu et al., CVPR 2021).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from zoo.errors import ZooError
+
+from .base import IMAGENET_MEAN, IMAGENET_STD, FrozenEncoder, generic_source, seeded
+from .weights import timm_weights_file
+
+
+class TimmEncoder(FrozenEncoder):
+    """Frozen timm model; see the module docstring."""
+
+    def __init__(self, model: str, layers: Sequence[int] | int | None = None,
+                 pretrained: bool | str = True, embedding: bool = False, seed: int = 0):
+        import timm
+
+        what = f"encoder timm ({model})"
+        if not isinstance(model, str) or not model:
+            raise ZooError("encoder timm: give the timm model name, e.g. model='resnet18'")
+        arch = model.split(".")[0]
+        if not timm.is_model(arch):
+            import difflib
+
+            close = difflib.get_close_matches(arch, timm.list_models(), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ZooError(f"{what}: unknown timm model {model!r}{hint}")
+        kwargs: dict = {}
+        if embedding:
+            if layers is not None:
+                raise ZooError(f"{what}: layers and embedding=True exclude each other")
+            kwargs["num_classes"] = 0
+        else:
+            kwargs["features_only"] = True
+            if layers is not None:
+                kwargs["out_indices"] = (layers,) if isinstance(layers, int) else tuple(layers)
+        if pretrained is True:
+            file = timm_weights_file(model, what)
+            source = f"timm {model} ({file})"
+        elif pretrained is False:
+            file, source = None, generic_source(seed)
+        else:
+            file, source = str(pretrained), f"file {pretrained}"
+        if file is not None:
+            kwargs["pretrained_cfg_overlay"] = {"file": str(file)}
+        try:
+            with seeded(seed):
+                net = timm.create_model(model, pretrained=file is not None, **kwargs)
+        except (RuntimeError, ValueError, IndexError, AssertionError, FileNotFoundError) as e:
+            raise ZooError(f"{what}: timm.create_model failed: "
+                           f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        cfg = dict(getattr(net, "pretrained_cfg", None) or {})
+        super().__init__(cfg.get("mean", IMAGENET_MEAN), cfg.get("std", IMAGENET_STD))
+        self.net = net
+        self.embedding = bool(embedding)
+        size = cfg.get("input_size")
+        self.fixed_size = tuple(size[-2:]) if cfg.get("fixed_input_size") and size else None
+        if self.embedding:
+            self.layer_names = ("embedding",)
+        else:
+            idx = list(getattr(net.feature_info, "out_indices", range(len(net.feature_info))))
+            self.layer_names = tuple(f"stage{i}" for i in idx)
+        self.pretrained_source = source
+        self.freeze()
+
+    def extract(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.fixed_size is not None and tuple(x.shape[-2:]) != self.fixed_size:
+            x = F.interpolate(x, size=self.fixed_size, mode="bicubic", align_corners=False,
+                              antialias=True)
+        out = self.net(x)
+        return [out] if self.embedding else list(out)
+
+
+def timm_encoder(model: str = "resnet18", layers: Sequence[int] | int | None = None,
+                 pretrained: bool | str = True, embedding: bool = False,
+                 seed: int = 0) -> TimmEncoder:
+    """A timm model by name: feature stages (``layers`` = out_indices) or pooled embedding."""
+    return TimmEncoder(model, layers=layers, pretrained=pretrained, embedding=embedding, seed=seed)

@@ -1,0 +1,309 @@
+"""Weighted sums of registered losses over named tensors, sharing encoder passes.
+
+A composition is a list of *term tables* (the ``[[stages.<name>.loss]]`` tables of a recipe)::
+
+    {name = "l2",         weight = 0.6,   inputs = ["anchor", "gt"]}
+    {name = "perceptual", weight = 0.001, inputs = ["anchor", "gt"],
+     args = {encoder = "vgg16.generic-small"}}
+    {name = "triplet",    weight = 0.4,   inputs = ["anchor", "gt", "negative"],
+     args = {encoder = "vgg16.generic-small"}, label = "hard-negative"}
+
+and the composer computes
+
+    total = sum_i weight_i * loss_i(tensors[inputs_i[0]], tensors[inputs_i[1]], ...)
+
+returning ``(total, parts)`` with ``parts[label_i]`` the detached, *unweighted* value of term i.
+
+Rules:
+
+* ``name`` is a registered loss (preset names such as ``triplet.generic-small`` work), ``args``
+  its keyword arguments, ``inputs`` as many tensor names as the loss's spec has ``inputs``
+  (default: the spec's own names, e.g. ``["pred", "target"]``), ``label`` defaults to the name
+  (``name#2``, ``name#3`` for repeats), ``weight`` defaults to 1 and must be >= 0.
+* **weight 0 skips the term**: it is validated but never built nor computed (no encoder is
+  loaded for it), and it is absent from ``parts``; listed in ``composer.skipped``.  So
+  ``weight = 0`` (e.g. lambda = 1 in the cascaded objective) removes the triplet term cheaply.
+* **Sharing**: while the terms are built, equal encoder requests (same registered name and the
+  same options) return one module, so the terms share weights.  Each call then computes the
+  features of each tensor once per encoder, whatever the number of terms using them: the
+  cascaded objective ``0.6 l2(anchor, gt) + 0.001 perceptual(anchor, gt) + 0.4 triplet(anchor,
+  gt, negative)`` makes 3 encoder passes (anchor, gt, negative), not 5.  Tensors that do not
+  require grad (targets, negatives) are encoded under ``torch.no_grad()``.
+  ``last_encoder_passes`` / ``encoder_passes`` count the encoded tensors.  Option
+  ``batch_targets=True`` concatenates the gradient-free tensors into one encoder call per shape
+  (``last_encoder_calls`` / ``encoder_calls`` count calls): no measurable gain on the 2-core CPU
+  (benchmarks/RESULTS-composer.md), hence off by default.
+
+Errors in term tables are :class:`~zoo.errors.ConfigError` naming the term and the key.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Hashable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from zoo.encoders.sharing import shared_encoders
+from zoo.errors import ConfigError, InputError, ZooError
+
+TERM_KEYS = ("name", "weight", "inputs", "args", "label")
+
+
+@dataclass
+class Term:
+    """One validated term of a composition."""
+
+    index: int
+    label: str
+    name: str
+    weight: float
+    inputs: tuple[str, ...]
+    args: dict[str, Any] = field(default_factory=dict)
+    loss: nn.Module | None = None
+    feature_key: Hashable | None = None
+
+    def describe(self) -> str:
+        return f"{self.weight:g}*{self.name}({', '.join(self.inputs)})"
+
+
+def _is_feature_loss(loss: Any) -> bool:
+    return all(callable(getattr(loss, a, None)) for a in ("features", "from_features",
+                                                           "feature_key", "check_inputs"))
+
+
+class LossComposer(nn.Module):
+    """Weighted sum of registered losses over named tensors; see the module docstring.
+
+    Args:
+        terms: term tables ``{name, weight, inputs, args, label}``.
+        registry: where loss and encoder names are looked up (default: the process registry).
+        where: how errors name this composition (e.g. ``"stages.finetune.loss"``).
+        batch_targets: encode the tensors that need no gradient in one batched call per
+            encoder and shape (only for encoders whose features do not depend on the batch).
+    """
+
+    def __init__(self, terms: Sequence[Mapping[str, Any]], registry: Any = None,
+                 where: str = "loss", batch_targets: bool = False):
+        super().__init__()
+        self.batch_targets = bool(batch_targets)
+        if registry is None:
+            from zoo.registry import get_registry
+
+            registry = get_registry()
+        self.where = where
+        if isinstance(terms, Mapping) or not isinstance(terms, Sequence) or isinstance(terms, str):
+            raise ConfigError(f"{where}: expected a list of term tables ([[...loss]]), got "
+                              f"{type(terms).__name__}")
+        if not terms:
+            raise ConfigError(f"{where}: no loss terms")
+        parsed = [self._parse(i, t, registry) for i, t in enumerate(terms)]
+        self._label(parsed)
+        self.terms = parsed
+        self.skipped = [t.label for t in parsed if t.weight == 0]
+        self.active = [t for t in parsed if t.weight != 0]
+        if not self.active:
+            raise ConfigError(f"{where}: every term has weight 0")
+        modules = []
+        with shared_encoders(registry):
+            for t in self.active:
+                t.loss = self._build(t, registry)
+                t.feature_key = t.loss.feature_key() if _is_feature_loss(t.loss) else None
+                modules.append(t.loss)
+        self.losses = nn.ModuleList(modules)
+        self.reset_counters()
+
+    @classmethod
+    def from_config(cls, tables: Sequence[Mapping[str, Any]], registry: Any = None,
+                    where: str = "loss", batch_targets: bool = False) -> "LossComposer":
+        """Build from the parsed TOML tables of ``[[stages.<name>.loss]]``."""
+        return cls(tables, registry=registry, where=where, batch_targets=batch_targets)
+
+    # ------------------------------------------------------------------------------ building
+    def _parse(self, i: int, table: Any, registry: Any) -> Term:
+        where = f"{self.where} term {i + 1}"
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where}: expected a table {{name, weight, inputs, args}}, got "
+                              f"{type(table).__name__}")
+        for key in table:
+            if key not in TERM_KEYS:
+                close = difflib.get_close_matches(str(key), TERM_KEYS, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"{where}: unknown key {key!r}{hint} (keys: "
+                                  f"{', '.join(TERM_KEYS)})")
+        name = table.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: 'name' must be a registered loss name")
+        where = f"{self.where} term {i + 1} ({name!r})"
+        try:
+            spec = registry.get("losses", name)
+        except ZooError as e:
+            raise ConfigError(f"{where}: name: {e}") from None
+        weight = table.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+                or not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"{where}: weight must be a finite number >= 0, got {weight!r}")
+        wanted = tuple(spec.inputs)
+        inputs = table.get("inputs", list(wanted))
+        if isinstance(inputs, str) or not isinstance(inputs, Sequence) \
+                or not all(isinstance(n, str) and n for n in inputs):
+            raise ConfigError(f"{where}: inputs must be a list of tensor names, got {inputs!r}")
+        if len(inputs) != len(wanted):
+            raise ConfigError(f"{where}: inputs has {len(inputs)} name(s) {list(inputs)} but "
+                              f"{spec.name} takes {len(wanted)} ({', '.join(wanted)})")
+        args = table.get("args", {})
+        if not isinstance(args, Mapping):
+            raise ConfigError(f"{where}: args must be a table of keyword arguments, got "
+                              f"{type(args).__name__}")
+        label = table.get("label")
+        if label is not None and (not isinstance(label, str) or not label):
+            raise ConfigError(f"{where}: label must be a non-empty string")
+        return Term(i, label or "", name, float(weight), tuple(inputs), dict(args))
+
+    def _label(self, terms: list[Term]) -> None:
+        taken: set[str] = set()
+        for t in terms:  # explicit labels first
+            if t.label:
+                if t.label in taken:
+                    raise ConfigError(f"{self.where} term {t.index + 1} ({t.name!r}): label "
+                                      f"{t.label!r} is used twice")
+                taken.add(t.label)
+        for t in terms:
+            if not t.label:
+                label, n = t.name, 1
+                while label in taken:
+                    n += 1
+                    label = f"{t.name}#{n}"
+                t.label = label
+                taken.add(label)
+
+    def _build(self, term: Term, registry: Any) -> nn.Module:
+        where = f"{self.where} term {term.index + 1} ({term.name!r})"
+        try:
+            loss = registry.create("losses", term.name, **term.args)
+        except ZooError as e:
+            raise ConfigError(f"{where}: {e}") from None
+        except TypeError as e:  # a plugin factory rejecting an argument
+            raise ConfigError(f"{where}: args: {e}") from None
+        if not callable(loss):
+            raise ConfigError(f"{where}: the factory returned {type(loss).__name__}, not a loss")
+        if not isinstance(loss, nn.Module):  # plain functions: keep them callable in a module
+            loss = _FunctionLoss(loss)
+        return loss
+
+    # ------------------------------------------------------------------------------ calling
+    @property
+    def labels(self) -> list[str]:
+        """Labels of the computed terms, in order (the keys of ``parts``)."""
+        return [t.label for t in self.active]
+
+    @property
+    def required_inputs(self) -> list[str]:
+        """Tensor names the computed terms read, in first-use order."""
+        out: list[str] = []
+        for t in self.active:
+            out += [n for n in t.inputs if n not in out]
+        return out
+
+    @property
+    def pretrained_sources(self) -> dict[str, str]:
+        """``{label: pretrained_source}`` of the terms that use an encoder."""
+        return {t.label: str(t.loss.pretrained_source) for t in self.active
+                if getattr(t.loss, "pretrained_source", None)}
+
+    def describe(self) -> str:
+        """The composition as a formula, e.g. ``0.6*l2(anchor, gt) + 0.4*triplet(...)``."""
+        return " + ".join(t.describe() for t in self.active)
+
+    def reset_counters(self) -> None:
+        self.encoder_passes = self.last_encoder_passes = 0
+        self.encoder_calls = self.last_encoder_calls = 0
+
+    def forward(self, tensors: Mapping[str, torch.Tensor]
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if not isinstance(tensors, Mapping):
+            raise InputError(f"{self.where}: the composer takes a dict of named tensors, got "
+                             f"{type(tensors).__name__}")
+        for term in self.active:  # fail before computing anything
+            missing = [n for n in term.inputs if n not in tensors]
+            if missing:
+                raise ConfigError(f"{self.where} term {term.index + 1} ({term.label!r}): tensor "
+                                  f"{missing[0]!r} not given (given: {', '.join(sorted(tensors))})")
+        features = self._encode(tensors)
+        total: torch.Tensor | None = None
+        parts: dict[str, torch.Tensor] = {}
+        for term in self.active:
+            xs = [tensors[n] for n in term.inputs]
+            if term.feature_key is None:
+                value = term.loss(*xs)
+            else:
+                value = term.loss.from_features(*(features[(term.feature_key, id(x))] for x in xs))
+            if not isinstance(value, torch.Tensor) or value.dim() != 0:
+                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value)
+                raise ConfigError(f"{self.where} term {term.index + 1} ({term.label!r}): the loss "
+                                  f"returned {shape}, not a scalar (use reduction 'mean' or "
+                                  f"'sum' in args)")
+            weighted = term.weight * value
+            total = weighted if total is None else total + weighted
+            parts[term.label] = value.detach()
+        return total, parts
+
+    def _encode(self, tensors: Mapping[str, torch.Tensor]) -> dict[tuple, list[torch.Tensor]]:
+        """Features of every (encoder, tensor) pair the terms need, each computed once.
+
+        Tensors needing a gradient are encoded one by one with a graph; the others under
+        ``torch.no_grad()``, batched into one call per shape when ``batch_targets``.
+        """
+        needs: dict[Hashable, tuple[nn.Module, dict[int, torch.Tensor]]] = {}
+        for term in self.active:
+            if term.feature_key is None:
+                continue
+            xs = [tensors[n] for n in term.inputs]
+            term.loss.check_inputs(*xs)
+            slot = needs.setdefault(term.feature_key, (term.loss, {}))[1]
+            for x in xs:
+                slot.setdefault(id(x), x)
+        features: dict[tuple, list[torch.Tensor]] = {}
+        passes = calls = 0
+        grad_on = torch.is_grad_enabled()
+        for fkey, (loss, xs) in needs.items():
+            groups: dict[tuple, list[torch.Tensor]] = {}
+            for x in xs.values():
+                if x.requires_grad and grad_on:
+                    features[(fkey, id(x))] = loss.features(x)
+                    passes, calls = passes + 1, calls + 1
+                else:
+                    group = (x.shape[1:], x.dtype, x.device) if self.batch_targets else id(x)
+                    groups.setdefault(group, []).append(x)
+            for group in groups.values():
+                with torch.no_grad():
+                    if len(group) == 1:
+                        outs = [loss.features(group[0])]
+                    else:
+                        sizes = [x.shape[0] for x in group]
+                        batched = loss.features(torch.cat(group))
+                        outs = [list(f) for f in zip(*(f.split(sizes) for f in batched))]
+                for x, out in zip(group, outs):
+                    features[(fkey, id(x))] = out
+                passes, calls = passes + len(group), calls + 1
+        self.last_encoder_passes, self.last_encoder_calls = passes, calls
+        self.encoder_passes += passes
+        self.encoder_calls += calls
+        return features
+
+    def extra_repr(self) -> str:
+        skipped = f", skipped={self.skipped}" if self.skipped else ""
+        return f"{self.describe()}{skipped}"
+
+
+class _FunctionLoss(nn.Module):
+    """Wraps a plain loss function registered as a factory result."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs):
+        return self.fn(*xs)
