@@ -1,0 +1,45 @@
+"""``region``: the region loss of MBLLEN (Lv, Lu, Wu, Lim, "MBLLEN: Low-light Image/Video
+Enhancement Using CNNs", BMVC 2018, eq. (5)):
+
+    L_region = w_L * mean_{p in dark} |pred_p - gt_p| + w_H * mean_{p not in dark} |pred_p - gt_p|
+
+``dark`` is the darkest ``dark_fraction`` (40 %) of the pixels of the *prediction* by the grey
+value ``0.39 R + 0.5 G + 0.11 B`` (the weights used with MBLLEN,
+github.com/Lvfeifan/MBLLEN), w_L = 4, w_H = 1; means run over pixels and
+channels of each image.  The selection itself is not differentiated.
+"""
+from __future__ import annotations
+
+import torch
+
+from zoo.errors import InputError
+from zoo.losses.base import check_images, check_reduction, reduce
+from zoo.losses.module import loss_module
+
+GREY_WEIGHTS = (0.39, 0.5, 0.11)
+
+
+def region_loss(pred: torch.Tensor, target: torch.Tensor, *, dark_fraction: float = 0.4,
+                dark_weight: float = 4.0, bright_weight: float = 1.0,
+                reduction: str = "mean") -> torch.Tensor:
+    """``dark_weight`` x L1 on the darkest pixels of pred + ``bright_weight`` x L1 on the rest."""
+    check_reduction("region", reduction)
+    check_images("region", pred, target, channels=3)
+    if not 0 < dark_fraction < 1:
+        raise InputError(f"region: dark_fraction must lie in (0, 1), got {dark_fraction}")
+    b, c, h, w = pred.shape
+    n = h * w
+    k = min(max(int(n * dark_fraction), 1), n - 1) if n > 1 else 1
+    weights = pred.new_tensor(GREY_WEIGHTS).view(1, 3, 1, 1)
+    grey = (pred.detach() * weights).sum(dim=1).flatten(1)              # (B, HW)
+    dark_idx = torch.topk(grey, k, dim=1, largest=False).indices
+    dark = torch.zeros_like(grey, dtype=torch.bool).scatter_(1, dark_idx, True)
+    err = (pred - target).abs().mean(dim=1).flatten(1)                  # (B, HW), mean over C
+    dark_f = dark.to(err.dtype)
+    dark_mean = (err * dark_f).sum(dim=1) / dark_f.sum(dim=1)
+    bright_n = (1 - dark_f).sum(dim=1)
+    bright_mean = (err * (1 - dark_f)).sum(dim=1) / bright_n.clamp_min(1)
+    return reduce(dark_weight * dark_mean + bright_weight * bright_mean, reduction)
+
+
+RegionLoss = loss_module(region_loss, "RegionLoss", "region")
