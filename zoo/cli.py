@@ -62,7 +62,9 @@ def list_cmd(kind, pattern):
         kind, pattern = None, kind  # `zoo list '*ssim*'`
     kinds = [_kind(kind)] if kind else list(KINDS)
     table = Table(title=None, show_lines=False, expand=False)
-    table.add_column("kind", style="cyan")
+    one_kind = len(kinds) == 1
+    if not one_kind:
+        table.add_column("kind", style="cyan")
     table.add_column("name", style="bold")
     table.add_column("plugin", style="magenta")
     table.add_column("summary")
@@ -77,7 +79,7 @@ def list_cmd(kind, pattern):
                 summary = f"preset of {base}: {args}"
             elif spec.aliases:
                 summary = f"{summary} (aliases: {', '.join(spec.aliases)})".strip()
-            table.add_row(k, name, spec.plugin, summary)
+            table.add_row(*(() if one_kind else (k,)), name, spec.plugin, summary)
             n += 1
     if n:
         console.print(table)
