@@ -1,0 +1,162 @@
+"""``zoo compare``: train every (task, loss, seed) cell with the same budget, evaluate each on the
+task's held-out test split, and tabulate mean ± std over seeds (rich, CSV, Markdown) and plot it.
+
+Order of work: check every loss name (did-you-mean) and task before anything trains; probe the
+metrics once (a metric that cannot run here — LPIPS without its AlexNet weights — becomes an
+"n/a" column with its reason); plan the cells (pairs where a loss does not apply are reported,
+not trained: :mod:`zoo.compare.tasks`); open or reopen the output folder (its budget hash must
+match); run the unfinished cells in parallel (:mod:`zoo.compare.runner`); write the outputs.
+
+Outputs in the output folder: ``results.csv`` (one line per (task, loss): mean and std of each
+metric), ``cells.csv`` (one line per cell), ``results.md``, ``results.png``, ``comparison.json``,
+and ``cells/`` (per-cell JSON, log and engine files).
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .cells import INPUT_ROW, Cell, NotApplicable, all_metrics, plan_cells
+from .plot import plot_table
+from .runner import RunSummary, default_jobs, prepare_out_dir, probe_metrics, run_cells
+from .settings import CompareSettings, default_losses
+from .table import ResultTable, Row, to_markdown, write_cells_csv, write_csv
+from .tasks import check_loss_names, get_task, task_metrics
+
+
+@dataclass
+class ComparisonResult:
+    """Everything a comparison produced: the table, the files written, and what ran."""
+
+    out: Path
+    table: ResultTable
+    summary: RunSummary
+    cells: list[Cell]
+    not_applicable: list[NotApplicable]
+    files: dict[str, Path] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def default_out(settings: CompareSettings, h: str) -> Path:
+    return Path("runs") / "compare" / (settings.name or f"compare-{h[:8]}")
+
+
+def metric_directions(metrics) -> dict[str, str]:
+    from zoo.registry import get_registry
+
+    reg = get_registry()
+    known = set(reg.names("metrics"))
+    return {m: (reg.get("metrics", m).direction if m in known else None) or "higher"
+            for m in metrics}
+
+
+def build_table(title: str, settings: CompareSettings, cells: list[Cell],
+                skipped: list[NotApplicable], results: dict[str, dict],
+                metrics: list[str], unavailable: dict[str, str]) -> ResultTable:
+    """Rows per (task, loss) in the settings' order, from the cell results."""
+    rows: dict[tuple[str, str], Row] = {}
+    for task in settings.tasks:
+        if settings.input_row:
+            rows[(task, INPUT_ROW)] = Row(task, INPUT_ROW)
+        for choice in settings.losses:
+            rows[(task, choice.label)] = Row(task, choice.label)
+    for na in skipped:
+        rows[(na.task, na.loss)].note = na.reason
+    for cell in cells:
+        res = results.get(cell.id)
+        row = rows[(cell.task, cell.loss)]
+        if res is None:
+            row.failed.append((cell.seed, "not run (interrupted)", ""))
+        elif res.get("status") != "ok":
+            row.failed.append((cell.seed, str(res.get("error")), str(res.get("log") or "")))
+        else:
+            row.seeds.append(cell.seed)
+            for m, v in res.get("metrics", {}).items():
+                row.values.setdefault(m, []).append(float(v))
+    encoders: dict[str, list[str]] = {}
+    for cell in cells:
+        for enc in (results.get(cell.id) or {}).get("encoders", []) or []:
+            if enc not in encoders.setdefault(cell.loss, []):
+                encoders[cell.loss].append(enc)
+    remarks = [f"{label}: encoder weights in use — {'; '.join(encs)}"
+               for label, encs in encoders.items()]
+    per_task = {t: task_metrics(get_task(t, settings.datasets), settings.metrics)
+                for t in settings.tasks}
+    return ResultTable(title, metrics, metric_directions(metrics), list(rows.values()),
+                       dict(unavailable), caption=budget_line(settings.budget()),
+                       remarks=remarks, baselines=(INPUT_ROW,), group_metrics=per_task)
+
+
+def run_comparison(settings: CompareSettings, *, out: str | Path | None = None,
+                   jobs: int | None = None, train_fn: str | Callable | None = None,
+                   on_result: Callable[[dict, int, int, bool], None] | None = None,
+                   command: str | None = None) -> ComparisonResult:
+    """Run (or resume) a comparison and write its outputs; returns them.
+
+    ``train_fn`` replaces the engine adapter (``"module:function"``); ``command`` is the shell
+    command shown above the Markdown table (the CLI passes its own).
+    """
+    t0 = time.perf_counter()
+    if not settings.losses:
+        settings.losses = default_losses()
+    for t in settings.tasks:
+        get_task(t, settings.datasets)
+    check_loss_names(settings.losses)
+    from zoo.registry import get_registry
+
+    reg = get_registry()
+    reg.canonical("models", settings.model)
+    metrics = all_metrics(settings)
+    for m in metrics:
+        reg.get("metrics", m)
+    unavailable = probe_metrics(metrics)
+    cells, skipped = plan_cells(settings, unavailable=list(unavailable))
+    budget = settings.budget()
+    from .settings import budget_hash
+
+    out = Path(out) if out else default_out(settings, budget_hash(budget))
+    h = prepare_out_dir(out, "compare", budget, settings.to_dict())
+    ctx = {"budget_hash": h, "budget": budget}
+    if train_fn is not None:
+        ctx["train_fn"] = train_fn
+    summary = run_cells(cells, out, ctx, jobs=jobs or default_jobs(), on_result=on_result)
+    title = f"Loss comparison ({settings.name})" if settings.name else "Loss comparison"
+    table = build_table(title, settings, cells, skipped, summary.results, metrics, unavailable)
+    result = ComparisonResult(out, table, summary, cells, skipped)
+    result.files = write_outputs(result, command)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def shell_command() -> str:
+    argv = sys.argv[:]
+    if argv and Path(argv[0]).name in ("zoo", "__main__.py", "cli.py"):
+        argv[0] = "zoo"
+    return " ".join(shlex.quote(a) for a in argv) if argv else ""
+
+
+def budget_line(settings_budget: dict) -> str:
+    b = settings_budget
+    return (f"model {b['model']}, {b['steps']} steps × batch {b['batch_size']} (Adam, lr "
+            f"{b['lr']:g}), {b['size']}×{b['size']} images, {b['train_length']} train / "
+            f"{b['test_length']} test samples")
+
+
+def write_outputs(result: ComparisonResult, command: str | None) -> dict[str, Path]:
+    out = result.out
+    files = {"csv": write_csv(result.table, out / "results.csv")}
+    metric_names = result.table.metrics
+    files["cells_csv"] = write_cells_csv(
+        [result.summary.results[c.id] for c in result.cells if c.id in result.summary.results],
+        metric_names, out / "cells.csv")
+    md = to_markdown(result.table, command=command or None)
+    (out / "results.md").write_text(md, encoding="utf-8")
+    files["md"] = out / "results.md"
+    png = plot_table(result.table, out / "results.png")
+    if png:
+        files["png"] = png
+    return files

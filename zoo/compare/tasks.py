@@ -1,0 +1,201 @@
+"""The restoration tasks a comparison trains on, and which losses make sense on each.
+
+A task is a pair of datasets (train / held-out test split of the same registered dataset), the
+tensors its samples carry and its default metrics:
+
+========  ======================  ============================  =================================
+task      dataset                 sample tensors                default metrics
+========  ======================  ============================  =================================
+flare     ``synthetic-flare``     input gt flare light mask     psnr ssim lpips g-psnr s-psnr
+lowlight  ``synthetic-lowlight``  input gt                      psnr ssim lpips
+denoise   ``synthetic-denoise``   input gt                      psnr ssim lpips
+========  ======================  ============================  =================================
+
+**Mapping a loss to a task** (:func:`map_loss`).  The network's output is ``pred``; a loss term's
+forward arguments (its spec's ``inputs``) are matched by name:
+
+* the first argument is the prediction (``pred``, ``anchor``, ``x`` ... → ``pred``);
+* a second argument named like a reference (``target``, ``gt``, ``positive``, ``high``, ``y``)
+  → ``gt``; any other argument must be a tensor the task's samples carry under that very name
+  (``input``, ``flare``, ``mask``, ...) or a common synonym (``low``/``noisy`` → ``input``,
+  ``high``/``clean`` → ``gt``), else the loss is *not applicable* with the reason (e.g. KinD's
+  ``i_adjusted`` or Zero-DCE's ``curves``, which a plain restoration network does not produce);
+* ``negative`` (the triplet loss) needs a hard negative that only the cascaded fine-tuner makes
+  → not applicable here (``zoo compare --paper-table`` compares it);
+* a loss with a single input (``tv``) never sees the ground truth: alone it would train the
+  network to output a flat image, so a choice made only of such terms is not applicable (use it
+  inside a composition, e.g. ``{label = "l1+tv", terms = [...]}`` in a config file);
+* a loss tagged for one kind of restoration (tags ``low-light``, ``flare``, ``denoise``) is
+  applicable only to tasks of that kind: ``region`` (MBLLEN's dark-region weighting, tagged
+  ``low-light``) runs on ``lowlight`` and is reported "not applicable" on flare and denoise.
+
+Term tables may give ``inputs`` themselves; those are used as written (checked against the
+task's tensors).
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from zoo.errors import ConfigError
+
+from .settings import LossChoice
+
+
+@dataclass(frozen=True)
+class Task:
+    """A restoration task: its registered dataset, sample tensors, default metrics and kinds."""
+
+    name: str
+    dataset: str
+    tensors: tuple[str, ...]
+    metrics: tuple[str, ...]
+    kinds: tuple[str, ...]
+    doc: str = ""
+    train_args: dict = field(default_factory=dict)
+    test_args: dict = field(default_factory=dict)
+
+
+TASKS: dict[str, Task] = {
+    "flare": Task("flare", "synthetic-flare", ("input", "gt", "flare", "light", "mask"),
+                  ("psnr", "ssim", "lpips", "g-psnr", "s-psnr"), ("flare",),
+                  "flare removal on offline synthetic flares (Flare7K-style masks)"),
+    "lowlight": Task("lowlight", "synthetic-lowlight", ("input", "gt"),
+                     ("psnr", "ssim", "lpips"), ("low-light", "lowlight"),
+                     "low-light enhancement on synthetic dark/bright pairs"),
+    "denoise": Task("denoise", "synthetic-denoise", ("input", "gt"),
+                    ("psnr", "ssim", "lpips"), ("denoise", "denoising"),
+                    "denoising on synthetic noisy/clean pairs"),
+}
+
+#: Loss tags that restrict a loss to tasks of one kind (see the module docstring).
+DOMAIN_TAGS = {"low-light": "low-light", "lowlight": "low-light", "flare": "flare",
+               "flare-removal": "flare", "denoise": "denoise", "denoising": "denoise"}
+
+_PRED_NAMES = {"pred", "prediction", "output", "anchor", "x", "enhanced", "restored", "image"}
+_GT_NAMES = {"target", "gt", "positive", "high", "y", "reference", "ref", "clean"}
+#: Other argument names that mean a task tensor (e.g. Zero-DCE's ``low``: the degraded input).
+_TENSOR_ALIASES = {"low": "input", "noisy": "input", "degraded": "input", "lq": "input",
+                   "high": "gt", "clean": "gt", "hq": "gt", "target": "gt", "y": "gt"}
+
+
+def get_task(name: str, datasets: Mapping[str, Mapping] | None = None) -> Task:
+    """The task ``name``, with its dataset replaced by ``datasets[name]`` when configured."""
+    if name not in TASKS:
+        close = difflib.get_close_matches(name, list(TASKS), n=2, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ConfigError(f"unknown task {name!r}.{hint} (tasks: {', '.join(TASKS)})")
+    task = TASKS[name]
+    override = dict((datasets or {}).get(name, {}))
+    if override:
+        bad = set(override) - {"name", "train_args", "test_args", "tensors"}
+        if bad:
+            raise ConfigError(f"datasets.{name}: unknown key(s) {sorted(bad)} "
+                              f"(name, train_args, test_args, tensors)")
+        task = Task(task.name, str(override.get("name", task.dataset)),
+                    tuple(override.get("tensors", task.tensors)), task.metrics, task.kinds,
+                    task.doc, dict(override.get("train_args", {})),
+                    dict(override.get("test_args", {})))
+    return task
+
+
+def task_kind(task: Task) -> str:
+    return DOMAIN_TAGS.get(task.kinds[0], task.kinds[0])
+
+
+@dataclass(frozen=True)
+class MappedLoss:
+    """A loss choice on a task: composer terms with their ``inputs``, or why it doesn't apply."""
+
+    choice: LossChoice
+    terms: tuple[dict, ...] = ()
+    not_applicable: str | None = None
+
+
+def _map_term(term: Mapping, spec, task: Task) -> tuple[list[str] | None, str | None]:
+    """(composer inputs, None) or (None, reason) for one term on ``task``."""
+    name = term["name"]
+    if term.get("inputs"):
+        inputs = [str(i) for i in term["inputs"]]
+        missing = [i for i in inputs if i != "pred" and i not in task.tensors]
+        if missing:
+            return None, (f"{name}: inputs {missing} are not tensors of the {task.name} task "
+                          f"(it gives pred, {', '.join(task.tensors)})")
+        return inputs, None
+    wanted = list(spec.inputs) or ["pred", "target"]
+    if "negative" in wanted:
+        return None, (f"{name} needs a hard negative ({', '.join(wanted)}); only the cascaded "
+                      f"fine-tuner provides one (see `zoo compare --paper-table`)")
+    out = []
+    for i, arg in enumerate(wanted):
+        if i == 0 and arg in _PRED_NAMES:
+            out.append("pred")
+        elif i == 1 and arg in _GT_NAMES:
+            out.append("gt")
+        elif arg in task.tensors:
+            out.append(arg)
+        elif _TENSOR_ALIASES.get(arg) in task.tensors:
+            out.append(_TENSOR_ALIASES[arg])
+        else:
+            return None, (f"{name} needs input {arg!r} ({', '.join(wanted)}), which the "
+                          f"{task.name} task does not give (it gives pred, "
+                          f"{', '.join(task.tensors)})")
+    return out, None
+
+
+def map_loss(choice: LossChoice, task: Task, registry=None) -> MappedLoss:
+    """Map every term of ``choice`` to the task's tensors, or say why it is not applicable."""
+    from zoo.registry import get_registry
+
+    reg = registry or get_registry()
+    terms, sees_gt = [], False
+    for term in choice.terms:
+        spec = reg.get("losses", term["name"])
+        kinds = {DOMAIN_TAGS[t] for t in spec.tags if t in DOMAIN_TAGS}
+        if kinds and task_kind(task) not in kinds:
+            return MappedLoss(choice, not_applicable=(
+                f"{term['name']} is a {'/'.join(sorted(kinds))} loss (tagged "
+                f"{', '.join(sorted(t for t in spec.tags if t in DOMAIN_TAGS))}); "
+                f"the {task.name} task is {task_kind(task)}"))
+        inputs, reason = _map_term(term, spec, task)
+        if reason:
+            return MappedLoss(choice, not_applicable=reason)
+        sees_gt = sees_gt or "gt" in inputs
+        terms.append({"name": term["name"], "weight": float(term.get("weight", 1.0)),
+                      "inputs": inputs, "args": dict(term.get("args", {})),
+                      "label": term.get("label", term["name"])})
+    if not sees_gt:
+        return MappedLoss(choice, not_applicable=(
+            f"{choice.label} never sees the ground truth (inputs: "
+            f"{', '.join(sorted({i for t in terms for i in t['inputs']}))}): a regulariser or "
+            f"no-reference term, not a restoration objective on its own — compare it inside a "
+            f"composition with a fidelity term"))
+    return MappedLoss(choice, tuple(terms))
+
+
+def check_loss_names(choices: Sequence[LossChoice], registry=None) -> None:
+    """Every term names a registered loss; else UnknownNameError with did-you-mean."""
+    from zoo.registry import get_registry
+
+    reg = registry or get_registry()
+    for choice in choices:
+        for term in choice.terms:
+            reg.canonical("losses", term["name"])
+
+
+def task_metrics(task: Task, requested: Sequence[str]) -> list[str]:
+    """The metrics for ``task``: the requested ones (mask metrics only where there is a mask),
+    else the task's defaults."""
+    from zoo.registry import get_registry
+
+    if not requested:
+        return list(task.metrics)
+    reg = get_registry()
+    out = []
+    for m in requested:
+        spec = reg.get("metrics", m)
+        if spec.extra.get("needs_mask") and "mask" not in task.tensors:
+            continue
+        out.append(m)
+    return out
