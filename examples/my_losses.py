@@ -21,7 +21,7 @@ from zoo.losses.base import check_images, check_reduction, reduce
 
 def gamma_l1(pred: torch.Tensor, target: torch.Tensor, gamma: float = 2.2,
              reduction: str = "mean") -> torch.Tensor:
-    check_images("gamma-l1", pred, target, value_range=(0.0, 1.0))
+    check_images("gamma-l1", pred, target)  # values below 0 are clamped, not refused
     check_reduction("gamma-l1", reduction)
     eps = 1e-6  # keeps the gradient of x^(1/γ) finite at 0
     diff = (pred.clamp_min(eps) ** (1 / gamma) - target.clamp_min(eps) ** (1 / gamma)).abs()

@@ -22,6 +22,14 @@ off by ``10 log10(H W / 512^2)`` dB.  ``flare7k_exact=True`` reproduces it.  (Sq
 rather than weighting by ``m`` is also Flare7K's; for the binary masks of the test sets it is
 the same thing.)
 
+Region SSIM (``g-ssim``, ``s-ssim``, ``global-ssim``) is this package's extension, not a
+Flare7K metric: the SSIM map of ``ssim`` (7 x 7 uniform windows lying inside the image, as
+scikit-image) averaged over the window centres with the region's weights,
+
+    SSIM_region = sum_c,i,j m(i+3, j+3) S_c(i, j) / (3 sum_i,j m(i+3, j+3)),
+
+so that the streak/glare columns of the cascaded-flare paper's Table 1 can be filled.
+
 An image whose mask has no pixel of a region gets NaN for that region (Flare7K skips it from
 that region's average).  ``flare-score`` is the mean of the three; per image it is NaN when a
 region is missing, and ``zoo eval`` averages it as Flare7K does: the mean of the three region
@@ -93,6 +101,53 @@ class RegionPSNR(Metric):
 
     def extra_repr(self) -> str:
         return f"quantize={self.quantize}, flare7k_exact={self.flare7k_exact}"
+
+
+def region_ssim(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor,
+                region: str) -> torch.Tensor:
+    """Per-image SSIM averaged over ``region``'s window centres (NaN where it is empty)."""
+    from .ssim import WINDOW, ssim_map
+
+    s = ssim_map(pred, gt)  # (B, C, H - 6, W - 6)
+    half = WINDOW // 2
+    m = region_weights(mask.to(s.dtype), region)[..., half:-half, half:-half]
+    area = m.sum(dim=(1, 2, 3))
+    out = (s * m).sum(dim=(1, 2, 3)) / (s.shape[1] * area)
+    return torch.where(area > 0, out, torch.full_like(out, float("nan"))).float()
+
+
+class RegionSSIM(RegionPSNR):
+    """SSIM over a Flare7K mask region (higher is better); see the module docstring."""
+
+    def __init__(self, quantize: bool = True):
+        super().__init__(quantize)
+
+    def forward(self, pred: torch.Tensor, gt: torch.Tensor, mask=None) -> torch.Tensor:
+        from .ssim import WINDOW
+
+        pred, gt = self.prepare(pred, gt, min_size=WINDOW)
+        return region_ssim(pred, gt, self.check_mask(pred, mask), self.region)
+
+    def extra_repr(self) -> str:
+        return f"quantize={self.quantize}"
+
+
+class GlareSSIM(RegionSSIM):
+    """G-SSIM: SSIM over the glare region (mask weight G)."""
+
+    name, region = "g-ssim", "glare"
+
+
+class StreakSSIM(RegionSSIM):
+    """S-SSIM: SSIM over the streak region (mask weight R - G)."""
+
+    name, region = "s-ssim", "streak"
+
+
+class GlobalSSIM(RegionSSIM):
+    """Global-SSIM: SSIM over everything but the light source (mask weight 1 - B)."""
+
+    name, region = "global-ssim", "global"
 
 
 class GlarePSNR(RegionPSNR):

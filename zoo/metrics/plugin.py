@@ -40,6 +40,19 @@ def zoo_register_metrics(register):
                  citation=_REGION, tags=("flare", "region"),
                  extra={"needs_mask": True,
                         "test": "tests/metrics/test_metric_flare_regions.py"})
+    for name, factory, region, weight in (
+            ("g-ssim", "GlareSSIM", "glare region", "G"),
+            ("s-ssim", "StreakSSIM", "streak region", "R - G"),
+            ("global-ssim", "GlobalSSIM", "whole image except the light source", "1 - B")):
+        register(name, f"zoo.metrics.flare_regions:{factory}", direction="higher",
+                 doc=f"SSIM averaged over the {region} of a Flare7K colour-code mask "
+                     f"(restoration-zoo's extension; Flare7K reports only region PSNR).",
+                 formula=f"sum m S / (3 sum m) over the 7x7-window SSIM map S of `ssim`, "
+                         f"m = {weight} of the mask at the window centres",
+                 citation="Wang et al., IEEE TIP 2004 (SSIM); regions as " + _REGION,
+                 tags=("flare", "region"),
+                 extra={"needs_mask": True,
+                        "test": "tests/metrics/test_metric_region_ssim.py"})
     register("flare-score", "zoo.metrics.flare_regions:FlareScore", direction="higher",
              doc="Flare7K++ score: mean of G-PSNR, S-PSNR and Global-PSNR.",
              formula="(g-psnr + s-psnr + global-psnr) / 3", citation=_REGION,

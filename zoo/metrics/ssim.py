@@ -29,6 +29,14 @@ K1, K2 = 0.01, 0.03
 
 def ssim(pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """Per-image SSIM of (B, C, H, W) tensors (no checks, no quantisation)."""
+    return ssim_map(pred, gt, data_range).mean(dim=(2, 3)).mean(dim=1).float()
+
+
+def ssim_map(pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """The (B, C, H - 6, W - 6) SSIM map: one value per window lying inside the image.
+
+    Entry ``[i, j]`` belongs to the window centred on pixel ``(i + 3, j + 3)``.
+    """
     dt = work_dtype(pred)
     x, y = gt.to(dt), pred.to(dt)
     n = WINDOW * WINDOW
@@ -42,8 +50,7 @@ def ssim(pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0) -> torch
     vy = cov_norm * (mean(y * y) - uy * uy)
     vxy = cov_norm * (mean(x * y) - ux * uy)
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    return s.mean(dim=(2, 3)).mean(dim=1).float()
+    return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
 
 
 class SSIM(Metric):
