@@ -1,0 +1,77 @@
+"""The cascaded fine-tuner: frozen negative sampler, trainable anchor, the loss terms from k/λ."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from zoo.engine.cascade import CASCADE_PLAN, CascadedFineTuner, cascade_terms
+from zoo.engine.forward import run_plan
+from zoo.engine.recipe import load_recipe_source, resolve
+from zoo.engine.trainer import build_loss
+
+from .conftest import TINY
+from .standins.plugin import TinyNet
+
+
+def test_sampler_frozen_anchor_trainable_same_start():
+    torch.manual_seed(0)
+    legacy = TinyNet()
+    ft = CascadedFineTuner(legacy)
+    ft.train()
+    assert not ft.sampler.training and ft.anchor.training
+    assert all(not p.requires_grad for p in ft.sampler.parameters())
+    assert all(p.requires_grad for p in ft.anchor.parameters())
+    for a, b in zip(ft.sampler.state_dict().values(), ft.anchor.state_dict().values()):
+        assert torch.equal(a, b)
+    x = torch.rand(2, 3, 8, 8)
+    tensors = ft.tensors({"input": x, "gt": x})
+    assert not tensors["negative"].requires_grad  # no graph through the sampler
+    assert torch.allclose(tensors["negative"], legacy(x))
+    assert torch.allclose(tensors["anchor"], legacy(legacy(x)), atol=1e-6)
+    tensors["anchor"].mean().backward()
+    assert all(p.grad is not None for p in ft.anchor.parameters())
+    assert all(p.grad is None for p in ft.sampler.parameters())
+
+
+def test_plan_matches_module_forward():
+    torch.manual_seed(1)
+    ft = CascadedFineTuner(TinyNet())
+    x = torch.rand(1, 3, 8, 8)
+    t = run_plan(CASCADE_PLAN, {"self": ft.anchor, "negative": ft.sampler}, {"input": x})
+    assert torch.equal(t["anchor"], ft(x))
+
+
+@pytest.mark.parametrize("k, lam", [(1, 0.6), (2, 0.6), (2, 1.0), (1, 0.0)])
+def test_terms_follow_k_and_lambda(k, lam):
+    terms = {t["label"]: t for t in cascade_terms({"k": k, "lambda": lam, "delta": 0.001})}
+    reg = terms[f"reg-l{k}"]
+    assert reg["name"] == ("l1" if k == 1 else "l2") and reg["weight"] == lam
+    assert terms["perceptual"]["weight"] == 0.001
+    assert terms["triplet"]["weight"] == pytest.approx(1 - lam)
+    assert terms["triplet"]["inputs"] == ["anchor", "gt", "negative"]
+
+
+def test_set_changes_k_and_lambda(standins):
+    raw, name, src = load_recipe_source(str(TINY))
+    cfg = resolve(raw, ["stages.finetune.cascade.k=1", "stages.finetune.cascade.lambda=1"],
+                  name=name, source=src)
+    terms = cascade_terms(cfg["stages"]["finetune"]["cascade"])
+    composer = build_loss(terms)
+    assert composer.labels == ["reg-l1", "perceptual"]  # λ = 1: the triplet term is skipped
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 8, 8)
+    total, parts = composer({"anchor": x, "gt": x.flip(-1), "negative": x})
+    expected = (x - x.flip(-1)).abs().mean() + 0.001 * parts["perceptual"]
+    assert torch.allclose(total, expected)
+
+
+def test_profiles_and_overrides_resolve(standins):
+    raw, name, src = load_recipe_source(str(TINY))
+    assert resolve(raw, [], name=name)["stages"]["reference"]["schedule"]["steps"] == 6
+    cfg = resolve(raw, ["profile=longer", "stages.finetune.schedule.steps=2"], name=name)
+    assert cfg["profile"] == "longer" and "profiles" not in cfg
+    assert cfg["stages"]["reference"]["schedule"]["steps"] == 12
+    assert cfg["stages"]["finetune"]["schedule"]["steps"] == 2
+    # new keys are allowed inside argument tables only
+    cfg = resolve(raw, ["data.train.args.extra=3"], name=name)
+    assert cfg["data"]["train"]["args"]["extra"] == 3

@@ -1,0 +1,55 @@
+"""``zoo run recipe NAME``: train a recipe's stages, evaluate, and write a run folder + report.
+
+    zoo run recipe cascaded-flare                       # default (cpu) profile
+    zoo run recipe cascaded-flare --set profile=smoke --set stages.finetune.cascade.lambda=0.8
+    zoo run recipe cascaded-flare --dry-run             # validate only
+    zoo run recipe cascaded-flare --resume runs/cascaded-flare-20260101-120000
+    torchrun --nproc_per_node 2 -m zoo.cli run recipe unet-denoise --set profile=smoke
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.group("run")
+def command():
+    """Run things: `zoo run recipe NAME` trains a recipe (see docs/recipes.md)."""
+
+
+@command.command("recipe")
+@click.argument("name")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe key (type-checked); `--set profile=smoke` picks a profile.")
+@click.option("--dry-run", is_flag=True, help="Validate names, files, shapes and loss inputs; "
+                                               "train nothing.")
+@click.option("--resume", "resume", type=click.Path(file_okay=False), default=None,
+              help="Continue the run in this folder (its config.toml is used).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs",
+              show_default=True, help="Parent folder of the run folder.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
+              help="Device (default: the recipe's, else cpu).")
+@click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
+@click.option("--no-progress", is_flag=True, help="Plain log lines instead of progress bars.")
+def recipe_cmd(name, overrides, dry_run, resume, out_dir, device, seed, no_progress):
+    """Train recipe NAME (a registered name or a .toml path), then evaluate and report."""
+    from zoo.engine import run_recipe
+
+    result = run_recipe(name, list(overrides), out_dir=out_dir, resume=resume, device=device,
+                        seed=seed, dry_run=dry_run, progress=not no_progress,
+                        argv=["zoo", *sys.argv[1:]])
+    if dry_run:
+        click.echo(f"dry run of {result.config['name']} (profile "
+                   f"{result.config.get('profile') or '-'}): {len(result.checks)} checks passed")
+        return
+    if result.run_dir is not None and _is_main():
+        click.echo(f"run folder: {result.run_dir}")
+        if result.report:
+            click.echo(f"report: {result.report}")
+
+
+def _is_main() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"

@@ -1,0 +1,101 @@
+"""The generic cascaded fine-tuner with hard-negative sampling.
+
+Song & Bae, "Hard-negative sampling with cascaded fine-tuning network to boost flare removal",
+CVPR 2023 workshops.  Two identical networks in series, both initialised from the same
+pre-trained (legacy) weights:
+
+* the **negative sampler** ``f_N`` is frozen (``requires_grad=False``, eval mode, run under
+  ``torch.no_grad``); its output ``n = f_N(x)`` is the hard negative;
+* the **anchor** ``f_A`` is a trainable copy with the same weights; it refines the sampler's
+  output, ``a = f_A(n)``.
+
+The loss, with ``y`` the ground truth::
+
+    L = λ·L_REG(a, y) + δ·L_PL(a, y) + (1 − λ)·L_triplet(a, y, n)
+    L_REG = ‖a − y‖_k  (k = 1: L1, k = 2: L2),   δ = 0.001 in the paper, λ = 0.6, k = 2
+
+``λ = 1`` gives the control without the triplet term (same network, same steps).  Nothing here
+knows about flares: any registered model serves (Uformer for flares, a U-Net or KinD for
+low-light); a model with several outputs contributes its ``part`` (``"image"``) to the cascade.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from .forward import ForwardStep, name_outputs
+
+#: Recipe defaults of a ``[stages.<name>.cascade]`` table (the paper's values; margin is ours).
+CASCADE_DEFAULTS = {"k": 2, "lambda": 0.6, "delta": 0.001, "margin": 1.0}
+
+#: Forward plan: the frozen sampler on the input gives ``negative``; the anchor refines it.
+CASCADE_PLAN = (ForwardStep("negative", ("input",), "negative"),
+                ForwardStep("self", ("negative",), "anchor"))
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """Eval mode and ``requires_grad=False`` on every parameter; returns the module."""
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+class CascadedFineTuner(nn.Module):
+    """``anchor(sampler(x))`` with a frozen sampler and a trainable anchor copied from it.
+
+    ``forward(x)`` returns the anchor's whole output (so the cascade is a model like any other,
+    with the anchor's ``output_split``); :meth:`tensors` returns the named tensors the loss uses.
+    """
+
+    def __init__(self, legacy: nn.Module, *, anchor: nn.Module | None = None):
+        super().__init__()
+        self.sampler = freeze(copy.deepcopy(legacy) if anchor is None else legacy)
+        self.anchor = copy.deepcopy(legacy) if anchor is None else anchor
+        for p in self.anchor.parameters():
+            p.requires_grad_(True)
+        split = getattr(self.anchor, "output_split", None)
+        if split:
+            self.output_split = dict(split)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.sampler.eval()  # the sampler never leaves eval mode
+        return self
+
+    @torch.no_grad()
+    def negative(self, x: torch.Tensor) -> torch.Tensor:
+        return name_outputs(self.sampler, self.sampler(x), "negative")["negative"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.anchor(self.negative(x))
+
+    def tensors(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{"input", "gt", ..., "negative", "anchor", "anchor_<part>" ...}`` for one batch."""
+        out = {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        neg = self.negative(batch["input"])
+        out["negative"] = neg
+        out.update(name_outputs(self.anchor, self.anchor(neg), "anchor"))
+        return out
+
+
+def cascade_terms(cfg: Mapping[str, Any] | None = None) -> list[dict]:
+    """The composer terms of the cascaded loss from a ``cascade`` table (k, lambda, delta, ...).
+
+    ``perceptual`` and ``triplet`` sub-tables are passed as the ``args`` of those loss terms
+    (e.g. ``encoder = "vgg16"``); ``margin`` goes to the triplet term.
+    """
+    c = {**CASCADE_DEFAULTS, **dict(cfg or {})}
+    lam, delta = float(c["lambda"]), float(c["delta"])
+    triplet_args = {"margin": float(c["margin"]), **dict(c.get("triplet", {}))}
+    return [
+        {"name": "l1" if int(c["k"]) == 1 else "l2", "weight": lam,
+         "inputs": ["anchor", "gt"], "args": {}, "label": f"reg-l{int(c['k'])}"},
+        {"name": "perceptual", "weight": delta, "inputs": ["anchor", "gt"],
+         "args": dict(c.get("perceptual", {})), "label": "perceptual"},
+        {"name": "triplet", "weight": 1.0 - lam, "inputs": ["anchor", "gt", "negative"],
+         "args": triplet_args, "label": "triplet"},
+    ]

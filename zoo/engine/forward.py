@@ -1,0 +1,109 @@
+"""The forward plan of a stage: which model runs on which tensors, producing which named tensors.
+
+A plan is a list of steps ``(model, inputs, output)``.  ``model`` is ``"self"`` (the stage's
+trainable network) or the key of a frozen network (run in eval mode under ``torch.no_grad``);
+``inputs`` are tensor names, concatenated along channels; ``output`` names the result.  A step
+may instead name an ``op`` on its inputs (no parameters):
+
+* ``ratio``: ``[a, b]`` -> a one-channel map filled, per image, with ``mean(a) / mean(b)``
+  (KinD's illumination-adjustment ratio, Zhang et al., ACM MM 2019, sec. 3.3);
+* ``mul``: ``[a, b]`` -> ``a * b`` (broadcast over channels; KinD's ``R' · I'`` recomposition).  A model
+that declares ``output_split`` (contract 4) also yields one tensor per part, ``<output>_<part>``,
+and ``<output>`` itself is the ``"image"`` part when there is one (else the whole output).
+
+The batch's tensors (``input``, ``gt``, ``flare``, ``mask`` ...) are available by their names,
+so the loss terms of the composer can name any of them.  Default plan: ``self(input) -> pred``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from zoo.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ForwardStep:
+    model: str
+    inputs: tuple[str, ...]
+    output: str
+    op: str | None = None
+
+
+def _ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    r = a.flatten(1).mean(1) / b.flatten(1).mean(1).clamp_min(1e-4)
+    return r.view(-1, 1, 1, 1).expand(-1, 1, *b.shape[-2:]).contiguous()
+
+
+OPS = {"ratio": _ratio, "mul": lambda a, b: a * b}
+
+
+DEFAULT_PLAN = (ForwardStep("self", ("input",), "pred"),)
+
+
+def plan_from_config(table: Sequence[Mapping] | None, where: str = "forward") -> tuple[ForwardStep, ...]:
+    if not table:
+        return DEFAULT_PLAN
+    steps = []
+    for i, row in enumerate(table):
+        inputs = row.get("inputs", ["input"])
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if "output" not in row:
+            raise ConfigError(f"{where}[{i}]: missing 'output' (the name of the produced tensor)")
+        op = row.get("op")
+        if op is not None and (op not in OPS or "model" in row or len(inputs) != 2):
+            raise ConfigError(f"{where}[{i}]: op must be one of {', '.join(OPS)} with two inputs "
+                              f"and no model, got op={op!r}")
+        steps.append(ForwardStep("" if op else str(row.get("model", "self")), tuple(inputs),
+                                 str(row["output"]), op))
+    return tuple(steps)
+
+
+def output_split(model: nn.Module) -> dict[str, tuple[int, int]]:
+    model = getattr(model, "module", model)  # DDP
+    return dict(getattr(model, "output_split", None) or {})
+
+
+def name_outputs(model: nn.Module, out: torch.Tensor, name: str) -> dict[str, torch.Tensor]:
+    """``{name: image part or whole, name_<part>: part ...}`` for one model output."""
+    split = output_split(model)
+    tensors = {f"{name}_{part}": out[:, a:b] for part, (a, b) in split.items()}
+    tensors[name] = tensors.get(f"{name}_image", out)
+    return tensors
+
+
+def produced_names(plan: Sequence[ForwardStep], models: Mapping[str, nn.Module]) -> set[str]:
+    out = set()
+    for step in plan:
+        out.add(step.output)
+        if not step.op:
+            out |= {f"{step.output}_{p}" for p in output_split(models[step.model])}
+    return out
+
+
+def run_plan(plan: Sequence[ForwardStep], models: Mapping[str, nn.Module],
+             batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Run every step in order; returns the batch tensors plus every produced tensor."""
+    tensors = {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
+    for step in plan:
+        try:
+            parts = [tensors[n] for n in step.inputs]
+        except KeyError as e:
+            raise ConfigError(f"forward step {step.output!r}: unknown input tensor {e.args[0]!r} "
+                              f"(available: {', '.join(sorted(tensors))})") from None
+        if step.op:
+            tensors[step.output] = OPS[step.op](*parts)
+            continue
+        x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        model = models[step.model]
+        if step.model == "self":
+            out = model(x)
+        else:
+            with torch.no_grad():
+                out = model(x)
+        tensors.update(name_outputs(model, out, step.output))
+    return tensors

@@ -1,0 +1,91 @@
+"""Training state on disk: checkpoints with model, optimizer, scheduler, RNG and sampler position.
+
+A checkpoint holds everything needed to continue a stage bit-for-bit: the trainable model's
+``state_dict``, the optimizer's and LR scheduler's states, the step, the data sampler position
+(epoch and batch offset), the torch / numpy / python RNG states (CUDA too when used) and the
+loss history.  It is written with :func:`zoo.checkpoint.atomic_save` (temporary file, fsync,
+rename), so a crash or ``kill -9`` while saving leaves the previous checkpoint intact, and read
+with ``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zoo.checkpoint import atomic_save
+from zoo.errors import ZooError
+
+
+def rng_state() -> dict[str, Any]:
+    """RNG states as plain tensors / tuples (loadable with ``weights_only=True``)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                  "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["cached"]))
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_training_state(path: str | Path, *, step: int, model, optimizer, scheduler,
+                        sampler: dict, history: list, evals: list, stage: str,
+                        extra: dict | None = None) -> Path:
+    return atomic_save({
+        "format": "zoo-training-state/1",
+        "stage": stage,
+        "step": int(step),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else {},
+        "scheduler": scheduler.state_dict() if scheduler is not None else {},
+        "sampler": dict(sampler),
+        "rng": rng_state(),
+        "history": history,
+        "evals": evals,
+        "extra": dict(extra or {}),
+    }, path)
+
+
+def load_training_state(path: str | Path, *, model, optimizer, scheduler, map_location="cpu") -> dict:
+    """Restore a checkpoint into the given objects; returns it (step, sampler, history ...)."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise ZooError(f"{path}: checkpoint not found") from None
+    except Exception as e:  # truncated / foreign file
+        raise ZooError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(state, dict) or state.get("format") != "zoo-training-state/1":
+        raise ZooError(f"{path}: not a zoo training checkpoint")
+    try:
+        model.load_state_dict(state["model"], strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise ZooError(f"{path}: checkpoint does not match the model of stage "
+                       f"{state.get('stage')!r} ({' '.join(first[:2])[:300]})") from None
+    if optimizer is not None and state["optimizer"]:
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError) as e:
+            raise ZooError(f"{path}: optimizer state does not match ({e})") from None
+    if scheduler is not None and state["scheduler"]:
+        scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"])
+    return state
