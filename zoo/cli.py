@@ -11,6 +11,8 @@ import sys
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.markup import escape
+from rich.text import Text
 
 from . import __version__
 from .errors import ZooError
@@ -37,7 +39,8 @@ def _warn_load_errors(reg) -> None:
     from .plugins import load_errors
 
     for line in load_errors(reg):
-        err_console.print(f"[yellow]warning:[/] {line}  (see `zoo plugins`)", highlight=False)
+        err_console.print(Text.assemble(("warning:", "yellow"), f" {line}  (see `zoo plugins`)"),
+                          highlight=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,7 +82,7 @@ def list_cmd(kind, pattern):
                 summary = f"preset of {base}: {args}"
             elif spec.aliases:
                 summary = f"{summary} (aliases: {', '.join(spec.aliases)})".strip()
-            table.add_row(*(() if one_kind else (k,)), name, spec.plugin, summary)
+            table.add_row(*(() if one_kind else (k,)), name, spec.plugin, Text(summary))
             n += 1
     if n:
         console.print(table)
@@ -112,15 +115,15 @@ def info_cmd(name, kind):
         console.rule(f"[bold]{title}[/]  ({SINGULAR[k]}, plugin {spec.plugin})")
         desc = spec.description()
         if desc:
-            console.print(desc, highlight=False)
+            console.print(Text(desc), highlight=False)
         if spec.formula:
-            console.print(f"\n[bold]formula:[/] {spec.formula}", highlight=False)
+            console.print(f"\n[bold]formula:[/] {escape(spec.formula)}", highlight=False)
         if spec.citation:
-            console.print(f"[bold]citation:[/] {spec.citation}", highlight=False)
+            console.print(f"[bold]citation:[/] {escape(spec.citation)}", highlight=False)
         if spec.direction:
             console.print(f"[bold]better:[/] {spec.direction}")
         if k == "losses":
-            console.print(f"[bold]inputs:[/] {', '.join(spec.inputs)}")
+            console.print(f"[bold]inputs:[/] {escape(', '.join(spec.inputs))}")
         if spec.aliases:
             console.print(f"[bold]aliases:[/] {', '.join(spec.aliases)}")
         defaults = reg.defaults_for(k, base)
@@ -131,14 +134,15 @@ def info_cmd(name, kind):
             t = Table("parameter", "default", "type", "description")
             for p in params:
                 d = defaults.get(p.name, p.default)
-                t.add_row(p.name, repr(d) + (" *" if p.name in defaults else ""), p.type, p.doc)
+                t.add_row(p.name, Text(repr(d) + (" *" if p.name in defaults else "")), Text(p.type),
+                          Text(p.doc))
             console.print(t)
             if defaults:
                 console.print("* set by a preset or registry.toml")
         if spec.presets:
             console.print(f"[bold]presets:[/] {', '.join(f'{base}.{p}' for p in spec.presets)}")
         if k == "recipes":
-            console.print(f"[bold]file:[/] {spec.factory}")
+            console.print(f"[bold]file:[/] {escape(str(spec.factory))}")
 
 
 @cli.command("plugins")
@@ -151,9 +155,10 @@ def plugins_cmd():
         for k, n in p.registered:
             by_kind.setdefault(k, []).append(n)
         regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in by_kind.items())
-        status = ("[dim]disabled[/]" if p.disabled else f"[red]{p.error}[/]" if p.error
-                  else "[green]ok[/]")
-        table.add_row(p.name, p.version, f"{p.source}\n[dim]{p.location}[/]", regs, status)
+        status = (Text("disabled", style="dim") if p.disabled else
+                  Text(p.error, style="red") if p.error else Text("ok", style="green"))
+        table.add_row(p.name, p.version, Text.assemble(p.source, "\n", (p.location, "dim")),
+                      Text(regs), status)
     console.print(table)
     console.print(f"registry configuration: {' + '.join(reg.config.sources)}", highlight=False)
 
@@ -187,7 +192,10 @@ def main(argv=None) -> int:
                 cli.add_command(c)
         cli.main(args=args, prog_name="zoo", standalone_mode=False)
     except ZooError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        from rich.text import Text
+
+        err_console.print(Text.assemble(("error:", "bold red"), f" {e}"), highlight=False,
+                          soft_wrap=True)
         return e.exit_code
     except click.exceptions.Abort:
         err_console.print("aborted")
@@ -217,8 +225,8 @@ def _plugin_commands():
         try:
             impl.function(cli=group)
         except Exception as exc:  # a broken plugin command must not break the CLI
-            err_console.print(f"[yellow]warning:[/] plugin {impl.plugin_name}: "
-                              f"zoo_register_commands failed: {exc}")
+            err_console.print(f"[yellow]warning:[/] plugin {escape(impl.plugin_name)}: "
+                              f"zoo_register_commands failed: {escape(str(exc))}")
     return list(group.commands.values())
 
 
