@@ -17,10 +17,11 @@ Keys lose a leading ``module.`` (DataParallel / DistributedDataParallel) or ``_o
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable
 
 import torch
 
@@ -33,14 +34,17 @@ _PREFIXES = ("module.", "_orig_mod.")
 _SHOWN = 5  # keys listed per category in a mismatch message
 
 
-def atomic_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then ``os.replace``."""
+def atomic_write(path: str | Path, write: Callable[[IO], None], *, binary: bool = True) -> Path:
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync, then ``os.replace``.
+
+    A crash at any point leaves either the old file or the new one, never a truncated file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
+        with open(tmp, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -48,6 +52,17 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write_json(obj: Any, path: str | Path) -> Path:
+    """JSON (indented, sorted keys, ``str`` for the rest) written atomically."""
+    return atomic_write(path, lambda f: json.dump(obj, f, indent=2, sort_keys=True, default=str),
+                        binary=False)
 
 
 def read_checkpoint(path: str | Path) -> Any:

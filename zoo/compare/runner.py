@@ -29,6 +29,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from zoo.checkpoint import atomic_write_json
 from zoo.errors import ConfigError, ZooError
 
 from .cells import Cell, jsonable
@@ -39,19 +40,8 @@ DEFAULT_TRAIN_FN = "zoo.compare.train:train_cell"
 
 
 def write_json_atomic(obj: Any, path: Path) -> Path:
-    """Write JSON to a temporary file beside ``path``, fsync, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, sort_keys=True, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    """Write JSON atomically (temporary file, fsync, rename)."""
+    return atomic_write_json(obj, path)
 
 
 def read_json(path: Path) -> dict | None:

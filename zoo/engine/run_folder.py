@@ -105,11 +105,9 @@ class RunFolder:
 
     def save_json(self, name: str, data: Any) -> None:
         if self.write:
-            target = self.path / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-            os.replace(tmp, target)
+            from zoo.checkpoint import atomic_write_json
+
+            atomic_write_json(data, self.path / name)
 
     def load_json(self, name: str, default: Any = None) -> Any:
         p = self.path / name
