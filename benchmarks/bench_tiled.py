@@ -18,31 +18,7 @@ import subprocess
 import sys
 import time
 
-
-def _rss_mib() -> float:
-    """Current resident set size (MiB), from /proc/self/status VmRSS."""
-    import re
-
-    with open("/proc/self/status") as f:
-        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
-
-
-def _reset_peak() -> None:
-    """Reset this process's peak RSS to its current RSS (Linux >= 4.0: clear_refs 5)."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-
-
-def _peak_mib() -> float:
-    """Peak resident set size since the last reset (MiB), from /proc/self/status VmHWM.
-
-    ``getrusage().ru_maxrss`` is not used: Linux keeps it across fork/exec, so a child would
-    report its parent's peak.
-    """
-    import re
-
-    with open("/proc/self/status") as f:
-        return int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1)) / 1024
+from _proc_memory import peak_mib as _peak_mib, reset_peak as _reset_peak, rss_mib as _rss_mib
 
 
 def _child(model_name: str, size: int, tile: int, overlap: int, whole: bool) -> None:
