@@ -363,21 +363,11 @@ def _save_stage_weights(folder: RunFolder, sname: str, st: Mapping, setup: Stage
     path = folder.stage_dir(sname) / "model.pt"
     meta = {"stage": sname, "recipe": cfg.get("name"), "kind": setup.kind,
             "weights_from": st.get("weights", "scratch")}
-    model = setup.trainable
-    try:
-        from zoo.checkpoint import save_model_checkpoint
-    except ImportError:
-        save_model_checkpoint = None
-    if save_model_checkpoint is not None:
-        save_model_checkpoint(path, model, st["model"], dict(st.get("model_args") or {}), meta)
-    else:
-        from zoo.checkpoint import atomic_save
+    from zoo.checkpoint import atomic_save, save_model_checkpoint
 
-        atomic_save({"model": st["model"], "config": dict(st.get("model_args") or {}),
-                     "state_dict": model.state_dict(), "metadata": meta}, path)
+    save_model_checkpoint(path, setup.trainable, st["model"], dict(st.get("model_args") or {}),
+                          meta)
     if setup.kind == "cascade":
-        from zoo.checkpoint import atomic_save
-
         atomic_save({"sampler": setup.final.sampler.state_dict(),
                      "anchor": setup.final.anchor.state_dict(), "model": st["model"],
                      "metadata": meta}, folder.stage_dir(sname) / "cascade.pt")
