@@ -231,6 +231,8 @@ def model_from_checkpoint(path: str | Path, **overrides: Any) -> torch.nn.Module
     The model gets ``checkpoint_metadata`` (the stored metadata) as an attribute.
     """
     obj = read_checkpoint(path)
+    if isinstance(obj, dict) and "sampler" in obj and "anchor" in obj and "model" in obj:
+        return _cascade_from_checkpoint(obj, str(path), overrides)
     if not is_zoo_checkpoint(obj):
         raise ZooError(f"{path}: not a restoration-zoo checkpoint (no model name inside); "
                        f"build the model by name: zoo.create_model(NAME, pretrained={str(path)!r})")
@@ -240,5 +242,25 @@ def model_from_checkpoint(path: str | Path, **overrides: Any) -> torch.nn.Module
     config.update(overrides)
     model = create_model(obj["model"], **config)
     apply_state_dict(model, extract_state_dict(obj, str(path)), strict=True, source=str(path))
+    model.checkpoint_metadata = obj.get("metadata", {})
+    return model
+
+
+def _cascade_from_checkpoint(obj: dict, path: str, overrides: dict) -> torch.nn.Module:
+    """A cascade saved by the engine (``stages/<stage>/cascade.pt``): frozen sampler + anchor.
+
+    The result is ``zoo.engine.cascade.CascadedFineTuner``; ``model(x)`` = anchor(sampler(x)).
+    """
+    from .engine.cascade import CascadedFineTuner
+    from .registry import create_model
+
+    config = dict(obj.get("config") or {})
+    config.update(overrides)
+    parts = {}
+    for part in ("sampler", "anchor"):
+        parts[part] = create_model(obj["model"], **config)
+        apply_state_dict(parts[part], extract_state_dict(obj[part], f"{path} ({part})"),
+                         strict=True, source=f"{path} ({part})")
+    model = CascadedFineTuner(parts["sampler"], anchor=parts["anchor"])
     model.checkpoint_metadata = obj.get("metadata", {})
     return model

@@ -370,6 +370,7 @@ def _save_stage_weights(folder: RunFolder, sname: str, st: Mapping, setup: Stage
     if setup.kind == "cascade":
         atomic_save({"sampler": setup.final.sampler.state_dict(),
                      "anchor": setup.final.anchor.state_dict(), "model": st["model"],
+                     "config": dict(st.get("model_args") or {}),
                      "metadata": meta}, folder.stage_dir(sname) / "cascade.pt")
     return path
 
