@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import zoo
-from zoo_loss_example import SpectralL1Loss, spectral_l1
+from zoo_loss_example.loss import SpectralL1Loss, spectral_l1
 
 
 def test_zero_on_identical_inputs():
