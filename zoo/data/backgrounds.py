@@ -13,10 +13,12 @@ import zlib
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from zoo.errors import InputError
 
 from .io import list_images, read_image
+from .sampling import randint, random_flips, uniform
 
 BUILTIN_TRAIN = ("astronaut", "coffee", "rocket", "motorcycle_left", "motorcycle_right",
                  "brick", "grass", "coins")
@@ -76,3 +78,22 @@ class BackgroundPool:
         if self._images is not None:
             return self._images[i]
         return read_image(self._paths[i])
+
+    def random_crop(self, size: int, g: torch.Generator) -> tuple[torch.Tensor, str]:
+        """A random photo's random square crop of a random zoom (0.5-1x), resized to ``size``,
+        randomly flipped; returns (crop (3, size, size) in [0, 1], photo name).
+
+        Draw order from ``g`` (kept stable so seeded datasets stay reproducible): photo index,
+        zoom, top, left, flips.
+        """
+        i = randint(g, 0, len(self) - 1)
+        photo = self.image(i)
+        h, w = photo.shape[-2:]
+        side = min(h, w, max(size, int(round(size / uniform(g, 0.5, 1.0)))))
+        top, left = randint(g, 0, h - side), randint(g, 0, w - side)
+        crop = photo[:, top:top + side, left:left + side]
+        if side != size:
+            crop = F.interpolate(crop[None], size=(size, size), mode="bilinear", antialias=True,
+                                 align_corners=False)[0]
+        (crop,) = random_flips([crop], g)
+        return crop.clamp(0, 1), self.name(i)

@@ -52,7 +52,7 @@ from zoo.errors import InputError
 
 from .backgrounds import BackgroundPool
 from .optics import polygon_distance_ratio, psf_bank
-from .sampling import check_split, generator, item_seed, random_flips, randint, uniform
+from .sampling import check_split, generator, item_seed, randint, uniform
 
 LUMA = torch.tensor([0.2126, 0.7152, 0.0722])
 
@@ -113,19 +113,7 @@ class SyntheticFlare(Dataset):
 
     # ------------------------------------------------------------------------------ layers
     def _background(self, g: torch.Generator) -> tuple[torch.Tensor, str]:
-        s = self.size
-        i = randint(g, 0, len(self.backgrounds) - 1)
-        photo = self.backgrounds.image(i)
-        h, w = photo.shape[-2:]
-        zoom = uniform(g, 0.5, 1.0)
-        side = min(h, w, max(s, int(round(s / zoom))))
-        top, left = randint(g, 0, h - side), randint(g, 0, w - side)
-        crop = photo[:, top:top + side, left:left + side]
-        if side != s:
-            crop = F.interpolate(crop[None], size=(s, s), mode="bilinear", antialias=True,
-                                 align_corners=False)[0]
-        (crop,) = random_flips([crop], g)
-        return crop.clamp(0, 1), self.backgrounds.name(i)
+        return self.backgrounds.random_crop(self.size, g)
 
     def _scatter(self, g: torch.Generator, px: float, py: float) -> tuple[torch.Tensor, ...]:
         """Warped (glare, streak), each (3, S, S), before the intensity."""

@@ -23,13 +23,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from zoo.errors import InputError
 
 from .backgrounds import BackgroundPool
-from .sampling import check_split, generator, item_seed, random_flips, randint, uniform
+from .sampling import check_split, generator, item_seed, uniform
 
 
 class _PhotoPairs(Dataset):
@@ -51,18 +50,7 @@ class _PhotoPairs(Dataset):
         self.epoch = int(epoch)
 
     def _crop(self, g: torch.Generator) -> tuple[torch.Tensor, str]:
-        s = self.size
-        i = randint(g, 0, len(self.photos) - 1)
-        photo = self.photos.image(i)
-        h, w = photo.shape[-2:]
-        side = min(h, w, max(s, int(round(s / uniform(g, 0.5, 1.0)))))
-        top, left = randint(g, 0, h - side), randint(g, 0, w - side)
-        crop = photo[:, top:top + side, left:left + side]
-        if side != s:
-            crop = F.interpolate(crop[None], size=(s, s), mode="bilinear", antialias=True,
-                                 align_corners=False)[0]
-        (crop,) = random_flips([crop], g)
-        return crop.clamp(0, 1), self.photos.name(i)
+        return self.photos.random_crop(self.size, g)
 
     def degrade(self, clean: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
