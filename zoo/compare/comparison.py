@@ -67,16 +67,8 @@ def build_table(title: str, settings: CompareSettings, cells: list[Cell],
     for na in skipped:
         rows[(na.task, na.loss)].note = na.reason
     for cell in cells:
-        res = results.get(cell.id)
-        row = rows[(cell.task, cell.loss)]
-        if res is None:
-            row.failed.append((cell.seed, "not run (interrupted)", ""))
-        elif res.get("status") != "ok":
-            row.failed.append((cell.seed, str(res.get("error")), str(res.get("log") or "")))
-        else:
-            row.seeds.append(cell.seed)
-            for m, v in res.get("metrics", {}).items():
-                row.values.setdefault(m, []).append(float(v))
+        rows[(cell.task, cell.loss)].add(cell.seed, results.get(cell.id),
+                                         "not run (interrupted)")
     encoders: dict[str, list[str]] = {}
     for cell in cells:
         for enc in (results.get(cell.id) or {}).get("encoders", []) or []:

@@ -274,16 +274,9 @@ def build_paper_table(ps: PaperSettings, cells: Sequence[Cell], results: Mapping
         for lam in ps.lambdas:
             rows[row_label(k, lam)] = Row(group, row_label(k, lam))
     for cell in cells:
-        row, res = rows[cell.loss], results.get(cell.id)
-        if res is None:
-            row.failed.append((cell.seed, "not run" + (" (the reference failed)"
-                                                       if cell.kind == "cascade" else ""), ""))
-        elif res.get("status") != "ok":
-            row.failed.append((cell.seed, str(res.get("error")), str(res.get("log") or "")))
-        else:
-            row.seeds.append(cell.seed)
-            for m, v in res.get("metrics", {}).items():
-                row.values.setdefault(m, []).append(float(v))
+        rows[cell.loss].add(cell.seed, results.get(cell.id),
+                            "not run" + (" (the reference failed)" if cell.kind == "cascade"
+                                         else ""))
     dirs = metric_directions(metrics)
     title = f"Paper table (Song & Bae 2023, Table 1 structure) — recipe {ps.recipe}"
     return ResultTable(title, list(metrics), dirs, list(rows.values()), dict(unavailable),

@@ -36,6 +36,17 @@ class Row:
     failed: list[tuple[int, str, str]] = field(default_factory=list)  # (seed, error, log)
     note: str = ""  # not applicable: reason
 
+    def add(self, seed: int, result: Mapping | None, missing: str = "not run") -> None:
+        """Record one cell's result (a cell JSON, or None when the cell never ran)."""
+        if result is None:
+            self.failed.append((seed, missing, ""))
+        elif result.get("status") != "ok":
+            self.failed.append((seed, str(result.get("error")), str(result.get("log") or "")))
+        else:
+            self.seeds.append(seed)
+            for m, v in result.get("metrics", {}).items():
+                self.values.setdefault(m, []).append(float(v))
+
     def stat(self, metric: str) -> tuple[float, float, int] | None:
         vals = [v for v in self.values.get(metric, []) if math.isfinite(v)]
         if not vals:
