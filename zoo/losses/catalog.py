@@ -16,7 +16,7 @@ INTRO = """\
 # Losses
 
 Every loss in restoration-zoo is a plugin registration: `zoo list losses` shows them,
-`zoo info loss NAME` shows one, and `zoo.create_loss(NAME, **options)` builds it.  The rules
+`zoo info NAME` shows one, and `zoo.create_loss(NAME, **options)` builds it.  The rules
 they all follow (`zoo/losses/base.py`):
 
 * each loss is a function `name(*inputs, **options, reduction="mean")` **and** an `nn.Module`
