@@ -49,6 +49,14 @@ def test_info_shows_formula_parameters_and_plugin(capsys, monkeypatch, fresh_reg
     assert "mean |x^(1/γ) − y^(1/γ)|" in out and "reduction" in out
 
 
+def test_info_accepts_a_kind_first(capsys, monkeypatch, fresh_registry):
+    monkeypatch.chdir(REPO)
+    code, out, _ = run(capsys, "info", "losses", "gamma-l1")
+    assert code == 0 and "gamma-l1" in out and "plugin my_losses" in out
+    code, _, err = run(capsys, "info", "lossez", "gamma-l1")
+    assert code == 2 and "lossez" in err
+
+
 def test_unknown_name_one_line_error(capsys, monkeypatch, fresh_registry):
     monkeypatch.chdir(REPO)
     code, out, err = run(capsys, "info", "gama-l1")

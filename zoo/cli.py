@@ -92,11 +92,20 @@ def list_cmd(kind, pattern):
 
 
 @cli.command("info")
-@click.argument("name")
+@click.argument("words", nargs=-1, required=True, metavar="[KIND] NAME")
 @click.option("--kind", "kind", default=None, help="Kind to look in when NAME is ambiguous.")
-def info_cmd(name, kind):
-    """Show a component: formula, parameters with defaults, citation and plugin."""
+def info_cmd(words, kind):
+    """Show a component: formula, parameters with defaults, citation and plugin.
+
+    zoo info charbonnier, or with a kind first: zoo info losses triplet."""
     from .errors import UnknownNameError
+
+    if len(words) > 2:
+        raise click.UsageError("expected [KIND] NAME")
+    if len(words) == 2:
+        kind, name = words
+    else:
+        (name,) = words
 
     reg = get_registry()
     kinds = [_kind(kind)] if kind else list(KINDS)
