@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.errors import InputError
+from zoo.losses.base import check_images
 
 
 def quantize_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -21,19 +21,9 @@ def quantize_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 def check_pair(name: str, pred: torch.Tensor, gt: torch.Tensor, *, channels: int = 3,
-               min_size: int = 1) -> None:
-    for label, t in (("pred", pred), ("gt", gt)):
-        if not isinstance(t, torch.Tensor):
-            raise InputError(f"metric {name}: {label} is a {type(t).__name__}, expected a tensor")
-        if t.dim() != 4 or t.shape[1] != channels:
-            raise InputError(f"metric {name}: {label} must be (B, {channels}, H, W), got "
-                             f"{tuple(t.shape)}")
-    if pred.shape != gt.shape:
-        raise InputError(f"metric {name}: pred {tuple(pred.shape)} and gt {tuple(gt.shape)} "
-                         f"differ in shape")
-    if min(pred.shape[-2:]) < min_size:
-        raise InputError(f"metric {name}: images must be at least {min_size}x{min_size}, got "
-                         f"{pred.shape[-2]}x{pred.shape[-1]}")
+               min_size: int = 1, names: tuple[str, str] = ("pred", "gt")) -> None:
+    """Both images (B, ``channels``, H, W), floating point, equal shapes, at least ``min_size``."""
+    check_images(f"metric {name}", pred, gt, channels=channels, min_size=min_size, names=names)
 
 
 class Metric(nn.Module):

@@ -90,7 +90,7 @@ class RegionPSNR(Metric):
         if mask is None:
             raise InputError(f"metric {self.name} needs a mask (Flare7K colour code: glare "
                              f"(1,1,0), streak (1,0,0), light source (0,0,1))")
-        check_pair(self.name, pred, mask)
+        check_pair(self.name, pred, mask, names=("pred", "mask"))
         mask = mask.detach()
         return (mask.clamp(0, 1) * 255).round() / 255 if self.quantize else mask
 
