@@ -11,27 +11,14 @@ deflared image) or, with ``--all-parts``, one PNG per part (``<name>_<part>.png`
 """
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import click
 
+from zoo.config import parse_overrides
 from zoo.errors import ZooError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
-
-def _parse_overrides(items: tuple[str, ...]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ZooError(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            out[key.strip()] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key.strip()] = value
-    return out
 
 
 def collect_images(inputs: tuple[str, ...]) -> list[Path]:
@@ -161,7 +148,7 @@ def command(model, inputs, output, weights, tile, overlap, blend, device, part, 
                        f"(got {tile}, {overlap})")
     images = collect_images(inputs)
     dev = _device(device)
-    net = load_model(model, weights, _parse_overrides(overrides)).to(dev)
+    net = load_model(model, weights, parse_overrides(overrides)).to(dev)
     split = getattr(net, "output_split", None) or {}
     if split and not all_parts and part not in split:
         raise ZooError(f"--part {part!r}: model {model!r} has parts {', '.join(split)}")
