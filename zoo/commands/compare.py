@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -96,14 +97,17 @@ def command(config_path, tasks, losses, model, seeds, steps, size, batch_size, l
     """
     from rich.console import Console
 
+    from zoo.registry import get_registry
+
     console = Console()
+    registry = get_registry()
     flags = dict(tasks=tasks, losses=losses, model=model, seeds=seeds, steps=steps, size=size,
                  batch_size=batch_size, lr=lr, train_length=train_length,
                  test_length=test_length, metrics=metrics)
     given = {k: v for k, v in flags.items() if v is not None}
     started = time.perf_counter()
     if paper_table:
-        _paper(console, given, config_path, jobs, out, resume, recipe, reference_steps,
+        _paper(console, registry, given, config_path, jobs, out, resume, recipe, reference_steps,
                overrides, started)
         return
     if recipe or reference_steps is not None or overrides:
@@ -137,12 +141,12 @@ def command(config_path, tasks, losses, model, seeds, steps, size, batch_size, l
             settings.losses = [parse_loss_choice(n, "--losses") for n in split_list(losses_text)]
     out = out or options.get("out")
     jobs = jobs or options.get("jobs")
-    result = run_comparison(settings, out=out, jobs=jobs, on_result=_printer(console, started),
-                            command=shell_command())
+    result = run_comparison(settings, registry=registry, out=out, jobs=jobs,
+                            on_result=_printer(console, started), command=shell_command())
     _finish(console, result, "compare")
 
 
-def _recorded(out: Path, mode: str) -> dict:
+def _recorded(out: Path, mode: str) -> Any:
     from zoo.compare.runner import read_json
 
     rec = read_json(out / "comparison.json")
@@ -165,8 +169,8 @@ def _recorded(out: Path, mode: str) -> dict:
     return settings
 
 
-def _paper(console, given, config_path, jobs, out, resume, recipe, reference_steps, overrides,
-           started) -> None:
+def _paper(console, registry, given, config_path, jobs, out, resume, recipe, reference_steps,
+           overrides, started) -> None:
     from zoo.compare.comparison import shell_command
     from zoo.compare.paper import PaperSettings, paper_settings_from_dict, run_paper_table
 
@@ -190,6 +194,6 @@ def _paper(console, given, config_path, jobs, out, resume, recipe, reference_ste
                            train_length=given.get("train_length"))
         if "seeds" in given:
             ps.seeds = list(range(int(given["seeds"])))
-    result = run_paper_table(ps, out=out, jobs=jobs, on_result=_printer(console, started),
-                             command=shell_command())
+    result = run_paper_table(ps, registry=registry, out=out, jobs=jobs,
+                             on_result=_printer(console, started), command=shell_command())
     _finish(console, result, "paper")

@@ -2,8 +2,9 @@
 
 Contents (written by rank 0):
 
-* ``config.toml``: the resolved configuration (profile and ``--set`` applied) -- ``--resume``
-  reads it back, so a resumed run uses exactly the same settings;
+* ``config.toml``: the resolved recipe (:meth:`zoo.engine.spec.Recipe.to_dict`: profile,
+  stage inheritance and ``--set`` applied, every default written out) -- ``--resume`` reads it
+  back, so a resumed run uses exactly the same settings;
 * ``environment.json``: package versions, seeds, git commit (if any), machine, command line;
 * ``state.json``: per stage, ``pending`` / ``running`` / ``done`` with its metrics and time;
 * ``log.txt``: every log line;
@@ -22,7 +23,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+import tomli_w
+
+from zoo.checkpoint import atomic_write, atomic_write_json
+from zoo.config import load_toml
 from zoo.errors import ConfigError
+
+from .recipe import resolve
+from .spec import Recipe
 
 PACKAGES = ("restoration-zoo", "torch", "torchvision", "timm", "kornia", "piq", "lpips",
             "pytorch-msssim", "numpy", "scikit-image", "pluggy", "click", "rich")
@@ -64,8 +73,6 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
 
 
 def machine_info(device: str) -> dict[str, Any]:
-    import torch
-
     info = {"platform": platform.platform(), "processor": platform.processor() or
             platform.machine(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "device": device, "hostname": platform.node()}
@@ -89,24 +96,18 @@ class RunFolder:
     def stage_dir(self, stage: str) -> Path:
         return self.path / "stages" / stage
 
-    def save_config(self, cfg: dict) -> None:
-        import tomli_w
-
+    def save_recipe(self, recipe: Recipe) -> None:
         if self.write:
-            self.config_path.write_text(tomli_w.dumps(_tomlable(cfg)), encoding="utf-8")
+            write_text(self.config_path, recipe_toml(recipe))
 
-    def load_config(self) -> dict:
-        from zoo.config import load_toml
-
+    def load_recipe(self) -> Recipe:
         if not self.config_path.is_file():
             raise ConfigError(f"{self.path}: not a run folder (no config.toml); "
                               f"--resume takes a folder made by `zoo run recipe`")
-        return load_toml(self.config_path)
+        return resolve(load_toml(self.config_path), source=str(self.config_path))
 
     def save_json(self, name: str, data: Any) -> None:
         if self.write:
-            from zoo.checkpoint import atomic_write_json
-
             atomic_write_json(data, self.path / name)
 
     def load_json(self, name: str, default: Any = None) -> Any:
@@ -135,10 +136,14 @@ class RunFolder:
         self.save_json("environment.json", env)
 
 
-def _tomlable(value: Any) -> Any:
-    """TOML has no null: drop ``None`` values; tuples become lists."""
-    if isinstance(value, dict):
-        return {str(k): _tomlable(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [_tomlable(v) for v in value if v is not None]
-    return value
+def write_text(path: Path, text: str) -> Path:
+    """Write a text file atomically (:func:`zoo.checkpoint.atomic_write`)."""
+    def write(f) -> None:
+        f.write(text)
+
+    return atomic_write(path, write, binary=False)
+
+
+def recipe_toml(recipe: Recipe) -> str:
+    """The resolved recipe as TOML (what ``config.toml`` holds)."""
+    return tomli_w.dumps(recipe.to_dict())
