@@ -108,15 +108,6 @@ def name_outputs(model: nn.Module, out: torch.Tensor, name: str) -> dict[str, to
     return tensors
 
 
-def produced_names(plan: Sequence[ForwardStep], models: Mapping[str, nn.Module]) -> set[str]:
-    out = set()
-    for step in plan:
-        out.add(step.output)
-        if not step.op:
-            out |= {f"{step.output}_{p}" for p in output_split(models[step.model])}
-    return out
-
-
 def run_plan(plan: Sequence[ForwardStep], models: Mapping[str, nn.Module],
              batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Run every step in order; returns the batch tensors plus every produced tensor."""
