@@ -20,11 +20,10 @@ def _flag(key: str) -> str:
 
 
 def _printer(console, started: float):
+    from zoo.compare.cells import Cell
+
     def on_result(res: dict, done: int, total: int, reused: bool) -> None:
-        c = res["cell"]
-        title = {"train": f"{c['task']} · {c['loss']} · seed {c['seed']}",
-                 "input": f"{c['task']} · {c['loss']}"}.get(c["kind"],
-                                                           f"{c['loss']} · seed {c['seed']}")
+        title = Cell.from_dict(res["cell"]).title()
         head = f"[{done:>{len(str(total))}}/{total}] {title}"
         if reused:
             console.print(f"[dim]{head}  done earlier (reused)[/]", highlight=False)

@@ -61,7 +61,10 @@ class Cell:
                    dict(d.get("params", {})))
 
     def title(self) -> str:
-        if self.kind in ("train", "input"):
+        """How progress lines name the cell."""
+        if self.kind == "input":
+            return f"{self.task} · {self.loss}"
+        if self.kind == "train":
             return f"{self.task} · {self.loss} · seed {self.seed}"
         return f"{self.loss} · seed {self.seed}"
 

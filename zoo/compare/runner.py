@@ -48,11 +48,6 @@ TrainFn = Callable[[Cell, dict, Path, Registry], Any]
 DEFAULT_TRAIN_FN = "zoo.compare.train:train_cell"
 
 
-def write_json_atomic(obj: Any, path: Path) -> Path:
-    """Write JSON atomically (temporary file, fsync, rename)."""
-    return atomic_write_json(obj, path)
-
-
 def read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -83,7 +78,7 @@ def prepare_out_dir(out: Path, mode: str, budget: dict, info: dict) -> str:
     elif out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out}: exists and is not a comparison folder (no comparison.json); "
                           f"use another --out")
-    write_json_atomic({"mode": mode, "budget_hash": h, "budget": jsonable(budget),
+    atomic_write_json({"mode": mode, "budget_hash": h, "budget": jsonable(budget),
                        "settings": jsonable(info),
                        "created": (old or {}).get("created", _now()), "updated": _now()}, record)
     return h
@@ -161,7 +156,7 @@ def execute_cell(cell_dict: dict, ctx: dict, registry: Registry) -> dict:
               "error": error, "log": str(log_path), "wall_s": round(wall, 3),
               "finished": _now(), "budget_hash": ctx["budget_hash"], "pid": os.getpid(),
               **jsonable(extra)}
-    write_json_atomic(result, cell_json(out, cell.id))
+    atomic_write_json(result, cell_json(out, cell.id))
     return result
 
 
@@ -273,7 +268,7 @@ def run_cells(cells: Sequence[Cell], out: Path, ctx: dict, *, registry: Registry
                            "metrics": {}, "error": f"worker process died ({one_line(exc)})",
                            "log": str(out / "cells" / cell.id / "cell.log"), "wall_s": None,
                            "finished": _now(), "budget_hash": ctx["budget_hash"]}
-                    write_json_atomic(res, cell_json(out, cell.id))
+                    atomic_write_json(res, cell_json(out, cell.id))
                     record(res)
     except KeyboardInterrupt:
         summary.interrupted = True

@@ -93,10 +93,6 @@ def wrap_ddp(model: torch.nn.Module, info: DistInfo, find_unused: bool = False) 
     return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused)
 
 
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return getattr(model, "module", model)
-
-
 def teardown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
