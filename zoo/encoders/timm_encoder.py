@@ -17,6 +17,7 @@ from ``seed`` (the generic perceptual loss of Liu et al., CVPR 2021).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -56,6 +57,7 @@ class TimmEncoder(FrozenEncoder):
             if layers is not None:
                 kwargs["out_indices"] = (layers,) if isinstance(layers, int) else tuple(layers)
         download = False  # True: timm fetches the weights itself
+        file: Path | str | None
         if pretrained is True:
             found = find_timm_weights(model, what)
             switch = offline_switch()

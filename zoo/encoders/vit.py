@@ -35,6 +35,7 @@ memory).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -108,7 +109,8 @@ def vit_l_16_swag(pretrained: bool | str = True, variant: str = "linear",
     from torchvision.models import ViT_L_16_Weights, vit_l_16
 
     spec = SWAG_VARIANTS[variant]
-    path = source = None
+    path: str | os.PathLike | None = None
+    source = generic_source(seed)
     if pretrained is True:  # fetch the file before spending seconds on building ViT-L
         path = torchvision_checkpoint(ViT_L_16_Weights[spec.weights_name], what)
         source = f"torchvision {spec.weights_name}"
@@ -118,6 +120,4 @@ def vit_l_16_swag(pretrained: bool | str = True, variant: str = "linear",
         vit = vit_l_16(weights=None, image_size=spec.image_size)
     if path is not None:
         load_matching(vit, load_state_dict_file(path, what), what, source)
-    else:
-        source = generic_source(seed)
     return ViTEncoder(vit, source)
