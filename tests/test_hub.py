@@ -165,6 +165,11 @@ def test_torchvision_weights_download_into_an_encoder(server, online, monkeypatc
     assert (online / f"vgg16-{digest}.pth").is_file()
     x = torch.rand(1, 3, 16, 16)
     assert torch.equal(enc(x)[0], source(x)[0])
+    # the same cache as torchvision's own: its loader finds the file without another request
+    state = VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=False, check_hash=True,
+                                                       weights_only=True)
+    assert torch.equal(state["features.0.weight"], source.features[0].weight)
+    assert server.requests == [f"/models/vgg16-{digest}.pth"]
 
 
 def test_cli_offline_flag_switches_downloads_off(server, online, monkeypatch):
