@@ -11,6 +11,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ZOO_SHARED_DIR", REPO.parent / "shared"))
 
 torch.set_num_threads(1)  # xdist runs one worker per core
+# The suite never downloads pretrained weights (zoo.hub); tests of the download path switch this
+# off against a local 127.0.0.1 server.
+os.environ["ZOO_OFFLINE"] = "1"
 
 
 @pytest.fixture

@@ -47,9 +47,17 @@ def _warn_load_errors(reg) -> None:
 @click.version_option(__version__, prog_name="restoration-zoo")
 @click.option("--registry", "registry_path", type=click.Path(dir_okay=False),
               help="Registry configuration to read instead of ./registry.toml.")
-def cli(registry_path):
+@click.option("--offline", is_flag=True,
+              help="Never download pretrained weights (like ZOO_OFFLINE=1): missing files are "
+                   "errors saying where to put them.")
+def cli(registry_path, offline):
     """restoration-zoo: losses, models and recipes for image restoration, as plugins."""
     from . import registry as _registry
+
+    if offline:
+        from .hub import set_offline  # imports torch: not at module level (fast `zoo list`)
+
+        set_offline(True)
 
     if registry_path != _registry._REGISTRY_PATH:
         reset_registry(registry_path)

@@ -18,8 +18,9 @@ def zoo_register_encoders(register):
             arch, f"zoo.encoders.vgg:{arch}",
             doc=(f"torchvision {arch.upper()} features at named layers (relu1_2, ...).\n\n"
                  f"Default layers {layers}. pretrained=True: IMAGENET1K_V1 from the torch hub "
-                 f"cache, a path: that file, False: random fixed weights (generic perceptual "
-                 f"loss; width < 1 then thins the channels). Input [0,1], any size."),
+                 f"cache (downloaded there unless offline), a path: that file, False: random "
+                 f"fixed weights (generic perceptual loss; width < 1 then thins the "
+                 f"channels). Input [0,1], any size."),
             citation=("Simonyan & Zisserman, ICLR 2015; layers after Johnson et al., ECCV 2016; "
                       f"generic weights: {_LIU}"),
             presets={
@@ -33,14 +34,17 @@ def zoo_register_encoders(register):
     register(
         "vit-l-16-swag", "zoo.encoders.vit:vit_l_16_swag",
         doc=("ViT-L/16 SWAG class-token embedding (B, 1024), as in Song & Bae's triplet loss.\n\n"
-             "torchvision weights IMAGENET1K_SWAG_LINEAR_V1 (224x224 input; variant='e2e': "
-             "IMAGENET1K_SWAG_E2E_V1, 512x512); inputs of any size are resized (bicubic) to it; "
-             "the output is the class token after the final LayerNorm."),
+             "Two torchvision weight sets: vit-l-16-swag.linear (the default; "
+             "IMAGENET1K_SWAG_LINEAR_V1, 224x224, 85.1% top-1) and vit-l-16-swag.e2e "
+             "(IMAGENET1K_SWAG_E2E_V1, 512x512, 88.1%); other input sizes are resized (bicubic). "
+             "The output is the class token after the final LayerNorm, the input of the "
+             "dropped classification head. pretrained=False: random weights, no download."),
         citation=("Song & Bae, 'Hard-negative sampling with cascaded fine-tuning network to boost "
                   "flare removal', CVPR 2023 workshops; Singh et al., 'Revisiting Weakly "
                   "Supervised Pre-Training of Visual Perception Models', CVPR 2022"),
         aliases=("vit-l-16",),
-        presets={"e2e": {"variant": "e2e"}, "generic": {"pretrained": False, "seed": 0}},
+        presets={"linear": {"variant": "linear"}, "e2e": {"variant": "e2e"},
+                 "generic": {"pretrained": False, "seed": 0}},
         tags=("encoder", "vit", "torchvision"),
         extra={"test": f"{_TEST}::test_vit_encoder_cls_embedding_and_resize"},
     )
@@ -48,7 +52,8 @@ def zoo_register_encoders(register):
         "timm", "zoo.encoders.timm_encoder:timm_encoder",
         doc=("Any timm model by name (model='resnet18'): feature stages or pooled embedding.\n\n"
              "layers = out_indices (features_only=True), or embedding=True for the pooled "
-             "features; weights from the Hugging Face / torch hub caches, a path, or random "
+             "features; weights from the Hugging Face / torch hub caches (timm downloads them "
+             "unless offline), a path, or random "
              "(pretrained=False)."),
         citation=("Wightman, 'PyTorch Image Models' (timm), "
                   "https://github.com/huggingface/pytorch-image-models"),

@@ -8,7 +8,8 @@ Layers are named after the VGG paper's blocks: ``conv<b>_<i>``, ``relu<b>_<i>``,
 
 Weights (``pretrained``):
 
-* ``True``: torchvision ``IMAGENET1K_V1`` from the torch hub cache (never downloaded here);
+* ``True``: torchvision ``IMAGENET1K_V1`` from the torch hub cache, downloaded there first when
+  missing unless offline (:mod:`zoo.hub`);
 * ``"/path/file.pth"``: a torchvision-layout state dict (full model or ``features`` only);
 * ``False``: the *generic perceptual loss* of Liu et al., "Generic Perceptual Loss for Modeling
   Structured Output Dependencies", CVPR 2021: random weights, fixed, drawn from ``seed`` with
@@ -91,7 +92,7 @@ class VGGEncoder(FrozenEncoder):
         else:
             if pretrained is True:
                 weights = _weights_enum(arch)
-                path = torchvision_checkpoint(weights, arch, what)
+                path = torchvision_checkpoint(weights, what)
                 source = f"torchvision {weights.name}"
             elif isinstance(pretrained, (str, bytes)) or hasattr(pretrained, "__fspath__"):
                 path, source = pretrained, f"file {pretrained}"

@@ -1,4 +1,5 @@
-"""LPIPS as a loss, wrapping the ``lpips`` package (Zhang et al.) with offline weight handling.
+"""LPIPS as a loss, wrapping the ``lpips`` package (Zhang et al.), its trunk weights fetched as
+torchvision fetches them.
 
     LPIPS(x, y) = sum_l mean_{h,w} || w_l * ( phi^_l(x) - phi^_l(y) ) ||_2^2
 
@@ -15,8 +16,9 @@ Weights, two kinds:
   read here with ``torch.load(weights_only=True)``; ``linear=False`` drops them (the package's
   ``lpips=False`` baseline: channel-summed squared differences), a path loads your own;
 * the trunk (AlexNet / VGG-16 / SqueezeNet-1.1) comes from torchvision's ImageNet weights in the
-  torch hub cache (``pretrained=True``; never downloaded here, the error says how to get them),
-  a path, or ``pretrained=False``: random fixed weights drawn from ``seed`` (the package's
+  torch hub cache (``pretrained=True``; downloaded there when missing, with the hash check, unless
+  offline: :mod:`zoo.hub`; the error then says where to put the file), a path, or
+  ``pretrained=False``: random fixed weights drawn from ``seed`` (the package's
   ``pnet_rand=True`` route, used by the tests).
 """
 from __future__ import annotations
@@ -35,19 +37,17 @@ from .base import check_images, check_reduction
 from .feature_loss import FeatureLoss
 from .reducers import reduce_per_sample
 
-#: lpips trunk name -> (torchvision arch, weights enum name)
-TRUNKS = {"alex": ("alexnet", "AlexNet_Weights"), "vgg": ("vgg16", "VGG16_Weights"),
-          "squeeze": ("squeezenet1_1", "SqueezeNet1_1_Weights")}
+#: lpips trunk name -> torchvision weights enum name (the trunk's ImageNet weights)
+TRUNKS = {"alex": "AlexNet_Weights", "vgg": "VGG16_Weights", "squeeze": "SqueezeNet1_1_Weights"}
 
 
 def _trunk_state(net, pretrained, what: str) -> tuple[dict, str]:
     """torchvision ``features.*`` weights renamed to the lpips trunk's ``slice<k>.<i>.*`` keys."""
     import torchvision.models as tvm
 
-    arch, enum_name = TRUNKS[net]
     if pretrained is True:
-        weights = getattr(tvm, enum_name).IMAGENET1K_V1
-        path = torchvision_checkpoint(weights, arch, what)
+        weights = getattr(tvm, TRUNKS[net]).IMAGENET1K_V1
+        path = torchvision_checkpoint(weights, what)
         source = f"torchvision {weights.name}"
     else:
         path, source = pretrained, f"file {pretrained}"
