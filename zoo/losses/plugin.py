@@ -117,23 +117,26 @@ def zoo_register_losses(register):
                     "sample_inputs": _SAMPLES + "decomposition"})
     register("kind-decom", "zoo.losses.kind:KinDDecomLoss", tags=low, inputs=decom_inputs,
              doc="KinD decomposition loss (recon, R similarity, I smoothness, mutual consist.).",
-             formula="recon + 0.01 |R_l - R_h| + 0.15 sum |grad I / max(|grad S|, 0.01)| + "
-                     "0.2 M exp(-10 M), M = |grad I_l| + |grad I_h|",
+             formula="recon + 0.01 |R_l - R_h| + 0.15 sum |g(I) / max(g(grey S), 0.01)| + "
+                     "0.2 M exp(-10 M), M = g(I_l) + g(I_h); g = |grad| min-max normalised "
+                     "over the batch (reference='code'), plain |grad| ('paper')",
              citation="Zhang, Zhang, Guo, Kindling the Darkness, ACM MM 2019",
-             extra={"test": _T + "test_lowlight.py::test_kind_decom_by_hand",
+             extra={"test": _T + "test_lowlight_released_code.py::test_kind_decom_code_by_port",
                     "sample_inputs": _SAMPLES + "decomposition"})
     register("kind-restore", "zoo.losses.kind:KinDRestoreLoss", tags=low,
              inputs=("r_restored", "r_high"),
              doc="KinD reflectance restoration: MSE + (1 - SSIM) + gradient MSE.",
-             formula="|R^ - R_h|^2 + (1 - SSIM(R^, R_h)) + |grad R^ - grad R_h|^2",
+             formula="|R^ - R_h|^2 + (1 - SSIM(R^, R_h)) + |g(grey R^) - g(grey R_h)|^2 "
+                     "('code'; 'paper': signed RGB gradients)",
              citation="Zhang, Zhang, Guo, Kindling the Darkness, ACM MM 2019",
-             extra={"test": _T + "test_lowlight.py::test_kind_restore_by_parts"})
+             extra={"test": _T + "test_lowlight_released_code.py::test_kind_restore_code_by_port"})
     register("kind-adjust", "zoo.losses.kind:KinDAdjustLoss", tags=low,
              inputs=("i_adjusted", "i_target"),
              doc="KinD illumination adjustment: MSE + MSE of gradient magnitudes.",
-             formula="|L^ - L_t|^2 + | |grad L^| - |grad L_t| |^2",
+             formula="|L^ - L_t|^2 + |g(L^) - g(L_t)|^2 ('code': g batch-normalised |grad|; "
+                     "'paper': plain |grad|)",
              citation="Zhang, Zhang, Guo, Kindling the Darkness, ACM MM 2019",
-             extra={"test": _T + "test_lowlight.py::test_kind_adjust_by_hand",
+             extra={"test": _T + "test_lowlight_released_code.py::test_kind_adjust_code_by_port",
                     "sample_inputs": _SAMPLES + "decomposition"})
     zero_dce = "Guo et al., Zero-Reference Deep Curve Estimation, CVPR 2020"
     register("zero-dce-spatial", "zoo.losses.zero_dce:ZeroDCESpatialLoss", tags=low,

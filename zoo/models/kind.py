@@ -133,7 +133,7 @@ class KinDAdjust(nn.Module):
     """KinD illumination adjustment net: (I, ratio) -> adjusted illumination (1 ch).
 
     ``ratio`` is the desired brightening factor (the release's ``evaluate.py`` uses 5.0; its
-    training pairs use ``mean(I_high) / mean(I_low)`` and the inverse for darkening).
+    training pairs are those of the ``kind-pair`` forward op, :mod:`zoo.engine.forward`).
     """
 
     in_ch = 1  # the illumination; a 2-channel input carries its own ratio map
