@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from zoo.atomic import atomic_write_json, atomic_write_text
+
 from zoo.errors import ConfigError
 
 PACKAGES = ("restoration-zoo", "torch", "torchvision", "timm", "kornia", "piq", "lpips",
@@ -93,7 +95,7 @@ class RunFolder:
         import tomli_w
 
         if self.write:
-            self.config_path.write_text(tomli_w.dumps(_tomlable(cfg)), encoding="utf-8")
+            atomic_write_text(tomli_w.dumps(_tomlable(cfg)), self.config_path)
 
     def load_config(self) -> dict:
         from zoo.config import load_toml
@@ -105,8 +107,6 @@ class RunFolder:
 
     def save_json(self, name: str, data: Any) -> None:
         if self.write:
-            from zoo.checkpoint import atomic_write_json
-
             atomic_write_json(data, self.path / name)
 
     def load_json(self, name: str, default: Any = None) -> Any:
