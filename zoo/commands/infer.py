@@ -16,7 +16,12 @@ from pathlib import Path
 
 import click
 
+from zoo.checkpoint import (SAFETENSORS_SUFFIX, CascadeCheckpoint, ModelCheckpoint,
+                            apply_state_dict, extract_state_dict, is_cascade_checkpoint,
+                            is_zoo_checkpoint, read_checkpoint)
+from zoo.engine.cascade import cascade_from_checkpoint
 from zoo.errors import ZooError
+from zoo.registry import create_model
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -88,16 +93,16 @@ def write_image(t, path: Path) -> Path:
 
 
 def load_model(model: str, weights: str | None, overrides: dict):
-    """A registered name + weights, or a restoration-zoo checkpoint file; in eval mode."""
-    from zoo.checkpoint import (apply_state_dict, extract_state_dict, is_zoo_checkpoint,
-                                model_from_checkpoint, read_checkpoint)
-    from zoo.registry import create_model
-
-    if Path(model).is_file() or model.endswith((".pt", ".pth", ".ckpt")):
+    """A registered name + weights, or a model / cascade checkpoint file; in eval mode."""
+    if Path(model).is_file() or model.endswith((".pt", ".pth", ".ckpt", SAFETENSORS_SUFFIX)):
         if weights:
             raise ZooError(f"zoo infer: MODEL {model} is a checkpoint file; drop --weights or "
                            f"give a registered model name")
-        return model_from_checkpoint(model, **overrides).eval()
+        obj = read_checkpoint(model)
+        if is_cascade_checkpoint(obj):
+            return cascade_from_checkpoint(CascadeCheckpoint.from_object(obj, model),
+                                           **overrides).eval()
+        return ModelCheckpoint.from_object(obj, model).build(**overrides).eval()
     if not weights:
         raise ZooError(f"zoo infer {model}: pass --weights PATH (or a restoration-zoo checkpoint "
                        f"file as MODEL)")
@@ -106,7 +111,7 @@ def load_model(model: str, weights: str | None, overrides: dict):
         stored = str(obj.get("model", ""))
         if stored.split(".")[0] != model.split(".")[0]:
             raise ZooError(f"{weights}: checkpoint holds model {stored!r}, not {model!r}")
-        return model_from_checkpoint(weights, **overrides).eval()
+        return ModelCheckpoint.from_object(obj, weights).build(**overrides).eval()
     net = create_model(model, **overrides)
     apply_state_dict(net, extract_state_dict(obj, weights), strict=True, source=weights)
     return net.eval()
