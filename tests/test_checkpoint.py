@@ -127,8 +127,8 @@ MARK_NAME = "PWNED"
 
 
 def _hostile_files(folder: Path) -> dict[str, tuple[Path, str]]:
-    """Eight pickle formats that would run code under a plain ``torch.load``, with the name the
-    refusal must show (None: refused before any import is named)."""
+    """Eight pickle files that would run code under a plain ``torch.load``: ``{name: (path, what
+    the refusal must name)}``."""
     mark = str(folder / MARK_NAME)
 
     class System:
@@ -148,7 +148,6 @@ def _hostile_files(folder: Path) -> dict[str, tuple[Path, str]]:
             return (subprocess.Popen, (["touch", mark],))
 
     import functools
-    import pickle
 
     class Partial:
         def __reduce__(self):
@@ -175,7 +174,6 @@ def _hostile_files(folder: Path) -> dict[str, tuple[Path, str]]:
     raw = folder / "raw-pickle-protocol-0.pt"  # a hand-written protocol 0 pickle
     raw.write_bytes(b"cos\nsystem\n(S'touch " + mark.encode() + b"'\ntR.")
     out["raw-protocol-0"] = (raw, "os.system")
-    assert pickle.dumps(1)  # (pickle imported for the protocol constants only)
     return out
 
 
@@ -216,6 +214,7 @@ def test_every_loader_refuses_every_hostile_pickle(tmp_path):
 
 # --------------------------------------------------------------------------------- safetensors
 def _safetensors_header(path: Path) -> dict:
+    """The JSON header of a safetensors file (8-byte length, then JSON): no pickle involved."""
     data = path.read_bytes()
     (size,) = struct.unpack("<Q", data[:8])
     return json.loads(data[8:8 + size])
@@ -229,7 +228,6 @@ def test_safetensors_model_checkpoint_round_trip(tmp_path, net):
     assert header["format"] == FORMAT and header["model"] == "unet.t"
     assert header["format_version"] == str(FORMAT_VERSION)
     assert json.loads(header["config"]) == {"width": 8}
-    assert b"\x80\x02" not in path.read_bytes()[:16]  # no pickle stream at the start
     ckpt = read_model_checkpoint(path)
     assert ckpt.model_name == "unet.t" and ckpt.metadata["step"] == 3
     again = model_from_checkpoint(path).eval()

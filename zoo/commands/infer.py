@@ -145,8 +145,8 @@ def check_overrides(model: str, overrides: Mapping[str, Any]) -> None:
             continue
         accepted = _SIMPLE_TYPES[kind]
         if isinstance(value, bool) and bool not in accepted or not isinstance(value, accepted):
-            raise ConfigError(f"--set {param.name}={value!r}: model {model!r} takes {_TYPE_WORDS[kind]} for "
-                              f"{param.name} (default {param.default!r}; values are TOML: "
+            raise ConfigError(f"--set {param.name}={value!r}: model {model!r} takes "
+                              f"{_TYPE_WORDS[kind]} for {param.name} (values are TOML: "
                               f"true/false, numbers, \"strings\")")
 
 

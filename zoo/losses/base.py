@@ -15,7 +15,8 @@ from typing import Sequence
 import torch
 
 from zoo.errors import InputError
-from zoo.losses.reducers import check_reduction, reduce  # noqa: F401  (re-exported: plugins import them from here)
+# re-exported: plugins written against this module import them from here
+from zoo.losses.reducers import check_reduction, reduce  # noqa: F401
 
 def check_images(name: str, *tensors: torch.Tensor, channels: int | tuple[int, ...] | None = None,
                  value_range: tuple[float, float] | None = None, min_size: int | None = None,

@@ -28,7 +28,7 @@ HINGE_REDUCTIONS = REDUCTIONS + ("mean-of-positive",)
 
 
 def check_reduction(name: str, reduction: str, allowed: Sequence[str] = REDUCTIONS) -> str:
-    """``reduction`` when it is one of ``allowed``, else an :class:`InputError` naming loss ``name``."""
+    """``reduction`` if it is one of ``allowed``, else an :class:`InputError` naming ``name``."""
     if reduction not in allowed:
         raise InputError(f"{name}: reduction must be one of {', '.join(allowed)}, "
                          f"got {reduction!r}")
