@@ -341,3 +341,20 @@ def test_sigkill_during_saves_leaves_a_loadable_file_and_the_next_save_cleans_up
     assert path.exists()
     atomic_save({"w": torch.zeros(1)}, path)
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_flare7k_uformer_fixture_survives_a_safetensors_round_trip(shared_dir, tmp_path):
+    path = shared_dir / "fixtures" / "flare7k_uformer_e16_128.pt"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    fixture = read_checkpoint(path)
+    cfg = fixture["config"]
+    args = {"embed_dim": cfg["embed_dim"], "img_size": cfg["img_size"]}
+    model = zoo.create_model("uformer.flare7k", **args)
+    load_weights(model, path)  # its {"state_dict": ...} wrapper, strictly
+    saved = save_model_checkpoint(tmp_path / "uformer.safetensors", model, "uformer.flare7k",
+                                  args)
+    again = model_from_checkpoint(saved).eval()
+    with torch.no_grad():
+        out = again(fixture["input"])
+    assert (out - fixture["output"]).abs().max().item() < 1e-5

@@ -231,3 +231,16 @@ def test_cascade_and_safetensors_checkpoints_as_model(tmp_path, images, capsys):
         code, err = _run(capsys, model, images / "a.png", "-o", out, "--tile", "0")
         assert code == 0, err
         assert (out / "a.png").is_file()
+
+
+def test_the_command_module_does_not_import_torch():
+    """The CLI imports every command module at start: ``zoo list`` must not pay for torch."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    code = "import sys, zoo.commands.infer; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PYTHONPATH": str(repo), "PATH": ""}, check=True)
+    assert out.stdout.strip() == "False"
