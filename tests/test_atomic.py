@@ -88,15 +88,23 @@ def _dead_pid() -> int:
 
 
 @pytest.mark.skipif(os.name != "posix", reason="liveness of a pid is checked on POSIX only")
-def test_stale_temps_of_dead_processes_are_removed_on_the_next_write(tmp_path):
+def test_stale_temps_of_dead_processes_are_removed_by_the_first_write_into_the_folder(tmp_path):
     target = tmp_path / "checkpoint.pt"
     dead = tmp_path / f".checkpoint.pt.tmp-{_dead_pid()}"
     dead_new_style = tmp_path / f".checkpoint.pt.tmp-{_dead_pid()}-3"
+    dead_other = tmp_path / f".other.pt.tmp-{_dead_pid()}"
     alive = tmp_path / f".checkpoint.pt.tmp-{os.getppid()}-0"  # our parent: alive
-    other = tmp_path / f".other.pt.tmp-{_dead_pid()}"  # another target's: not ours to judge
-    for p in (dead, dead_new_style, alive, other):
+    user_file = tmp_path / ".notes.tmp-draft"  # not a name this module makes
+    for p in (dead, dead_new_style, dead_other, alive, user_file):
         p.write_bytes(b"x" * 10)
     atomic_write_bytes(b"data", target)
-    assert not dead.exists() and not dead_new_style.exists()
-    assert alive.exists() and other.exists() and target.read_bytes() == b"data"
-    assert remove_stale_temps(tmp_path / "other.pt") == [other]
+    assert not dead.exists() and not dead_new_style.exists() and not dead_other.exists()
+    assert alive.exists() and user_file.exists() and target.read_bytes() == b"data"
+    # once per folder and process; the explicit call cleans one target's files
+    late = tmp_path / f".checkpoint.pt.tmp-{_dead_pid()}"
+    late_other = tmp_path / f".other.pt.tmp-{_dead_pid()}"
+    late.write_bytes(b"x")
+    late_other.write_bytes(b"x")
+    atomic_write_bytes(b"again", target)
+    assert late.exists()
+    assert remove_stale_temps(target) == [late] and late_other.exists()

@@ -3,10 +3,11 @@
 The data goes to a temporary file beside the target (``.<name>.tmp-<pid>-<n>``), is flushed and
 ``fsync``-ed, then renamed over the target with ``os.replace`` (atomic on POSIX and Windows).  A
 crash or ``kill -9`` at any point leaves either the old file or the new one, never a truncated
-one.  What can remain after ``kill -9`` is the temporary file; the next write to the same target
-removes the temporary files of processes that no longer exist (POSIX only: there ``os.kill(pid,
-0)`` tells whether a process lives; a live process, even an unrelated one that reuses the pid,
-keeps its file).
+one.  What can remain after ``kill -9`` is the temporary file; the first write of a process into
+a folder removes the temporary files there of processes that no longer exist (POSIX only: there
+``os.kill(pid, 0)`` tells whether a process lives; a live process, even an unrelated one that
+reuses the pid, keeps its file).  Once per folder and process, so that writing many files into
+one folder does not list it again for each file.
 
 Failures are one-line :class:`WriteError` messages naming the path: "disk full" (``ENOSPC``,
 ``EDQUOT``), "permission denied" / "read-only file system", or the system's own words, also when
@@ -74,31 +75,40 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temps(path: str | Path) -> list[Path]:
-    """Delete the temporary files of ``path`` left by processes that no longer run.
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.tmp-(?P<pid>\d+)(?:-\d+)?$")
+_CLEANED_FOLDERS: set[str] = set()
 
-    Returns the files removed.  Does nothing off POSIX (no safe liveness test there).
+
+def remove_stale_temps(path: str | Path, *, whole_folder: bool = False) -> list[Path]:
+    """Delete the temporary files of ``path`` (or, ``whole_folder``, of every target in its
+    folder) left by processes that no longer run.  Returns the files removed.
+
+    Does nothing off POSIX (no safe liveness test there).
     """
     path = Path(path)
     if os.name != "posix" or not path.parent.is_dir():
         return []
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.tmp-(\d+)(?:-\d+)?$")
     removed = []
     for candidate in path.parent.iterdir():
-        match = pattern.match(candidate.name)
-        if not match:
+        match = _TEMP_NAME.match(candidate.name)
+        if not match or not (whole_folder or match.group("target") == path.name):
             continue
-        pid = int(match.group(1))
+        pid = int(match.group("pid"))
         if pid == os.getpid() or _pid_alive(pid):
             continue
         try:
             candidate.unlink()
             removed.append(candidate)
-        except FileNotFoundError:  # another writer cleaned it first
-            pass
-        except OSError:  # not ours to remove: leave it
+        except OSError:  # cleaned by another writer first, or not ours to remove: leave it
             pass
     return removed
+
+
+def _clean_folder_once(path: Path) -> None:
+    folder = str(path.parent.resolve())
+    if folder not in _CLEANED_FOLDERS:
+        _CLEANED_FOLDERS.add(folder)
+        remove_stale_temps(path, whole_folder=True)
 
 
 def describe_os_error(path: Path, error: OSError) -> str:
@@ -160,7 +170,7 @@ def atomic_open(path: str | Path, mode: str = "wb", *, newline: str | None = Non
     tmp = temp_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(path)
+        _clean_folder_once(path)
         text_args = {} if mode == "wb" else {"encoding": "utf-8", "newline": newline}
         with open(tmp, mode, **text_args) as raw:
             tracked = _TrackedFile(raw)
