@@ -87,7 +87,6 @@ def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, mask_dir: str | P
 
 def write_csv(path: str | Path, rows: list[dict], means: dict, metric_names: list[str]) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["name", *metric_names])

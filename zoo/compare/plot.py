@@ -63,7 +63,6 @@ def plot_table(table: ResultTable, path: Path, *, title: str | None = None) -> P
             ax.grid(axis="y", alpha=0.3)
     fig.suptitle(title or table.title, fontsize=11)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
     return path
@@ -107,7 +106,6 @@ def plot_lambda_sweep(table: ResultTable, path: Path, points: dict[str, tuple[in
     axes[0][0].legend(fontsize=8)
     fig.suptitle(title or table.title, fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
     return path

@@ -125,7 +125,6 @@ def arrow(direction: str) -> str:
 
 def write_csv(table: ResultTable, path: Path) -> Path:
     """One line per row: group, label, n, then ``<metric>_mean, <metric>_std`` pairs, status."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
         head = [table.group_name, table.label_name, "n_seeds"]
