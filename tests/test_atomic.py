@@ -11,7 +11,7 @@ import pytest
 
 import zoo.atomic
 from zoo.atomic import (WriteError, atomic_open, atomic_write_bytes, atomic_write_json,
-                        atomic_write_text, remove_stale_temps)
+                        atomic_write_text, make_folder, remove_stale_temps)
 
 
 def _temps(folder):
@@ -108,3 +108,26 @@ def test_stale_temps_of_dead_processes_are_removed_by_the_first_write_into_the_f
     atomic_write_bytes(b"again", target)
     assert late.exists()
     assert remove_stale_temps(target) == [late] and late_other.exists()
+
+
+def test_make_folder_errors_are_one_line(tmp_path, monkeypatch):
+    from zoo.engine.run_folder import new_run_dir
+
+    assert make_folder(tmp_path / "a" / "b").is_dir()
+    with pytest.raises(WriteError, match="b: already exists"):
+        make_folder(tmp_path / "a" / "b", exist_ok=False)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(WriteError, match="file: cannot make the folder: a file is in the way"):
+        make_folder(blocker)
+    with pytest.raises(WriteError, match="cannot write: Not a directory"):
+        make_folder(blocker / "sub")
+    with pytest.raises(WriteError, match="cannot write"):  # zoo run --out <file>/runs
+        new_run_dir(blocker / "runs", "tiny")
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(type(tmp_path), "mkdir", read_only)
+    with pytest.raises(WriteError, match="ro: cannot write: read-only file system"):
+        make_folder(tmp_path / "ro")

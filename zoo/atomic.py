@@ -121,6 +121,21 @@ def describe_os_error(path: Path, error: OSError) -> str:
     return f"{path}: cannot write: {reason}"
 
 
+def make_folder(path: str | Path, *, exist_ok: bool = True) -> Path:
+    """``path.mkdir(parents=True)`` with a one-line :class:`WriteError` when it cannot be made
+    (read-only, no permission, a file in the way); ``exist_ok=False`` refuses an existing one."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=exist_ok)
+    except FileExistsError:
+        if path.is_dir():
+            raise WriteError(f"{path}: already exists") from None
+        raise WriteError(f"{path}: cannot make the folder: a file is in the way") from None
+    except OSError as e:
+        raise WriteError(describe_os_error(path, e)) from None
+    return path
+
+
 def _fsync_folder(folder: Path) -> None:
     """Make the rename itself durable (POSIX; elsewhere folders cannot be opened)."""
     if os.name != "posix":

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import click
 
-from zoo.atomic import WriteError, describe_os_error
+from zoo.atomic import make_folder
 from zoo.config import parse_override
 from zoo.errors import ConfigError, ZooError
 from zoo.registry import create_model, get_registry
@@ -109,13 +109,6 @@ def plan_outputs(images: list[Path], out_dir: Path, parts: list[str] | None, *,
         raise ZooError(f"{_listing(existing)} already exist(s); pass --overwrite to replace, "
                        f"or choose another output folder")
     return plan
-
-
-def make_output_folder(out_dir: Path) -> None:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise WriteError(describe_os_error(out_dir, e)) from None
 
 
 # ------------------------------------------------------------------------------------- model
@@ -275,7 +268,7 @@ def command(model, inputs, output, weights, tile, overlap, blend, device, part, 
         raise ZooError(f"--part {part!r}: model {model!r} has parts {', '.join(split)}")
     parts = list(split) if all_parts and split else None
     plan = plan_outputs(found.images, out_dir, parts, overwrite=overwrite)
-    make_output_folder(out_dir)
+    make_folder(out_dir)
     in_ch = getattr(net, "in_ch", 3)
     written = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from zoo.atomic import atomic_write_json, atomic_write_text
+from zoo.atomic import atomic_write_json, atomic_write_text, make_folder
 
 from zoo.errors import ConfigError
 
@@ -37,8 +37,7 @@ def new_run_dir(parent: str | Path, recipe: str) -> Path:
     path, i = base, 1
     while path.exists():
         path, i = Path(f"{base}-{i}"), i + 1
-    path.mkdir(parents=True)
-    return path
+    return make_folder(path, exist_ok=False)
 
 
 def package_versions() -> dict[str, str]:
