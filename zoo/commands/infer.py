@@ -257,7 +257,7 @@ def command(model, inputs, output, weights, tile, overlap, blend, device, part, 
     found = collect_images(inputs)
     if found.skipped:
         console.print(f"skipped {len(found.skipped)} hidden or macOS metadata (._*) file(s): "
-                      f"{_listing(found.skipped)}", highlight=False)
+                      f"{_listing(found.skipped)}", highlight=False, soft_wrap=True)
     out_dir = Path(output)
     if not all_parts:  # fail before loading the model (the part names come with it)
         plan_outputs(found.images, out_dir, None, overwrite=overwrite)
@@ -300,4 +300,4 @@ def command(model, inputs, output, weights, tile, overlap, blend, device, part, 
             for image, target in zip(images, targets):
                 written.append(write_image(target, image, bits=bits, overwrite=overwrite))
             progress.remove_task(task)
-    console.print(f"wrote {len(written)} image(s) to {out_dir}", highlight=False)
+    console.print(f"wrote {len(written)} image(s) to {out_dir}", highlight=False, soft_wrap=True)
