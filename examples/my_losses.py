@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from zoo.hookspecs import hookimpl
-from zoo.losses.base import check_images, check_reduction, reduce
+from zoo.losses.base import check_images
+from zoo.losses.reducers import check_reduction, reduce
 
 
 def gamma_l1(pred: torch.Tensor, target: torch.Tensor, gamma: float = 2.2,

@@ -31,3 +31,45 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared fixtures folder {SHARED} is absent")
     return SHARED
+
+
+class _FullDiskFile:
+    """A real file whose ``write`` fails with ENOSPC once ``limit`` bytes have been written."""
+
+    def __init__(self, file, limit: int):
+        self._file, self._limit, self._written = file, limit, 0
+
+    def write(self, data):
+        import errno
+
+        size = len(data)
+        if self._written + size > self._limit:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._written += size
+        return self._file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._file.close()
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """``full_disk(limit)``: from now on, files opened by :mod:`zoo.atomic` take ``limit``
+    bytes and then fail with ``OSError(ENOSPC)``, as on a full disk."""
+    import builtins
+
+    import zoo.atomic
+
+    def install(limit: int = 0) -> None:
+        def fake_open(file, mode="r", *args, **kwargs):
+            return _FullDiskFile(builtins.open(file, mode, *args, **kwargs), limit)
+
+        monkeypatch.setattr(zoo.atomic, "open", fake_open, raising=False)
+
+    return install

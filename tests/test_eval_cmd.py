@@ -76,3 +76,19 @@ def test_eval_errors_exit_2_with_one_line(tmp_path, capsys):
     code = main(["eval", "--pred", str(root / "pred"), "--gt", str(root / "gt"),
                  "--metrics", "psnrr"])
     assert code == 2 and "psnr" in capsys.readouterr().err
+
+
+def test_unwritable_or_full_csv_is_one_line(tmp_path, capsys, full_disk):
+    root = _folders(tmp_path, n=1)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    args = ["eval", "--pred", str(root / "pred"), "--gt", str(root / "gt"), "--metrics", "psnr",
+            "--csv"]
+    assert main([*args, str(blocker / "scores.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"{blocker / 'scores.csv'}: cannot write" in err or f"{blocker}: cannot write" in err
+    assert "Traceback" not in err
+    full_disk(limit=10)
+    assert main([*args, str(tmp_path / "scores.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "scores.csv: disk full" in err and not (tmp_path / "scores.csv").exists()

@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+from zoo.atomic import atomic_write, atomic_write_text
+
 ROW_NOTES = {"input": "the degraded input itself (no restoration)"}
 
 
@@ -72,7 +74,7 @@ def _plot_losses(path: Path, stage: str, history: list[dict]) -> bool:
             ax.set_yscale("log")
     fig.suptitle(f"stage {stage}: total (weighted) and each term (unweighted)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=90))
     plt.close(fig)
     return True
 
@@ -113,7 +115,7 @@ def _grid(path: Path, evaluations: Mapping[str, Any], n: int) -> bool:
             if r == 0:
                 ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
     return True
 
@@ -191,5 +193,5 @@ def write_report(run_dir: str | Path, cfg: Mapping, result) -> Path:
     lines += ["## Resolved configuration", "", "```toml", tomli_w.dumps(_tomlable(dict(cfg))).strip(),
               "```", ""]
     path = run_dir / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    atomic_write_text("\n".join(lines), path)
     return path

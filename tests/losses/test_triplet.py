@@ -9,7 +9,7 @@ import torch
 import zoo
 from zoo.errors import InputError
 from zoo.losses.distances import CosineDistance, L2Distance, SquaredL2Distance, get_distance
-from zoo.losses.reducers import reduce_per_sample
+from zoo.losses.reducers import reduce
 from zoo.losses.triplet import Triplet, embed, triplet, triplet_from_embeddings
 
 A = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
@@ -64,12 +64,12 @@ def test_distances_by_hand():
 
 def test_reducers():
     losses = torch.tensor([0.0, 2.0, 0.0, 4.0])
-    assert reduce_per_sample(losses, "mean").item() == 1.5
-    assert reduce_per_sample(losses, "sum").item() == 6.0
-    assert reduce_per_sample(losses, "mean-of-positive").item() == 3.0
-    assert torch.equal(reduce_per_sample(losses, "none"), losses)
+    assert reduce(losses, "mean").item() == 1.5
+    assert reduce(losses, "sum").item() == 6.0
+    assert reduce(losses, "mean-of-positive").item() == 3.0
+    assert torch.equal(reduce(losses, "none"), losses)
     zero = torch.zeros(3, requires_grad=True)
-    out = reduce_per_sample(zero, "mean-of-positive")
+    out = reduce(zero, "mean-of-positive")
     out.backward()
     assert out.item() == 0.0 and not math.isnan(out.item())
     with pytest.raises(InputError, match="reduction must be one of"):

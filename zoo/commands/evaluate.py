@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from zoo.atomic import atomic_open
 from zoo.errors import InputError
 
 DEFAULT_METRICS = ("psnr", "ssim")
@@ -86,8 +87,7 @@ def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, mask_dir: str | P
 
 def write_csv(path: str | Path, rows: list[dict], means: dict, metric_names: list[str]) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["name", *metric_names])
         for row in rows:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from zoo.atomic import atomic_write_text
+from zoo.checkpoint import save_state_dict
 from zoo.errors import ConfigError
 
 from .cells import Cell
@@ -174,11 +176,7 @@ def train_paper_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path):
         recipe = _cut_recipe(cfg, names[:names.index(ref) + 1], cell.metrics)
         res = run_recipe(recipe, out_dir=cell_dir, progress=False, log=log)
         # The trained network's bare state dict: what every row's cascade stage starts from.
-        from zoo.checkpoint import atomic_save
-
-        weights = atomic_save({k: v.detach().cpu() for k, v in
-                               res.stages[ref].model.state_dict().items()},
-                              cell_dir / "reference_weights.pt")
+        weights = save_state_dict(cell_dir / "reference_weights.pt", res.stages[ref].model)
         return dict(res.metrics[ref]), {"weights": str(weights), "run_dir": str(res.run_dir)}
     weights = ctx.get("reference_weights")
     if not weights:
@@ -253,7 +251,7 @@ def run_paper_table(ps: PaperSettings, *, out: str | Path | None = None, jobs: i
                                           if c.id in summary.results], metrics,
                                          out / "cells.csv")
     table.caption = paper_budget_line(cfg, ref, ft)
-    (out / "results.md").write_text(to_markdown(table, command=command), encoding="utf-8")
+    atomic_write_text(to_markdown(table, command=command), out / "results.md")
     files["md"] = out / "results.md"
     points = {row_label(k, lam): (k, lam) for k in ps.ks for lam in ps.lambdas}
     png = plot_lambda_sweep(table, out / "results.png", points, REFERENCE_ROW)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zoo.atomic import atomic_write
+
 from .table import ResultTable, arrow, display
 
 
@@ -61,8 +63,7 @@ def plot_table(table: ResultTable, path: Path, *, title: str | None = None) -> P
             ax.grid(axis="y", alpha=0.3)
     fig.suptitle(title or table.title, fontsize=11)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
     return path
 
@@ -105,7 +106,6 @@ def plot_lambda_sweep(table: ResultTable, path: Path, points: dict[str, tuple[in
     axes[0][0].legend(fontsize=8)
     fig.suptitle(title or table.title, fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
     return path

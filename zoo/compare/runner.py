@@ -29,7 +29,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from zoo.checkpoint import atomic_write_json
+from zoo.atomic import atomic_write_json
 from zoo.errors import ConfigError, ZooError
 
 from .cells import Cell, jsonable

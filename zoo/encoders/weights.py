@@ -9,8 +9,9 @@ Weights are looked up (and, unless offline, downloaded) where torchvision and ti
 * timm: the Hugging Face cache (``$HF_HOME/hub``, by default ``~/.cache/huggingface/hub``) for
   weights with an ``hf_hub_id``, else the torch hub checkpoints folder for a plain URL; missing
   files are fetched by timm's own mechanism (``timm.create_model(..., pretrained=True)``);
-* or a local file: ``pretrained="/path/to/file.pth"`` (a state dict, read with
-  ``torch.load(weights_only=True)``, or a ``.safetensors`` file).
+* or a local file: ``pretrained="/path/to/file.pth"`` (any format
+  :func:`zoo.checkpoint.load_state_dict_file` reads: a state dict, a wrapped one, or a
+  ``.safetensors`` file; never unpickled beyond tensors).
 
 Offline (``ZOO_OFFLINE=1``, ``HF_HUB_OFFLINE=1``, ``zoo --offline``), or when the download fails,
 the :class:`~zoo.errors.ZooError` names the file, its URL and where to put it.
@@ -24,6 +25,7 @@ from typing import Any
 
 import torch
 
+from zoo.checkpoint import apply_state_dict, load_state_dict_file  # noqa: F401  (re-exported)
 from zoo.errors import ZooError
 from zoo.hub import cached_download, hub_checkpoints
 
@@ -42,42 +44,13 @@ def torchvision_checkpoint(weights: Any, what: str) -> Path:
         f", or pass pretrained='/path/to/{os.path.basename(weights.url)}', {GENERIC_HINT}"))
 
 
-def load_state_dict_file(path: str | os.PathLike, what: str) -> dict[str, torch.Tensor]:
-    """Read a state dict from ``path`` (``torch.load(weights_only=True)`` or safetensors).
-
-    Unwraps the common containers ``{"state_dict": ...}``, ``{"model": ...}`` and BasicSR's
-    ``{"params_ema": ...}`` / ``{"params": ...}``.
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ZooError(f"{what}: weights file {path} not found")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            obj: Any = load_file(str(path), device="cpu")
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupted file, pickle with code objects, ...
-        raise ZooError(f"{what}: cannot read weights file {path}: {type(e).__name__}: "
-                       f"{str(e).splitlines()[0] if str(e) else ''}") from None
-    for key in ("state_dict", "model", "params_ema", "params"):  # BasicSR: EMA first
-        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ZooError(f"{what}: {path} does not hold a state dict of tensors")
-    return obj
-
-
 def load_matching(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str,
                   source: str) -> None:
-    """``module.load_state_dict(state, strict=True)`` with a one-line error on mismatch."""
+    """Load ``state`` strictly into ``module``; a mismatch is one line listing the keys."""
     try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).split("\n")[1].strip() if "\n" in str(e) else str(e)
-        raise ZooError(f"{what}: weights from {source} do not fit the network: {first}") from None
+        apply_state_dict(module, state, source=f"weights from {source}")
+    except ZooError as e:
+        raise ZooError(f"{what}: {e}") from None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from zoo.checkpoint import CascadeCheckpoint, load_cascade_checkpoint
+
 from .forward import ForwardStep, name_outputs
 
 #: Recipe defaults of a ``[stages.<name>.cascade]`` table (the paper's values; margin is ours).
@@ -80,6 +82,17 @@ class CascadedFineTuner(nn.Module):
         out["negative"] = neg
         out.update(name_outputs(self.anchor, self.anchor(neg), "anchor"))
         return out
+
+
+def cascade_from_checkpoint(source: str | CascadeCheckpoint, **overrides: Any
+                            ) -> CascadedFineTuner:
+    """The cascade saved by :func:`zoo.checkpoint.save_cascade_checkpoint` (a stage's
+    ``cascade.pt``), rebuilt through the registry; ``checkpoint_metadata`` holds its metadata."""
+    ckpt = source if isinstance(source, CascadeCheckpoint) else load_cascade_checkpoint(source)
+    sampler, anchor = ckpt.build_parts(**overrides)
+    model = CascadedFineTuner(sampler, anchor=anchor)
+    model.checkpoint_metadata = dict(ckpt.metadata)
+    return model
 
 
 def cascade_terms(cfg: Mapping[str, Any] | None = None) -> list[dict]:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zoo.checkpoint import load_weights, save_cascade_checkpoint, save_model_checkpoint
 from zoo.errors import ConfigError, ZooError
 
 from . import distributed as D
@@ -124,28 +125,9 @@ def _load_weights(model: nn.Module, path: str, where: str) -> None:
         raise ZooError(f"{where}: weights file {p} not found (give a checkpoint path, "
                        f"\"scratch\" or \"stage:<earlier stage>\")")
     try:
-        from zoo.checkpoint import load_weights
-    except ImportError:
-        load_weights = None
-    if load_weights is not None:
-        try:
-            load_weights(model, p)
-        except ZooError as e:
-            raise _prefixed(e, f"{where}") from None
-        return
-    try:
-        sd = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ZooError(f"{where}: cannot read weights {p} ({type(e).__name__}: {e})") from None
-    for key in ("state_dict", "params", "model"):
-        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
-            sd = sd[key]
-            break
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        raise ZooError(f"{where}: weights {p} do not match the model "
-                       f"({str(e).splitlines()[0][:200]})") from None
+        load_weights(model, p)
+    except ZooError as e:
+        raise _prefixed(e, f"{where}") from None
 
 
 def _trained_state(model: nn.Module) -> dict:
@@ -363,15 +345,12 @@ def _save_stage_weights(folder: RunFolder, sname: str, st: Mapping, setup: Stage
     path = folder.stage_dir(sname) / "model.pt"
     meta = {"stage": sname, "recipe": cfg.get("name"), "kind": setup.kind,
             "weights_from": st.get("weights", "scratch")}
-    from zoo.checkpoint import atomic_save, save_model_checkpoint
-
     save_model_checkpoint(path, setup.trainable, st["model"], dict(st.get("model_args") or {}),
                           meta)
     if setup.kind == "cascade":
-        atomic_save({"sampler": setup.final.sampler.state_dict(),
-                     "anchor": setup.final.anchor.state_dict(), "model": st["model"],
-                     "config": dict(st.get("model_args") or {}),
-                     "metadata": meta}, folder.stage_dir(sname) / "cascade.pt")
+        save_cascade_checkpoint(folder.stage_dir(sname) / "cascade.pt", setup.final.sampler,
+                                setup.final.anchor, st["model"],
+                                dict(st.get("model_args") or {}), meta)
     return path
 
 

@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from zoo.atomic import atomic_write_json, atomic_write_text, make_folder
+
 from zoo.errors import ConfigError
 
 PACKAGES = ("restoration-zoo", "torch", "torchvision", "timm", "kornia", "piq", "lpips",
@@ -35,8 +37,7 @@ def new_run_dir(parent: str | Path, recipe: str) -> Path:
     path, i = base, 1
     while path.exists():
         path, i = Path(f"{base}-{i}"), i + 1
-    path.mkdir(parents=True)
-    return path
+    return make_folder(path, exist_ok=False)
 
 
 def package_versions() -> dict[str, str]:
@@ -93,7 +94,7 @@ class RunFolder:
         import tomli_w
 
         if self.write:
-            self.config_path.write_text(tomli_w.dumps(_tomlable(cfg)), encoding="utf-8")
+            atomic_write_text(tomli_w.dumps(_tomlable(cfg)), self.config_path)
 
     def load_config(self) -> dict:
         from zoo.config import load_toml
@@ -105,8 +106,6 @@ class RunFolder:
 
     def save_json(self, name: str, data: Any) -> None:
         if self.write:
-            from zoo.checkpoint import atomic_write_json
-
             atomic_write_json(data, self.path / name)
 
     def load_json(self, name: str, default: Any = None) -> Any:

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from zoo.errors import InputError
-from zoo.losses.base import check_reduction, reduce
 from zoo.losses.module import loss_module
+from zoo.losses.reducers import check_reduction, reduce
 
 MODES = ("vanilla", "lsgan", "hinge")
 SIDES = ("generator", "discriminator")

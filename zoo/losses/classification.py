@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from zoo.errors import InputError
-from zoo.losses.base import check_reduction, reduce
 from zoo.losses.module import loss_module
+from zoo.losses.reducers import check_reduction, reduce
 
 
 def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, *,

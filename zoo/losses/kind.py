@@ -55,7 +55,8 @@ import torch
 from kornia.color import rgb_to_grayscale
 
 from zoo.errors import InputError
-from zoo.losses.base import check_images, check_reduction, reduce
+from zoo.losses.base import check_images
+from zoo.losses.reducers import check_reduction, reduce
 from zoo.losses.finite_difference import abs_gradient, kind_gradient, same_gradient
 from zoo.losses.module import loss_module
 from zoo.losses.retinex import check_decomposition

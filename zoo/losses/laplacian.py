@@ -14,7 +14,8 @@ import torch
 from kornia.geometry.transform import build_laplacian_pyramid
 
 from zoo.errors import InputError
-from zoo.losses.base import check_images, check_reduction, reduce
+from zoo.losses.base import check_images
+from zoo.losses.reducers import check_reduction, reduce
 from zoo.losses.module import loss_module
 
 

@@ -33,9 +33,9 @@ from zoo.encoders.sharing import shared
 from zoo.encoders.weights import load_state_dict_file, torchvision_checkpoint
 from zoo.errors import InputError, ZooError
 
-from .base import check_images, check_reduction
+from .base import check_images
 from .feature_loss import FeatureLoss
-from .reducers import reduce_per_sample
+from .reducers import check_reduction, reduce
 
 #: lpips trunk name -> torchvision weights enum name (the trunk's ImageNet weights)
 TRUNKS = {"alex": "AlexNet_Weights", "vgg": "VGG16_Weights", "squeeze": "SqueezeNet1_1_Weights"}
@@ -153,7 +153,7 @@ class LPIPSLoss(FeatureLoss):
             diff = (f0 - f1) ** 2
             diff = self.model.lins[k](diff) if self.model.lpips else diff.sum(dim=1, keepdim=True)
             total = total + diff.mean(dim=(2, 3)).reshape(-1)
-        return reduce_per_sample(total, self.reduction)
+        return reduce(total, self.reduction)
 
     def train(self, mode: bool = True) -> "LPIPSLoss":
         super().train(mode)
@@ -169,7 +169,7 @@ def lpips_loss(pred: torch.Tensor, target: torch.Tensor, net: str = "alex", vers
     key = (net, version, str(pretrained), str(linear), seed)
     if key not in _MODELS:
         _MODELS[key] = LPIPSLoss(net, version, pretrained, linear, seed, reduction="none")
-    return reduce_per_sample(_MODELS[key](pred, target), reduction)
+    return reduce(_MODELS[key](pred, target), reduction)
 
 
 _MODELS: dict[tuple, LPIPSLoss] = {}

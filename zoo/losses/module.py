@@ -13,7 +13,7 @@ from typing import Callable
 from torch import nn
 
 from zoo.errors import InputError
-from zoo.losses.base import check_reduction
+from zoo.losses.reducers import check_reduction
 
 
 class FunctionalLoss(nn.Module):

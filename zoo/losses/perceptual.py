@@ -24,9 +24,9 @@ from torch import nn
 from zoo.encoders.sharing import cached_encoder
 from zoo.errors import InputError
 
-from .base import check_images, check_reduction
+from .base import check_images
 from .feature_loss import FeatureLoss, make_encoder
-from .reducers import reduce_per_sample
+from .reducers import check_reduction, reduce
 
 FEATURE_DISTANCES = ("l1", "l2")
 
@@ -98,7 +98,7 @@ class Perceptual(FeatureLoss):
             total = term if total is None else total + term
         if total is None:  # every weight zero
             total = pred_features[0].reshape(pred_features[0].shape[0], -1)[:, :1].sum(1) * 0.0
-        return reduce_per_sample(total, self.reduction)
+        return reduce(total, self.reduction)
 
     def extra_repr(self) -> str:
         return (f"distance={self.distance!r}, layer_weights={self.layer_weights}, "

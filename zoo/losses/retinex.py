@@ -28,7 +28,8 @@ import torch
 from kornia.color import rgb_to_grayscale
 
 from zoo.errors import InputError
-from zoo.losses.base import check_images, check_reduction, reduce
+from zoo.losses.base import check_images
+from zoo.losses.reducers import check_reduction, reduce
 from zoo.losses.finite_difference import abs_gradient, average_abs_gradient
 from zoo.losses.module import loss_module
 

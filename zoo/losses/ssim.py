@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from zoo.errors import InputError
-from zoo.losses.base import check_images, check_reduction, reduce
+from zoo.losses.base import check_images
+from zoo.losses.reducers import check_reduction, reduce
 from zoo.losses.fast_ssim import MS_SSIM_WEIGHTS, ms_ssim_per_image, ssim_per_channel
 
 

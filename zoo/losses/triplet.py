@@ -33,7 +33,7 @@ from zoo.errors import InputError
 from .base import check_images
 from .distances import Distance, get_distance
 from .feature_loss import FeatureLoss, make_encoder
-from .reducers import check_reducer, reduce_per_sample
+from .reducers import HINGE_REDUCTIONS, check_reduction, reduce
 
 EMBEDDINGS = ("flatten", "gap")
 
@@ -52,10 +52,10 @@ def triplet_from_embeddings(anchor: torch.Tensor, positive: torch.Tensor, negati
                             margin: float = 1.0, distance: str | Distance = "squared-l2",
                             normalize: bool = False, reduction: str = "mean") -> torch.Tensor:
     """``[d(a, p) - d(a, n) + margin]_+`` on ``(B, D)`` embeddings, reduced."""
-    check_reducer("triplet", reduction)
+    check_reduction("triplet", reduction, HINGE_REDUCTIONS)
     dist = get_distance(distance, normalize=normalize)
     per_sample = torch.relu(dist(anchor, positive) - dist(anchor, negative) + margin)
-    return reduce_per_sample(per_sample, reduction)
+    return reduce(per_sample, reduction)
 
 
 class Triplet(FeatureLoss):
@@ -79,7 +79,7 @@ class Triplet(FeatureLoss):
                  embedding: str = "flatten", encoder_args: Mapping[str, Any] | None = None,
                  reduction: str = "mean"):
         super().__init__()
-        self.reduction = check_reducer("triplet", reduction)
+        self.reduction = check_reduction("triplet", reduction, HINGE_REDUCTIONS)
         if float(margin) < 0:
             raise InputError(f"triplet: margin must be >= 0, got {margin}")
         if embedding not in EMBEDDINGS:

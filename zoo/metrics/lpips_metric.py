@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from zoo.checkpoint import load_state_dict_file
 from zoo.errors import ZooError
 from zoo.hub import cached_download
 
@@ -71,10 +72,7 @@ class LPIPS(Metric):
 
     def _load_backbone(self, path: Path) -> None:
         """Copy torchvision's ``features.<i>.*`` into lpips' ``slice<k>.<i>.*`` modules."""
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise ZooError(f"metric lpips: cannot read AlexNet weights {path}: {e}") from None
+        state = load_state_dict_file(path, "metric lpips: AlexNet weights")
         target = self.net.net.state_dict()
         mapped = {}
         for key in target:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from zoo.checkpoint import load_weights
 from zoo.errors import InputError
 
 from .padding import crop_to, pad_to_multiple
@@ -190,8 +191,6 @@ class KinD(nn.Module):
         self.restore = KinDRestore()
         self.adjust = KinDAdjust(ratio)
         self.ratio, self.dark_fix, self.fuse_input = ratio, dark_fix, fuse_input
-        from zoo.checkpoint import load_weights
-
         for sub, path in (("decom", decom_weights), ("restore", restore_weights),
                           ("adjust", adjust_weights)):
             if path:
