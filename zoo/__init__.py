@@ -8,27 +8,39 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import ZooError, UnknownNameError, ConfigError, PluginError  # noqa: E402
+from .errors import ConfigError, PluginError, PluginWarning, UnknownNameError, ZooError  # noqa: E402
+from .hookspecs import hookimpl  # noqa: E402
 from .registry import (  # noqa: E402
-    Param,
-    Spec,
-    get_registry,
-    reset_registry,
+    Registry,
+    build_registry,
     create,
-    list_names,
-    info,
-    create_loss,
-    create_model,
-    create_encoder,
     create_dataset,
+    create_encoder,
+    create_loss,
     create_metric,
-    load_recipe,
-    list_losses,
-    list_models,
-    list_encoders,
+    create_model,
+    get_registry,
+    info,
     list_datasets,
+    list_encoders,
+    list_losses,
     list_metrics,
+    list_models,
+    list_names,
     list_recipes,
+    load_recipe,
+    reset_registry,
+)
+from .specs import (  # noqa: E402
+    DatasetSpec,
+    EncoderSpec,
+    LossSpec,
+    MetricSpec,
+    ModelSpec,
+    Param,
+    RecipeSpec,
+    Spec,
+    describe,
 )
 
 __all__ = [
@@ -37,8 +49,19 @@ __all__ = [
     "UnknownNameError",
     "ConfigError",
     "PluginError",
+    "PluginWarning",
+    "hookimpl",
+    "describe",
     "Param",
     "Spec",
+    "LossSpec",
+    "ModelSpec",
+    "EncoderSpec",
+    "DatasetSpec",
+    "MetricSpec",
+    "RecipeSpec",
+    "Registry",
+    "build_registry",
     "get_registry",
     "reset_registry",
     "create",
