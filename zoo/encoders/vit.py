@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.errors import ZooError
+from zoo.specs import describe
 
 from .base import FrozenEncoder, generic_source, seeded
 from .weights import load_matching, load_state_dict_file, torchvision_checkpoint
@@ -62,9 +63,25 @@ class ViTEncoder(FrozenEncoder):
         return [tokens[:, 0]]
 
 
+@describe(citation="Song & Bae, 'Hard-negative sampling with cascaded fine-tuning network to "
+                   "boost flare removal', CVPR 2023 workshops; Singh et al., 'Revisiting Weakly "
+                   "Supervised Pre-Training of Visual Perception Models', CVPR 2022",
+          test="tests/test_encoders.py::test_vit_encoder_cls_embedding_and_resize")
 def vit_l_16_swag(pretrained: bool | str = True, variant: str = "linear",
                   layers: Sequence[str] | str | None = None, seed: int = 0) -> ViTEncoder:
-    """ViT-L/16 SWAG class-token embedding (B, 1024); see the module docstring for the choices."""
+    """ViT-L/16 SWAG class-token embedding (B, 1024); see the module docstring for the choices.
+
+    Inputs of any size are resized (bicubic) to the weights' resolution; the output is the class
+    token after the final LayerNorm.
+
+    Args:
+        pretrained: True: torchvision SWAG weights from the torch hub cache; a path: that file;
+            False: random fixed weights.
+        variant: ``linear`` (IMAGENET1K_SWAG_LINEAR_V1, 224x224 input) or ``e2e``
+            (IMAGENET1K_SWAG_E2E_V1, 512x512).
+        layers: only ``["cls"]``, the class-token embedding.
+        seed: seed of the random weights.
+    """
     what = "encoder vit-l-16-swag"
     if variant not in SWAG_VARIANTS:
         raise ZooError(f"{what}: unknown variant {variant!r} (one of {', '.join(SWAG_VARIANTS)})")

@@ -33,6 +33,9 @@ from kornia.color import rgb_to_grayscale
 from zoo.losses.base import check_images, check_reduction, reduce
 from zoo.losses.finite_difference import abs_gradient, same_gradient
 from zoo.losses.module import loss_module
+from zoo.specs import describe
+
+_CITATION = "Zhang, Zhang, Guo, Kindling the Darkness, ACM MM 2019"
 from zoo.losses.retinex import check_decomposition
 from zoo.losses.ssim import ssim_loss
 
@@ -57,12 +60,24 @@ def mutual_consistency(i_low: torch.Tensor, i_high: torch.Tensor, c: float = 10.
     return total
 
 
+@describe(formula="recon + 0.01 |R_l - R_h| + 0.15 sum |grad I / max(|grad S|, 0.01)| + 0.2 M "
+                  "exp(-10 M), M = |grad I_l| + |grad I_h|",
+          citation=_CITATION,
+          test="tests/losses/test_lowlight.py::test_kind_decom_by_hand")
 def kind_decom_loss(r_low: torch.Tensor, i_low: torch.Tensor, r_high: torch.Tensor,
                     i_high: torch.Tensor, low: torch.Tensor, high: torch.Tensor, *,
                     reflectance_weight: float = 0.01, smooth_weight: float = 0.15,
                     mutual_weight: float = 0.2, eps: float = 0.01, c: float = 10.0,
                     reduction: str = "mean") -> torch.Tensor:
-    """KinD layer-decomposition loss."""
+    """KinD layer-decomposition loss.
+
+    Args:
+        reflectance_weight: weight of the reflectance similarity term.
+        smooth_weight: weight of the illumination smoothness terms.
+        mutual_weight: weight of the mutual consistency term.
+        eps: floor of the image gradient dividing the illumination gradient.
+        c: decay of the mutual consistency term M exp(-c M).
+    """
     check_reduction("kind-decom", reduction)
     check_decomposition("kind-decom", {"r_low": r_low, "r_high": r_high},
                         {"i_low": i_low, "i_high": i_high}, {"low": low, "high": high})
@@ -74,6 +89,9 @@ def kind_decom_loss(r_low: torch.Tensor, i_low: torch.Tensor, r_high: torch.Tens
     return reduce(total, reduction)
 
 
+@describe(formula="|R^ - R_h|^2 + (1 - SSIM(R^, R_h)) + |grad R^ - grad R_h|^2",
+          citation=_CITATION,
+          test="tests/losses/test_lowlight.py::test_kind_restore_by_parts")
 def kind_restore_loss(r_restored: torch.Tensor, r_high: torch.Tensor, *,
                       reduction: str = "mean") -> torch.Tensor:
     """KinD reflectance-restoration loss: MSE + (1 - SSIM) + gradient MSE."""
@@ -86,6 +104,9 @@ def kind_restore_loss(r_restored: torch.Tensor, r_high: torch.Tensor, *,
     return reduce(mse + structure + grad, reduction)
 
 
+@describe(formula="|L^ - L_t|^2 + | |grad L^| - |grad L_t| |^2",
+          citation=_CITATION,
+          test="tests/losses/test_lowlight.py::test_kind_adjust_by_hand")
 def kind_adjust_loss(i_adjusted: torch.Tensor, i_target: torch.Tensor, *,
                      reduction: str = "mean") -> torch.Tensor:
     """KinD illumination-adjustment loss: MSE + MSE of gradient magnitudes."""

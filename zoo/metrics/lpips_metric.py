@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from zoo.errors import ZooError
+from zoo.specs import describe
 
 from .base import Metric
 
@@ -31,6 +32,11 @@ def hub_alexnet_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
 
 
+@describe(formula="sum_l mean_hw || w_l * (phi_l(gt) - phi_l(pred)) ||^2 (unit-normalised "
+                  "AlexNet features)",
+          citation="Zhang et al., The Unreasonable Effectiveness of Deep Features as a "
+                   "Perceptual Metric, CVPR 2018",
+          test="tests/metrics/test_metric_lpips.py")
 class LPIPS(Metric):
     """LPIPS (AlexNet) per image (lower is better).
 
