@@ -269,3 +269,21 @@ def test_third_party_recipe_summary_is_its_description(capsys, tmp_path):
     ''')
     code, out, _ = run(capsys, "--registry", str(reg), "list", "recipes", "mine")
     assert code == 0 and "My own two-stage recipe" in out and "Path subclass" not in out
+
+
+def test_run_names_the_failed_plugin_in_its_unknown_name_error(capsys, tmp_path):
+    standins = REPO / "tests" / "engine" / "standins"
+    (tmp_path / "broken.py").write_text("raise ImportError('needs frobnicate')\n")
+    reg = tmp_path / "registry.toml"
+    reg.write_text(textwrap.dedent(f'''
+        [plugins]
+        disabled = ["zoo.losses", "zoo.losses.perceptual", "zoo.encoders", "zoo.models",
+                    "zoo.data", "zoo.metrics"]
+        local = ["{standins / 'plugin.py'}", "broken.py"]
+    '''))
+    code, _, err = run(capsys, "--registry", str(reg), "run", "recipe",
+                       str(standins / "tiny.toml"), "--dry-run",
+                       "--set", "stages.reference.model=edge-net")
+    assert code == 2 and "Traceback" not in err
+    assert "unknown model 'edge-net' — plugin broken local failed to load: ImportError: needs " \
+           "frobnicate" in err

@@ -17,6 +17,7 @@ import importlib
 import importlib.metadata as md
 import traceback
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterable, MutableMapping
@@ -111,7 +112,7 @@ def _local_candidate(entry: str, base: Path) -> Candidate:
                           location=str(path), sha256=sha)
     else:
         info = PluginInfo(name=entry, version="local", source="local", location=entry)
-    return Candidate(info, lambda: import_module(entry, base), (info.name, entry))
+    return Candidate(info, partial(import_module, entry, base), (info.name, entry))
 
 
 def discover(config: RegistryConfig, builtins: dict[str, str] | None = None) -> list[Candidate]:
@@ -119,7 +120,7 @@ def discover(config: RegistryConfig, builtins: dict[str, str] | None = None) -> 
     found: list[Candidate] = []
     for module_path, name in (BUILTIN_PLUGINS if builtins is None else builtins).items():
         found.append(Candidate(PluginInfo(name, __version__, "builtin", module_path),
-                               lambda m=module_path: importlib.import_module(m),
+                               partial(importlib.import_module, module_path),
                                (name, module_path)))
     for ep in md.entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)

@@ -185,10 +185,10 @@ class Registry:
                     problems.append(f"{locate_key(self._origin(section, kind), f'{section}.{kind}')}"
                                     f": [{section}.{kind}]: unknown kind (one of "
                                     f"{', '.join(KINDS)})")
-        for kind, table in cfg.aliases.items():
+        for kind, aliases in cfg.aliases.items():
             if kind not in KINDS:
                 continue
-            for alias, target in table.items():
+            for alias, target in aliases.items():
                 where = cfg.where(f"aliases.{kind}.{alias}")
                 if alias in self.specs[kind]:
                     problems.append(f"{where}: aliases.{kind}.{alias}: {alias!r} is already a "
@@ -201,10 +201,10 @@ class Registry:
                                     + self._missing(kind, target))
                     continue
                 self.aliases[kind][alias] = base
-        for kind, table in cfg.defaults.items():
+        for kind, defaults in cfg.defaults.items():
             if kind not in KINDS:
                 continue
-            for name in table:
+            for name in defaults:
                 where = cfg.where(f"defaults.{kind}.{name}")
                 try:
                     base, preset = self.canonical(kind, name)
@@ -214,10 +214,10 @@ class Registry:
                 if name not in (base, f"{base}.{preset}"):
                     problems.append(f"{where}: defaults.{kind}.{name}: {name!r} is an alias; "
                                     f"write the registered name {base!r}")
-        for kind, table in cfg.override.items():
+        for kind, overrides in cfg.override.items():
             if kind not in KINDS:
                 continue
-            for name, plugin in table.items():
+            for name, plugin in overrides.items():
                 where = cfg.where(f"override.{kind}.{name}")
                 spec = self.specs[kind].get(name)
                 if plugin not in self.plugins:

@@ -269,7 +269,7 @@ class Spec:
                     meta[attr] = value
                 warnings.warn(f"plugin {plugin!r}: register({name!r}, extra={{{key!r}: ...}}) is "
                               f"deprecated: pass {attr}=... instead", DeprecationWarning,
-                              stacklevel=4)
+                              stacklevel=3)  # the plugin's hook
         for key in ("aliases", "inputs", "tags", "parts", "items"):
             if meta.get(key) is not None:
                 meta[key] = tuple(meta[key])

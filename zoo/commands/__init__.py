@@ -11,7 +11,7 @@ A command obtains the registry the CLI built for this invocation with :func:`pas
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar
+from typing import Callable, Concatenate, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
@@ -19,7 +19,8 @@ from rich.text import Text
 
 from zoo.registry import KINDS, Registry, get_registry
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -35,14 +36,14 @@ def current_registry() -> Registry:
     return found if found is not None else get_registry()
 
 
-def pass_registry(f: F) -> F:
+def pass_registry(f: Callable[Concatenate[Registry, P], R]) -> Callable[P, R]:
     """Decorator: call the command with the invocation's registry as first argument."""
 
     @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         return f(current_registry(), *args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def kind_argument(value: str) -> str:

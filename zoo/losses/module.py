@@ -37,8 +37,9 @@ class FunctionalLoss(nn.Module):
         self.options = dict(bound.arguments)
         if "reduction" in self.options:
             check_reduction(self.loss_name, self.options["reduction"])
-        if type(self).check_options is not None:
-            type(self).check_options(**self.options)
+        check = type(self).check_options
+        if check is not None:
+            check(**self.options)
 
     def forward(self, *tensors: Any, **more: Any) -> torch.Tensor:
         return type(self).function(*tensors, **self.options, **more)
@@ -64,7 +65,7 @@ def loss_module(function: Callable[..., torch.Tensor], class_name: str, loss_nam
     """
     params = [p for p in inspect.signature(function).parameters.values()
               if p.kind is p.KEYWORD_ONLY]
-    cls = type(class_name, (FunctionalLoss,), {
+    cls: type[FunctionalLoss] = type(class_name, (FunctionalLoss,), {
         "function": staticmethod(function),
         "check_options": staticmethod(check_options) if check_options else None,
         "loss_name": loss_name,
