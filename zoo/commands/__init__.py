@@ -22,8 +22,17 @@ from zoo.registry import KINDS, Registry, get_registry
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console()
-err_console = Console(stderr=True)
+
+
+def console() -> Console:
+    """A console on stdout, made when a command runs (so the terminal width and any
+    redirection in force then are the ones used)."""
+    return Console()
+
+
+def err_console() -> Console:
+    """A console on stderr, made when a command runs."""
+    return Console(stderr=True)
 
 #: what a user may type for a kind: "loss", "losses", "metric", ...
 KIND_WORDS = {k[:-1]: k for k in KINDS} | {k: k for k in KINDS} | {"loss": "losses"}
@@ -56,6 +65,7 @@ def kind_argument(value: str) -> str:
 
 def warn_load_errors(registry: Registry) -> None:
     """One warning line per plugin that failed or had problems."""
+    err = err_console()
     for line in registry.load_errors():
-        err_console.print(Text.assemble(("warning:", "yellow"), f" {line}  (see `zoo plugins`)"),
+        err.print(Text.assemble(("warning:", "yellow"), f" {line}  (see `zoo plugins`)"),
                           highlight=False, soft_wrap=True)

@@ -19,29 +19,30 @@ from . import console, err_console, kind_argument, pass_registry, warn_load_erro
 
 def _show(registry: Registry, kind: str, base: str, preset: str | None, asked: str) -> int:
     """Print one component; returns the number of errors printed."""
+    out, err = console(), err_console()
     spec = registry.specs[kind][base]
     title = asked if asked in (base, f"{base}.{preset}") else f"{asked} → {base}"
     by = f"plugin {spec.plugin}" + (f", overriding {', '.join(spec.overrides)}"
                                     if spec.overrides else "")
-    console.rule(f"[bold]{escape(title)}[/]  ({SINGULAR[kind]}, {escape(by)})")
+    out.rule(f"[bold]{escape(title)}[/]  ({SINGULAR[kind]}, {escape(by)})")
     try:
         spec.resolve()
     except ZooError as e:
         if spec.doc:
-            console.print(Text(spec.doc.strip()), highlight=False)
-        err_console.print(Text.assemble(("error:", "bold red"), f" {e}"), highlight=False,
+            out.print(Text(spec.doc.strip()), highlight=False)
+        err.print(Text.assemble(("error:", "bold red"), f" {e}"), highlight=False,
                           soft_wrap=True)
         return 1
     desc = spec.description()
     if desc:
-        console.print(Text(desc), highlight=False)
+        out.print(Text(desc), highlight=False)
     facts = spec.facts()
-    console.print()
+    out.print()
     for label, value in (("formula", facts.formula), ("citation", facts.citation),
                          *spec.info_fields(), ("reference test", facts.test),
                          ("aliases", ", ".join(spec.aliases))):
         if value:
-            console.print(Text.assemble((f"{label}:", "bold"), f" {value}"), highlight=False)
+            out.print(Text.assemble((f"{label}:", "bold"), f" {value}"), highlight=False)
     defaults = registry.defaults_for(kind, base)
     if preset:
         defaults.update(spec.presets[preset])
@@ -52,11 +53,11 @@ def _show(registry: Registry, kind: str, base: str, preset: str | None, asked: s
             value = defaults.get(p.name, p.default)
             table.add_row(p.name, Text(repr(value) + (" *" if p.name in defaults else "")),
                           Text(p.type), Text(p.doc))
-        console.print(table)
+        out.print(table)
         if defaults:
-            console.print("* set by a preset or registry.toml")
+            out.print("* set by a preset or registry.toml")
     if spec.presets:
-        console.print(Text.assemble(("presets:", "bold"), " "
+        out.print(Text.assemble(("presets:", "bold"), " "
                                     + ", ".join(f"{base}.{p}" for p in spec.presets)))
     return 0
 

@@ -40,7 +40,7 @@ def command(registry: Registry, kind: str | None, pattern: str | None) -> None:
             table.add_row(*(() if one_kind else (k,)), name, spec.plugin, Text(summary))
             n += 1
     if n:
-        console.print(table)
+        console().print(table)
     else:
-        console.print(f"no {' / '.join(kinds)} match {pattern!r}")
+        console().print(f"no {' / '.join(kinds)} match {pattern!r}")
     warn_load_errors(registry)

@@ -40,12 +40,13 @@ def command(registry: Registry, ctx: click.Context) -> None:
                   else Text("ok", style="green"))
         table.add_row(p.name, p.version, Text.assemble(p.source, "\n", (p.location, "dim")),
                       Text(regs), status)
-    console.print(table)
+    console().print(table)
     for f in registry.config.files:
-        console.print(f"registry file: {escape(f.path)} ({f.role})", highlight=False)
+        console().print(f"registry file: {escape(f.path)} ({f.role})", highlight=False,
+                        soft_wrap=True)
     for s in registry.config.skipped:
-        console.print(Text.assemble(("skipped:", "yellow"), f" {s.notice()}"), highlight=False,
-                      soft_wrap=True)
+        console().print(Text.assemble(("skipped:", "yellow"), f" {s.notice()}"), highlight=False,
+                        soft_wrap=True)
 
 
 @command.command("trust")
@@ -57,11 +58,13 @@ def trust_cmd(path: Path) -> None:
     RegistryConfig().merge(data, path.resolve())
     record = trust_store.trust(path)
     local = (data.get("plugins") or {}).get("local") or []
-    console.print(f"trusted {escape(record.path)} ({record.sha256[:19]}…)", highlight=False)
+    console().print(f"trusted {escape(record.path)} ({record.sha256[:19]}…)", highlight=False,
+                    soft_wrap=True)
     if local:
-        console.print(f"it loads local plugins: {escape(', '.join(map(str, local)))}",
-                      highlight=False)
-    console.print(f"trust store: {escape(str(trust_store.store_path()))}", highlight=False)
+        console().print(f"it loads local plugins: {escape(', '.join(map(str, local)))}",
+                        highlight=False, soft_wrap=True)
+    console().print(f"trust store: {escape(str(trust_store.store_path()))}", highlight=False,
+                    soft_wrap=True)
 
 
 @command.command("untrust")
@@ -70,6 +73,8 @@ def trust_cmd(path: Path) -> None:
 def untrust_cmd(path: Path) -> None:
     """Forget the trust given to PATH (default ./registry.toml)."""
     if trust_store.untrust(path):
-        console.print(f"no longer trusted: {escape(str(path.resolve()))}", highlight=False)
+        console().print(f"no longer trusted: {escape(str(path.resolve()))}", highlight=False,
+                        soft_wrap=True)
     else:
-        console.print(f"{escape(str(path.resolve()))} was not trusted", highlight=False)
+        console().print(f"{escape(str(path.resolve()))} was not trusted", highlight=False,
+                        soft_wrap=True)
