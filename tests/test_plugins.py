@@ -357,8 +357,10 @@ def test_legacy_extra_maps_onto_typed_fields(tmp_path):
     with pytest.warns(DeprecationWarning, match=r"extra=\{'needs_mask': ...\}\) is deprecated"):
         reg = registry_with(tmp_path, "legacy.py")
     metric, loss = reg.get("metrics", "masked"), reg.get("losses", "enc")
-    assert metric.needs_mask is True and metric.parts == ("a",) and dict(metric.extra) == {"mine": 3}
-    assert loss.uses_encoder is True and loss.sample_size == 40 and loss.test == "tests/x.py::test_y"
+    assert metric.needs_mask is True and metric.parts == ("a",)
+    assert dict(metric.extra) == {"mine": 3}
+    assert loss.uses_encoder is True and loss.sample_size == 40
+    assert loss.test == "tests/x.py::test_y"
     with pytest.warns(DeprecationWarning, match=r"read spec.needs_mask"):
         assert metric.extra.get("needs_mask") is True
     with pytest.warns(DeprecationWarning):

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import ConfigError, PluginError, PluginWarning, UnknownNameError, ZooError  # noqa: E402
+from .errors import (  # noqa: E402
+    ConfigError,
+    PluginError,
+    PluginWarning,
+    UnknownNameError,
+    ZooError,
+)
 from .hookspecs import hookimpl  # noqa: E402
 from .registry import (  # noqa: E402
     Registry,

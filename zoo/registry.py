@@ -21,7 +21,14 @@ from typing import Any, Callable, Iterable, Literal, overload
 import pluggy
 
 from .config import RegistryConfig, load_registry_config, load_toml, locate_key
-from .errors import ConfigError, PluginError, PluginWarning, UnknownNameError, ZooError, did_you_mean
+from .errors import (
+    ConfigError,
+    PluginError,
+    PluginWarning,
+    UnknownNameError,
+    ZooError,
+    did_you_mean,
+)
 from .plugins import (
     PluginInfo,
     discover,
@@ -182,8 +189,8 @@ class Registry:
         for section in ("aliases", "defaults", "override"):
             for kind in getattr(cfg, section):
                 if kind not in KINDS:
-                    problems.append(f"{locate_key(self._origin(section, kind), f'{section}.{kind}')}"
-                                    f": [{section}.{kind}]: unknown kind (one of "
+                    where = locate_key(self._origin(section, kind), f"{section}.{kind}")
+                    problems.append(f"{where}: [{section}.{kind}]: unknown kind (one of "
                                     f"{', '.join(KINDS)})")
         for kind, aliases in cfg.aliases.items():
             if kind not in KINDS:
@@ -209,7 +216,8 @@ class Registry:
                 try:
                     base, preset = self.canonical(kind, name)
                 except ZooError:
-                    problems.append(f"{where}: defaults.{kind}.{name}: " + self._missing(kind, name))
+                    problems.append(f"{where}: defaults.{kind}.{name}: "
+                                    + self._missing(kind, name))
                     continue
                 if name not in (base, f"{base}.{preset}"):
                     problems.append(f"{where}: defaults.{kind}.{name}: {name!r} is an alias; "
