@@ -1,7 +1,14 @@
-"""Shared fixtures.  The registry is process-wide; tests that change it rebuild it afterwards."""
+"""Shared fixtures.  The registry is process-wide; tests that change it rebuild it afterwards.
+
+The test session names this checkout's registry.toml explicitly (``ZOO_REGISTRY``), so the
+example local plugin is loaded without trusting the folder, and uses a throw-away user config
+folder (``ZOO_CONFIG_DIR``), so no test reads or writes the real trust store.  Subprocesses
+inherit both; tests of the trust model unset ``ZOO_REGISTRY`` themselves.
+"""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +16,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ZOO_SHARED_DIR", REPO.parent / "shared"))
+
+os.environ["ZOO_REGISTRY"] = str(REPO / "registry.toml")
+os.environ["ZOO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="zoo-test-config-")
 
 torch.set_num_threads(1)  # xdist runs one worker per core
 # The suite never downloads pretrained weights (zoo.hub); tests of the download path switch this

@@ -29,33 +29,10 @@ from urllib.parse import urlparse
 import torch
 
 from zoo.errors import ZooError
+from zoo.offline import OFFLINE_VARIABLES, offline, offline_switch, set_offline
 
-#: Environment variables that switch downloads off (any of them set to a true value).
-OFFLINE_VARIABLES = ("ZOO_OFFLINE", "HF_HUB_OFFLINE")
-_TRUE = frozenset({"1", "true", "yes", "on"})
-
-
-def offline_switch() -> str | None:
-    """The setting that turns offline mode on, e.g. ``"ZOO_OFFLINE=1"``, or None when it is off."""
-    for name in OFFLINE_VARIABLES:
-        value = os.environ.get(name, "").strip()
-        if value.lower() in _TRUE:
-            return f"{name}={value}"
-    return None
-
-
-def offline() -> bool:
-    """True when restoration-zoo must not download anything (see the module docstring)."""
-    return offline_switch() is not None
-
-
-def set_offline(on: bool = True) -> None:
-    """Switch offline mode on (or off) for this process and the processes it starts.
-
-    Sets ``ZOO_OFFLINE`` to ``1`` (or ``0``); ``HF_HUB_OFFLINE=1`` keeps downloads off either way.
-    """
-    os.environ["ZOO_OFFLINE"] = "1" if on else "0"
-
+__all__ = ["OFFLINE_VARIABLES", "offline", "offline_switch", "set_offline", "hub_checkpoints",
+           "url_file_name", "hash_prefix", "cached_download"]
 
 def hub_checkpoints() -> Path:
     """``torch.hub.get_dir()/checkpoints``: where torchvision (and we) keep downloaded weights."""

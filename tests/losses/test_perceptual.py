@@ -105,17 +105,19 @@ def test_encoder_loss_specs_document_params_and_point_at_existing_tests():
     reg = zoo.get_registry()
     for name in ("perceptual", "lpips", "triplet"):
         spec = reg.get("losses", name)
-        assert spec.plugin == "zoo.losses.perceptual" and spec.extra["uses_encoder"] is True
-        assert spec.formula and spec.citation
+        assert spec.plugin == "zoo.losses.perceptual" and spec.uses_encoder is True
+        facts = spec.facts()  # stated on the implementation
+        assert facts.formula and facts.citation
         signature = inspect.signature(spec.resolve())
-        assert [(p.name, p.default) for p in spec.params] == \
+        params = spec.parameters()
+        assert [(p.name, p.default) for p in params] == \
             [(k, v.default) for k, v in signature.parameters.items()]
-        assert all(p.doc for p in spec.params)
-        path, _, test_name = spec.extra["test"].partition("::")
+        assert all(p.doc for p in params)
+        path, _, test_name = facts.test.partition("::")
         assert f"def {test_name}(" in (repo / path).read_text()
     assert reg.get("losses", "triplet").inputs == ("anchor", "positive", "negative")
     for name in reg.names("encoders", with_presets=False):
-        path, _, test_name = reg.get("encoders", name).extra["test"].partition("::")
+        path, _, test_name = reg.get("encoders", name).facts().test.partition("::")
         assert f"def {test_name}(" in (repo / path).read_text()
 
 

@@ -47,17 +47,17 @@ def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, mask_dir: str | P
     reg = get_registry()
     wanted = list(metric_names)
     for name in metric_names:  # the parts a summary needs (flare-score), computed hidden
-        wanted += [p for p in reg.get("metrics", name).extra.get("parts", ()) if p not in wanted]
+        wanted += [p for p in reg.get("metrics", name).parts if p not in wanted]
     metrics = {}
     for name in wanted:
         spec = reg.get("metrics", name)
-        needs_mask = bool(spec.extra.get("needs_mask"))
+        needs_mask = spec.needs_mask
         if needs_mask and mask_dir is None:
             raise InputError(f"metric {name} needs --mask (a folder of Flare7K colour-code masks)")
         module = reg.create("metrics", name, **(metric_args or {}).get(name, {}))
         if hasattr(module, "to"):
             module = module.to(device)
-        metrics[name] = (module, needs_mask, tuple(spec.extra.get("parts", ())))
+        metrics[name] = (module, needs_mask, tuple(spec.parts))
     folders = {"pred": pred_dir, "gt": gt_dir}
     if mask_dir is not None:
         folders["mask"] = mask_dir

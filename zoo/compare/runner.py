@@ -288,7 +288,7 @@ def probe_metrics(names: Iterable[str]) -> dict[str, str]:
         try:
             spec = reg.get("metrics", name)
             metric = reg.create("metrics", name)
-            if spec.extra.get("needs_mask"):
+            if spec.needs_mask:
                 metric(x, x.flip(-1), mask=mask)
             else:
                 metric(x, x.flip(-1))

@@ -195,7 +195,7 @@ def task_metrics(task: Task, requested: Sequence[str]) -> list[str]:
     out = []
     for m in requested:
         spec = reg.get("metrics", m)
-        if spec.extra.get("needs_mask") and "mask" not in task.tensors:
+        if spec.needs_mask and "mask" not in task.tensors:
             continue
         out.append(m)
     return out

@@ -45,12 +45,15 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from zoo.errors import InputError
+from zoo.specs import describe
 
 from .io import list_images, read_image
 from .pairing import index_folder, pair_by_name
 from .sampling import (center_crop, check_same_size, check_split, generator, item_seed,
                        random_crop, random_flips, randint, uniform)
 
+FLARE7K_CITATION = ("Dai et al., Flare7K: A Phenomenological Nighttime Flare Removal Dataset, "
+                    "NeurIPS 2022 Datasets and Benchmarks; Dai et al., Flare7K++, 2023")
 DOWNLOAD_HINT = ("download Flare7K++ (https://github.com/ykdai/Flare7K, Flare7Kpp.zip) and "
                  "Flickr24K, unpack them side by side, and pass root=<.../Flare7Kpp>; or use the "
                  "offline dataset 'synthetic-flare'")
@@ -65,6 +68,7 @@ def _find_root(root: str | Path | None, dataset: str) -> Path:
     return root
 
 
+@describe(citation=FLARE7K_CITATION, test="tests/data/test_flare7k_folders.py")
 class Flare7KTest(Dataset):
     """The Flare7K / Flare7K++ test pairs: ``test_data/<subset>/{input,gt,mask}``.
 
@@ -72,6 +76,8 @@ class Flare7KTest(Dataset):
         root: the Flare7K or Flare7Kpp folder (or a folder holding input/ and gt/ directly).
         subset: "real" or "synthetic".
         size: optional centre crop (None keeps the full 512 x 512 images).
+        split: "train" or "test", accepted so that every dataset takes ``split``; the items
+            are the test pairs either way.
     Items: ``{"input", "gt", "mask", "name"}`` (``mask`` when the folder has one).
     """
 
@@ -103,6 +109,7 @@ class Flare7KTest(Dataset):
         return item
 
 
+@describe(citation=FLARE7K_CITATION, test="tests/data/test_flare7k_folders.py")
 class Flare7K(Dataset):
     """Training pairs synthesised on the fly from the Flare7K / Flare7K++ folders.
 

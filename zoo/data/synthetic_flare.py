@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from zoo.errors import InputError
+from zoo.specs import describe
 
 from .backgrounds import BackgroundPool
 from .optics import polygon_distance_ratio, psf_bank
@@ -62,6 +63,11 @@ def luminance(x: torch.Tensor) -> torch.Tensor:
     return torch.einsum("c,chw->hw", LUMA.to(x.dtype), x)
 
 
+@describe(citation="Wu et al., How to Train Neural Networks for Flare Removal, ICCV 2021; "
+                   "composition after Dai et al., Flare7K: A Phenomenological Nighttime Flare "
+                   "Removal Dataset, NeurIPS 2022 Datasets and Benchmarks; Dai et al., Flare7K++, "
+                   "2023",
+          test="tests/data/test_synthetic_flare.py::test_mask_matches_the_layers")
 class SyntheticFlare(Dataset):
     """Seeded synthetic flare-removal pairs; see the module docstring for the recipe.
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from zoo.errors import ZooError
 from zoo.hub import offline_switch
+from zoo.specs import describe
 
 from .base import IMAGENET_MEAN, IMAGENET_STD, FrozenEncoder, generic_source, seeded
 from .weights import find_timm_weights
@@ -110,8 +111,20 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
+@describe(citation="Wightman, 'PyTorch Image Models' (timm), "
+                   "https://github.com/huggingface/pytorch-image-models",
+          test="tests/test_encoders.py::test_timm_encoder_features_and_embedding")
 def timm_encoder(model: str = "resnet18", layers: Sequence[int] | int | None = None,
                  pretrained: bool | str = True, embedding: bool = False,
                  seed: int = 0) -> TimmEncoder:
-    """A timm model by name: feature stages (``layers`` = out_indices) or pooled embedding."""
+    """A timm model by name: feature stages (``layers`` = out_indices) or pooled embedding.
+
+    Args:
+        model: the timm model name (``timm.list_models()``).
+        layers: feature stages to return (timm ``out_indices``, features_only=True).
+        pretrained: True: weights from the Hugging Face / torch hub caches; a path: that file;
+            False: random fixed weights.
+        embedding: return the pooled embedding instead of feature stages.
+        seed: seed of the random weights.
+    """
     return TimmEncoder(model, layers=layers, pretrained=pretrained, embedding=embedding, seed=seed)

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.errors import ZooError
+from zoo.specs import describe
 
 from .base import FrozenEncoder, generic_source, seeded
 from .weights import load_matching, load_state_dict_file, torchvision_checkpoint
@@ -87,9 +88,16 @@ class ViTEncoder(FrozenEncoder):
         return [tokens[:, 0]]
 
 
+@describe(citation="Song & Bae, 'Hard-negative sampling with cascaded fine-tuning network to "
+                   "boost flare removal', CVPR 2023 workshops; Singh et al., 'Revisiting Weakly "
+                   "Supervised Pre-Training of Visual Perception Models', CVPR 2022",
+          test="tests/test_encoders.py::test_vit_encoder_cls_embedding_and_resize")
 def vit_l_16_swag(pretrained: bool | str = True, variant: str = "linear",
                   layers: Sequence[str] | str | None = None, seed: int = 0) -> ViTEncoder:
     """ViT-L/16 SWAG class-token embedding (B, 1024); see the module docstring for the choices.
+
+    Inputs of any size are resized (bicubic) to the weights' resolution; the output is the class
+    token after the final LayerNorm.
 
     Args:
         pretrained: ``True``: torchvision's weights of ``variant`` (torch hub cache, downloaded

@@ -1,7 +1,7 @@
 """Evaluate a forward plan on a test set with registered metrics (mean over images).
 
 Metrics follow contract 7: ``metric(pred, gt, mask=None) -> (B,)``; a metric whose spec has
-``extra["needs_mask"]`` gets the batch's ``mask`` (the Flare7K colour-coded mask).  Predictions
+``needs_mask`` gets the batch's ``mask`` (the Flare7K colour-coded mask).  Predictions
 are clamped to [0, 1] first.  The mean is over images, not batches.
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ def build_metrics(names: Sequence[str]):
     out = []
     for n in names:
         spec = reg.get("metrics", n)
-        out.append((n, reg.create("metrics", n), bool(spec.extra.get("needs_mask")), spec.direction))
+        out.append((n, reg.create("metrics", n), spec.needs_mask, spec.direction))
     return out
 
 

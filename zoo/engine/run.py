@@ -325,7 +325,7 @@ def validate(cfg: Mapping, *, log: Callable[[str], None] | None = None,
                 spec = reg.get("metrics", m)
             except ZooError as e:
                 raise _prefixed(e, "[eval] metrics") from None
-            if spec.extra.get("needs_mask") and build:
+            if spec.needs_mask and build:
                 test = cache.get(cfg.get("data", {}).get("test"), "data.test")
                 if test is None or "mask" not in test[0]:
                     raise ConfigError(f"[eval] metric {m!r} needs masks; the test set has none")

@@ -59,6 +59,9 @@ from zoo.losses.base import check_images
 from zoo.losses.reducers import check_reduction, reduce
 from zoo.losses.finite_difference import abs_gradient, kind_gradient, same_gradient
 from zoo.losses.module import loss_module
+from zoo.specs import describe
+
+_CITATION = "Zhang, Zhang, Guo, Kindling the Darkness, ACM MM 2019"
 from zoo.losses.retinex import check_decomposition
 from zoo.losses.ssim import ssim_loss
 
@@ -112,12 +115,27 @@ def mutual_consistency(i_low: torch.Tensor, i_high: torch.Tensor, c: float = 10.
     return total
 
 
+@describe(formula="recon + 0.01 |R_l - R_h| + 0.15 sum |g(I) / max(g(grey S), 0.01)| + "
+                  "0.2 M exp(-10 M), M = g(I_l) + g(I_h); g = |grad| min-max normalised "
+                  "over the batch (reference='code'), plain |grad| ('paper')",
+          citation=_CITATION,
+          test="tests/losses/test_lowlight_released_code.py::test_kind_decom_code_by_port")
 def kind_decom_loss(r_low: torch.Tensor, i_low: torch.Tensor, r_high: torch.Tensor,
                     i_high: torch.Tensor, low: torch.Tensor, high: torch.Tensor, *,
                     reflectance_weight: float = 0.01, smooth_weight: float = 0.15,
                     mutual_weight: float = 0.2, eps: float = 0.01, c: float = 10.0,
                     reference: str = "code", reduction: str = "mean") -> torch.Tensor:
-    """KinD layer-decomposition loss (``reference``: "code" or "paper", see the module)."""
+    """KinD layer-decomposition loss (``reference``: "code" or "paper", see the module).
+
+    Args:
+        reflectance_weight: weight of the reflectance similarity term.
+        smooth_weight: weight of the illumination smoothness terms.
+        mutual_weight: weight of the mutual consistency term.
+        eps: floor of the image gradient dividing the illumination gradient.
+        c: decay of the mutual consistency term M exp(-c M).
+        reference: "code" (the released code's batch-normalised gradients, the default) or
+            "paper" (raw gradients, the paper's equations).
+    """
     check_reduction("kind-decom", reduction)
     _check_reference("kind-decom", reference)
     check_decomposition("kind-decom", {"r_low": r_low, "r_high": r_high},
@@ -131,9 +149,18 @@ def kind_decom_loss(r_low: torch.Tensor, i_low: torch.Tensor, r_high: torch.Tens
     return reduce(total, reduction)
 
 
+@describe(formula="|R^ - R_h|^2 + (1 - SSIM(R^, R_h)) + |g(grey R^) - g(grey R_h)|^2 "
+                  "('code'; 'paper': signed RGB gradients)",
+          citation=_CITATION,
+          test="tests/losses/test_lowlight_released_code.py::test_kind_restore_code_by_port")
 def kind_restore_loss(r_restored: torch.Tensor, r_high: torch.Tensor, *,
                       reference: str = "code", reduction: str = "mean") -> torch.Tensor:
-    """KinD reflectance-restoration loss: MSE + (1 - SSIM) + gradient MSE."""
+    """KinD reflectance-restoration loss: MSE + (1 - SSIM) + gradient MSE.
+
+    Args:
+        reference: "code" (grey, absolute, batch-normalised gradients as the released code;
+            the default) or "paper" (signed RGB gradients).
+    """
     check_reduction("kind-restore", reduction)
     _check_reference("kind-restore", reference)
     check_images("kind-restore", r_restored, r_high, min_size=11)
@@ -148,9 +175,18 @@ def kind_restore_loss(r_restored: torch.Tensor, r_high: torch.Tensor, *,
     return reduce(mse + structure + grad, reduction)
 
 
+@describe(formula="|L^ - L_t|^2 + |g(L^) - g(L_t)|^2 ('code': g batch-normalised |grad|; "
+                  "'paper': plain |grad|)",
+          citation=_CITATION,
+          test="tests/losses/test_lowlight_released_code.py::test_kind_adjust_code_by_port")
 def kind_adjust_loss(i_adjusted: torch.Tensor, i_target: torch.Tensor, *,
                      reference: str = "code", reduction: str = "mean") -> torch.Tensor:
-    """KinD illumination-adjustment loss: MSE + MSE of the (normalised) gradient magnitudes."""
+    """KinD illumination-adjustment loss: MSE + MSE of the (normalised) gradient magnitudes.
+
+    Args:
+        reference: "code" (batch-normalised gradient magnitudes as the released code; the
+            default) or "paper" (plain gradient magnitudes).
+    """
     check_reduction("kind-adjust", reduction)
     _check_reference("kind-adjust", reference)
     check_images("kind-adjust", i_adjusted, i_target, channels=1)

@@ -32,6 +32,7 @@ from zoo.encoders.base import generic_source, seeded
 from zoo.encoders.sharing import shared
 from zoo.encoders.weights import load_state_dict_file, torchvision_checkpoint
 from zoo.errors import InputError, ZooError
+from zoo.specs import describe
 
 from .base import check_images
 from .feature_loss import FeatureLoss
@@ -106,8 +107,17 @@ def build_lpips_model(net: str = "alex", version: str = "0.1", pretrained: bool 
     return model
 
 
+@describe(formula="L = sum_l mean_{h,w} || w_l * (phi^_l(pred) - phi^_l(target)) ||_2^2,  "
+                  "phi^ = channel-unit-normalised trunk features, inputs mapped to [-1, 1]",
+          citation="Zhang, Isola, Efros, Shechtman & Wang, 'The Unreasonable Effectiveness of "
+                   "Deep Features as a Perceptual Metric', CVPR 2018",
+          test="tests/losses/test_lpips.py::test_lpips_equals_package_value")
 class LPIPSLoss(FeatureLoss):
-    """LPIPS distance as a loss (lower = more similar); see the module docstring.
+    """LPIPS distance as a loss (lpips package; AlexNet / VGG / SqueezeNet trunk).
+
+    Linear weights ship with the package; trunk weights come from the torchvision cache
+    (offline), a path, or are random (``pretrained=False``).  Lower = more similar; see the
+    module docstring.
 
     Args:
         net: ``alex`` (default, the package's recommended loss trunk), ``vgg`` or ``squeeze``.

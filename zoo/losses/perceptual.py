@@ -23,6 +23,7 @@ from torch import nn
 
 from zoo.encoders.sharing import cached_encoder
 from zoo.errors import InputError
+from zoo.specs import describe
 
 from .base import check_images
 from .feature_loss import FeatureLoss, make_encoder
@@ -31,8 +32,18 @@ from .reducers import check_reduction, reduce
 FEATURE_DISTANCES = ("l1", "l2")
 
 
+@describe(formula="L = sum_l w_l * mean_{c,h,w} |phi_l(pred) - phi_l(target)|^p,  "
+                  "p = 1 (l1) or 2 (l2)",
+          citation="Johnson, Alahi & Fei-Fei, 'Perceptual Losses for Real-Time Style Transfer "
+                   "and Super-Resolution', ECCV 2016; random-weight encoders: Liu et al., "
+                   "'Generic Perceptual Loss for Modeling Structured Output Dependencies', "
+                   "CVPR 2021",
+          test="tests/losses/test_perceptual.py::test_perceptual_matches_hand_computation")
 class Perceptual(FeatureLoss):
-    """Perceptual loss module; see the module docstring.
+    """Perceptual loss: L1/L2 distance of encoder features, weighted over layers.
+
+    Encoder by name (default vgg16: ImageNet weights from the torch hub cache;
+    'vgg16.generic-small': random fixed weights, cheap).  See the module docstring.
 
     Args:
         encoder: registered encoder name (``"vgg16"``, ``"vgg16.generic-small"``) or a module.

@@ -27,14 +27,25 @@ from zoo.errors import InputError
 from zoo.losses.base import check_images
 from zoo.losses.reducers import check_reduction, reduce
 from zoo.losses.module import loss_module
+from zoo.specs import describe
 
 GREY_WEIGHTS = (0.39, 0.5, 0.11)
 
 
+@describe(formula="4 mean_dark |pred - gt| + 1 mean_rest |pred - gt|, dark = lowest 40% of 0.39R "
+                  "+ 0.5G + 0.11B of pred",
+          citation="Lv, Lu, Wu, Lim, MBLLEN, BMVC 2018",
+          test="tests/losses/test_lowlight.py::test_region_by_hand")
 def region_loss(pred: torch.Tensor, target: torch.Tensor, *, dark_fraction: float = 0.4,
                 dark_weight: float = 4.0, bright_weight: float = 1.0,
                 reduction: str = "mean") -> torch.Tensor:
-    """``dark_weight`` x L1 on the darkest pixels of pred + ``bright_weight`` x L1 on the rest."""
+    """``dark_weight`` x L1 on the darkest pixels of pred + ``bright_weight`` x L1 on the rest.
+
+    Args:
+        dark_fraction: share of pixels, darkest first, in the dark region, in (0, 1).
+        dark_weight: weight of the L1 error on the dark region.
+        bright_weight: weight of the L1 error on the rest.
+    """
     check_reduction("region", reduction)
     check_images("region", pred, target, channels=3)
     if not 0 < dark_fraction < 1:

@@ -29,6 +29,7 @@ from torch import nn
 
 from zoo.encoders.sharing import cached_encoder
 from zoo.errors import InputError
+from zoo.specs import describe
 
 from .base import check_images
 from .distances import Distance, get_distance
@@ -58,8 +59,16 @@ def triplet_from_embeddings(anchor: torch.Tensor, positive: torch.Tensor, negati
     return reduce(per_sample, reduction)
 
 
+@describe(formula="L = [ d(f(a), f(p)) - d(f(a), f(n)) + alpha ]_+ ,  d = ||.||_2^2",
+          citation="Song & Bae, 'Hard-negative sampling with cascaded fine-tuning network to boost "
+                   "flare removal', CVPR 2023 workshops, eq. 1; Schroff et al., 'FaceNet', "
+                   "CVPR 2015",
+          test="tests/losses/test_triplet.py::test_triplet_by_hand_on_tiny_vectors")
 class Triplet(FeatureLoss):
-    """Triplet loss module; see the module docstring.
+    """Triplet loss on encoder embeddings (hard-negative fine-tuning, Song & Bae).
+
+    Default embedding: ViT-L/16 SWAG class token.  Pulls the anchor towards the positive and
+    away from the negative by a margin.  See the module docstring.
 
     Args:
         encoder: registered encoder name, a module, or ``None`` (inputs are embeddings).

@@ -40,10 +40,26 @@ from __future__ import annotations
 import torch
 
 from zoo.errors import InputError
+from zoo.specs import describe
 
 from .base import Metric, check_pair, work_dtype
 
 REGIONS = ("glare", "streak", "global")
+_CITATION = ("Dai et al., Flare7K++ (2023) / MIPI 2023 flare removal challenge; ykdai/Flare7K "
+             "evaluate.py")
+_SSIM_CITATION = "Wang et al., IEEE TIP 2004 (SSIM); regions as " + _CITATION
+_PSNR_TEST = "tests/metrics/test_metric_flare_regions.py"
+_SSIM_TEST = "tests/metrics/test_metric_region_ssim.py"
+
+
+def _psnr_formula(weight: str) -> str:
+    return (f"10 log10(1 / MSE), MSE = sum (m (pred - gt))^2 / (3 sum m), m = {weight} of the "
+            f"mask (flare7k_exact=True: Flare7K's 512x512 area normalisation)")
+
+
+def _ssim_formula(weight: str) -> str:
+    return (f"sum m S / (3 sum m) over the 7x7-window SSIM map S of `ssim`, m = {weight} of the "
+            f"mask at the window centres")
 FLARE7K_SIZE = 512
 
 
@@ -77,7 +93,12 @@ def region_psnr(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, region
 
 
 class RegionPSNR(Metric):
-    """PSNR over a Flare7K mask region (higher is better)."""
+    """PSNR over a Flare7K mask region (higher is better).
+
+    Args:
+        flare7k_exact: normalise by the mask area as Flare7K's evaluate.py does (exact on 512 x
+            512 images only; see the module docstring).
+    """
 
     needs_mask = True
     region = "global"
@@ -132,42 +153,49 @@ class RegionSSIM(RegionPSNR):
         return f"quantize={self.quantize}"
 
 
+@describe(formula=_ssim_formula("G"), citation=_SSIM_CITATION, test=_SSIM_TEST)
 class GlareSSIM(RegionSSIM):
     """G-SSIM: SSIM over the glare region (mask weight G)."""
 
     name, region = "g-ssim", "glare"
 
 
+@describe(formula=_ssim_formula("R - G"), citation=_SSIM_CITATION, test=_SSIM_TEST)
 class StreakSSIM(RegionSSIM):
     """S-SSIM: SSIM over the streak region (mask weight R - G)."""
 
     name, region = "s-ssim", "streak"
 
 
+@describe(formula=_ssim_formula("1 - B"), citation=_SSIM_CITATION, test=_SSIM_TEST)
 class GlobalSSIM(RegionSSIM):
     """Global-SSIM: SSIM over everything but the light source (mask weight 1 - B)."""
 
     name, region = "global-ssim", "global"
 
 
+@describe(formula=_psnr_formula("G"), citation=_CITATION, test=_PSNR_TEST)
 class GlarePSNR(RegionPSNR):
     """G-PSNR: PSNR over the glare region (mask weight G)."""
 
     name, region = "g-psnr", "glare"
 
 
+@describe(formula=_psnr_formula("R - G"), citation=_CITATION, test=_PSNR_TEST)
 class StreakPSNR(RegionPSNR):
     """S-PSNR: PSNR over the streak region (mask weight R - G)."""
 
     name, region = "s-psnr", "streak"
 
 
+@describe(formula=_psnr_formula("1 - B"), citation=_CITATION, test=_PSNR_TEST)
 class GlobalPSNR(RegionPSNR):
     """Global-PSNR: PSNR over everything but the light source (mask weight 1 - B)."""
 
     name, region = "global-psnr", "global"
 
 
+@describe(formula="(g-psnr + s-psnr + global-psnr) / 3", citation=_CITATION, test=_PSNR_TEST)
 class FlareScore(RegionPSNR):
     """Flare7K++ score: the mean of G-PSNR, S-PSNR and Global-PSNR (NaN if a region is empty).
 

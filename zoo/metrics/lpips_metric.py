@@ -23,10 +23,16 @@ import torch
 from zoo.checkpoint import load_state_dict_file
 from zoo.errors import ZooError
 from zoo.hub import cached_download
+from zoo.specs import describe
 
 from .base import Metric
 
 
+@describe(formula="sum_l mean_hw || w_l * (phi_l(gt) - phi_l(pred)) ||^2 (unit-normalised "
+                  "AlexNet features)",
+          citation="Zhang et al., The Unreasonable Effectiveness of Deep Features as a "
+                   "Perceptual Metric, CVPR 2018",
+          test="tests/metrics/test_metric_lpips.py")
 class LPIPS(Metric):
     """LPIPS (AlexNet) per image (lower is better).
 

@@ -48,6 +48,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from zoo.errors import ConfigError, InputError
+from zoo.specs import describe
 
 from .padding import crop_to, pad_to_multiple
 
@@ -313,6 +314,10 @@ class OutputProj(nn.Module):
 _ACTIVATIONS = {None: nn.Identity, "none": nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
+@describe(citation="Wang, Cun, Bao, Zhou, Liu, Li, 'Uformer: A General U-Shaped Transformer for "
+                   "Image Restoration', CVPR 2022; Flare7K preset: Dai et al., 'Flare7K', "
+                   "NeurIPS 2022",
+          test="tests/models/test_uformer.py::test_fixture_output_matches_reference")
 class Uformer(nn.Module):
     """Uformer image-restoration network (Wang et al., CVPR 2022); any input size.
 
