@@ -94,7 +94,7 @@ def random_pupil(n: int, rng: np.random.Generator) -> Pupil:
     """Draw a pupil: radius, dust, scratch groups and defocus (see the module docstring).
 
     Dust: opaque discs of radius 3-12 FFT pixels (this fixes the halo's extent, about
-    ``2.4 * size / radius`` crop pixels) covering 2-15 % of the disc.  Scratches: 1-3 groups
+    ``2.4 * size / radius`` crop pixels) covering 5-25 % of the disc.  Scratches: 1-3 groups
     of 1-8 near-parallel lines (angles within +-0.5 degree) and 0-12 single lines, of width
     0.4-2.5 % of the pupil radius (the narrower, the longer the streak) and length 0.3-1.8
     radii.  Defocus: ``W ~ U(0, 2)`` radians at the rim.
@@ -107,7 +107,7 @@ def random_pupil(n: int, rng: np.random.Generator) -> Pupil:
     r = np.hypot(x, y)
     disc = r <= radius
     dusty = disc.copy()
-    coverage = rng.uniform(0.02, 0.15)
+    coverage = rng.uniform(0.05, 0.25)
     dust_r = rng.uniform(3.0, 12.0, size=max(1, int(coverage * radius ** 2 / 7.5 ** 2)))
     for a in dust_r:
         cx, cy = rng.uniform(-radius, radius, 2)

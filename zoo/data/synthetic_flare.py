@@ -26,7 +26,7 @@ Per sample (all draws from the item's own seeded generator, see :mod:`zoo.data.s
   coating colour;
 * light source: a disc with a soft edge, intensity U(1.5, 3) (saturated), colour halfway
   between the light's and white; its radius is U(1.5, 3.5) % of the crop, enlarged to the radius
-  where the flare's halo saturates (ring mean of the glare >= 1) and capped at 8 %: the light
+  where the flare's halo saturates (ring mean of the glare >= 1) and capped at 5 %: the light
   source covers the saturated core, as Flare7K++'s light-source images include "a tiny glare
   around the light source".
 
@@ -44,14 +44,18 @@ clamp(compound)`` (the light source is part of the flare to remove); the items a
 compared with) and ``light_mask`` (1, H, W), the soft paste-back weight ``clamp(Y(light), 0,
 1)``: ``restored = light_mask * input + (1 - light_mask) * output``.
 
-Masks, Flare7K's colour code, made from the component layers (as Flare7K's masks come from its
-Glare_with_shimmer / Streak / Light_Source layers) with luminance thresholds, in the linear
-domain, ``Y = 0.2126 R + 0.7152 G + 0.0722 B``, thresholds ``mask_thresholds``:
+Masks, Flare7K's colour code, made from the component layers with luminance thresholds (the
+way Flare7K++ ships its flares: ``Glare_with_shimmer``, ``Streak``, ``Core`` / ``Light_Source``
+layers), in the linear domain, ``Y = 0.2126 R + 0.7152 G + 0.0722 B``, thresholds
+``mask_thresholds`` = (t_glare, t_streak, t_light) = (0.05, 0.01, 0.5):
 
-* light source (0, 0, 1) where ``Y(light) >= 0.5``;
-* streak (1, 0, 0) where ``Y(streak) >= t_streak`` and ``Y(streak) >= streak_ratio *
-  Y(glare + ghosts)`` (the ray stands out of the halo), outside the light source;
-* glare (1, 1, 0) where ``Y(glare + ghosts) >= t_glare``, outside both.
+* light source (0, 0, 1) where ``Y(light) >= t_light``;
+* streak (1, 0, 0) where ``Y(streak) >= t_streak``, ``Y(streak) >= streak_ratio * Y(glare +
+  ghosts)`` (the ray stands out of the halo, ``streak_ratio`` 0.5) and ``Y(streak) >=
+  streak_ridge *`` its 5 x 5 local maximum (the ray's crest, not its diffraction side lobes,
+  ``streak_ridge`` 0.3), outside the light source;
+* glare (1, 1, 0) where the 5 x 5 local mean of ``Y(glare + ghosts)`` is ``>= t_glare`` (the
+  halo's outline, not frayed by its speckle), outside both.
 
 Reflective ghosts are labelled glare (a choice of this package).
 
@@ -230,7 +234,7 @@ class SyntheticFlare(Dataset):
     def _light(self, g: torch.Generator, px: float, py: float, colour: torch.Tensor,
                saturation_radius: float) -> torch.Tensor:
         radius = max(uniform(g, 0.015, 0.035) * self.size, saturation_radius)
-        radius = max(0.75, min(radius, 0.06 * self.size))
+        radius = max(0.75, min(radius, 0.05 * self.size))
         r = torch.hypot(self._xx - px, self._yy - py)
         disc = torch.sigmoid((radius - r) / 0.5)
         tint = 0.5 * (colour + 1.0)
