@@ -8,8 +8,8 @@ size, each as three panels: the input, the flare layer alone on black (glare, st
 light source: what a flare-removal model has to take away, the light source aside), and the
 Flare7K colour-code mask (glare yellow, streak red, light source blue), magnified with nearest
 neighbours.  ``--stats N`` then prints the distribution of the mask's area fractions over the
-first N items, and of the blown-out core (input luminance >= 0.99 within two light-source radii
-of the light) relative to the light source.
+first N items, and of the blown-out blob (the region of input luminance >= 0.99 that touches the
+light source) relative to the light source.
 """
 from __future__ import annotations
 
@@ -54,10 +54,10 @@ def contact_sheet(ds: SyntheticFlare, count: int, per_row: int = 4, zoom: int = 
 
 
 def statistics(ds: SyntheticFlare, n: int) -> dict[str, torch.Tensor]:
+    from skimage.measure import label
+
     fractions: dict[str, list[float]] = {"glare": [], "streak": [], "light source": [],
-                                         "blown-out core / light source": []}
-    yy, xx = torch.meshgrid(torch.arange(ds.size) + 0.5, torch.arange(ds.size) + 0.5,
-                            indexing="ij")
+                                         "blown-out blob / light source": []}
     for i in range(n):
         item = ds[i]
         m = item["mask"]
@@ -66,12 +66,12 @@ def statistics(ds: SyntheticFlare, n: int) -> dict[str, torch.Tensor]:
         fractions["streak"].append(float(((m[0] == 1) & (m[1] == 0)).float().mean()))
         fractions["glare"].append(float(((m[0] == 1) & (m[1] == 1)).float().mean()))
         if is_light.any():
-            cy, cx = (torch.nonzero(is_light).float().mean(0) + 0.5).tolist()
-            radius = math.sqrt(float(is_light.sum()) / math.pi)
-            near = torch.hypot(yy - cy, xx - cx) <= 2 * radius
-            blown = (luminance(item["input"]) >= 0.99) & near
-            fractions["blown-out core / light source"].append(
-                float(blown.sum()) / float(is_light.sum()))
+            # the saturated region of the input that touches the light source
+            regions = torch.from_numpy(label((luminance(item["input"]) >= 0.99).numpy()))
+            touching = set(regions[is_light].tolist()) - {0}
+            blob = torch.isin(regions, torch.tensor(sorted(touching), dtype=regions.dtype))
+            fractions["blown-out blob / light source"].append(
+                float(blob.sum()) / float(is_light.sum()))
     return {k: torch.tensor(v) for k, v in fractions.items()}
 
 
