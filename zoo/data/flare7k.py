@@ -173,7 +173,7 @@ class Flare7KTest(Dataset):
         if folder is None or not (folder / "gt").is_dir():
             raise InputError(f"dataset flare7k-test: {base / 'test_data' / subset}/input and "
                              f"gt not found; {DOWNLOAD_HINT}")
-        folders = {"input": folder / "input", "gt": folder / "gt"}
+        folders: dict[str, str | Path] = {"input": folder / "input", "gt": folder / "gt"}
         if (folder / "mask").is_dir():
             folders["mask"] = folder / "mask"
         self.pairs = pair_by_name(folders)
@@ -188,7 +188,7 @@ class Flare7KTest(Dataset):
         check_same_size(paths, images)
         roles = list(images)
         cropped = center_crop([images[r] for r in roles], self.size)
-        item = dict(zip(roles, cropped))
+        item: dict = dict(zip(roles, cropped))
         if self.version == "flare7k":
             item["light_mask"] = paste_back_mask(item["input"])
         item["name"] = key
@@ -229,11 +229,12 @@ class Flare7K(Dataset):
         self.size, self.seed, self.epoch = int(size), int(seed), 0
         version = _check_version(version, "flare7k")
         base = _find_root(root, "flare7k")
+        self.version = version
+        self.test: Flare7KTest | None = None
         if split == "test":
             self.test = Flare7KTest(base, subset=subset, size=None, version=version)
             self.length = len(self.test)
             return
-        self.test = None
         flare7k_dir = _flare7k_dir(base)
         detected = version is None
         if version is None:
@@ -369,7 +370,7 @@ class Flare7K(Dataset):
         flare = flare.clamp(0, 1)
         merged = (flare + background).clamp(0, 1)
         inv = 1.0 / gamma
-        item = {"input": merged ** inv}
+        item: dict = {"input": merged ** inv}
         if has_light:
             item["gt"] = (background + light).clamp(0, 1) ** inv
             item["flare"] = (flare - light).clamp(0, 1) ** inv
@@ -383,7 +384,7 @@ class Flare7K(Dataset):
         return item
 
 
-def _fit(image: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+def _fit(image: torch.Tensor, hw: tuple[int, ...] | torch.Size) -> torch.Tensor:
     """Resize ``image`` to ``hw`` when it differs (flare and light/ghost images of one set)."""
     if tuple(image.shape[-2:]) == tuple(hw):
         return image

@@ -148,4 +148,5 @@ def tiled_forward(model: Callable, x: torch.Tensor, tile: int = 512, overlap: in
             done += 1
             if callback is not None:
                 callback(done, total)
+    assert canvas is not None  # at least one tile ran
     return canvas.div_(weight)[..., :h, :w].contiguous()
