@@ -205,14 +205,12 @@ class SyntheticFlare(Dataset):
         angle = math.radians(uniform(g, 0.0, 360.0))
         shear = math.radians(uniform(g, -20.0, 20.0))
         scale = uniform(g, *self.flare_scale) * 2.0 * self.size / p  # crop px per PSF px
-        # forward map A = R(angle) @ Shear(shear) * scale (PSF px -> crop px); sample with A^-1
-        ca, sa = math.cos(angle), math.sin(angle)
-        a = torch.tensor([[ca, -sa], [sa, ca]]) @ torch.tensor([[1.0, math.tan(shear)],
-                                                                [0.0, 1.0]]) * scale
-        inv = torch.linalg.inv(a)
+        # forward map A = scale * R(angle) @ Shear(shear) (PSF px -> crop px); sample with
+        # A^-1 = Shear(-shear) @ R(-angle) / scale
+        ca, sa, tan = math.cos(angle), math.sin(angle), math.tan(shear)
         dx, dy = self._xx - px, self._yy - py
-        u = inv[0, 0] * dx + inv[0, 1] * dy  # PSF px from its centre
-        v = inv[1, 0] * dx + inv[1, 1] * dy
+        u = ((ca + tan * sa) * dx + (sa - tan * ca) * dy) / scale  # PSF px from its centre
+        v = (-sa * dx + ca * dy) / scale
         grid = torch.stack([u / (p / 2), v / (p / 2)], dim=-1)[None]
         warped = F.grid_sample(psf[None], grid, mode="bilinear", padding_mode="zeros",
                                align_corners=False)[0]
@@ -229,12 +227,21 @@ class SyntheticFlare(Dataset):
             radius = uniform(g, 0.02, 0.10) * s
             sides = randint(g, 4, 8)
             sides = 0 if sides == 4 else sides  # a disc one time in five
-            ratio = polygon_distance_ratio((self._xx - gx) / radius, (self._yy - gy) / radius,
-                                           sides, uniform(g, 0, 2 * math.pi))
-            soft = max(0.75 / radius, 0.02)
-            shape = torch.sigmoid((1.0 - ratio) / soft) * (0.5 + 0.5 * ratio.clamp(max=1.0))
+            rotation = uniform(g, 0, 2 * math.pi)
             coating = 0.4 + 0.6 * torch.rand(3, generator=g)
-            out += uniform(g, 0.01, 0.06) * (colour * coating)[:, None, None] * shape
+            level = uniform(g, 0.01, 0.06)
+            soft = max(0.75 / radius, 0.02)  # edge width, in radii
+            # drawn only inside its box: 6 edge widths past the rim the ghost is below 0.3 %
+            reach = radius * (1 + 6 * soft) + 1
+            y0, y1 = max(0, int(gy - reach)), min(s, int(gy + reach) + 1)
+            x0, x1 = max(0, int(gx - reach)), min(s, int(gx + reach) + 1)
+            if y0 >= y1 or x0 >= x1:
+                continue
+            ratio = polygon_distance_ratio((self._xx[y0:y1, x0:x1] - gx) / radius,
+                                           (self._yy[y0:y1, x0:x1] - gy) / radius,
+                                           sides, rotation)
+            shape = torch.sigmoid((1.0 - ratio) / soft) * (0.5 + 0.5 * ratio.clamp(max=1.0))
+            out[:, y0:y1, x0:x1] += level * (colour * coating)[:, None, None] * shape
         return out
 
     def _light(self, g: torch.Generator, px: float, py: float, colour: torch.Tensor,
