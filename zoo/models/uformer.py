@@ -31,7 +31,9 @@ does not restrict the input); the stochastic-depth rates rise linearly over the 
 stay at the maximum in the bottleneck and fall mirrored through the decoder.
 
 Any ``H x W`` works: the input is reflect-padded to a multiple of ``window * 2^4`` (128 for
-``M`` = 8) and the output cropped back.  Attention runs through
+``M`` = 8, the attribute ``pad_multiple``) and the output cropped back.  Reflect, not zero
+padding: a constant image is then restored exactly as the same constant extended past its border
+(``tests/models/test_tiling.py``), where zeros would pull the bottom and right edges down.  Attention runs through
 :func:`torch.nn.functional.scaled_dot_product_attention` with ``B + S`` as an additive mask
 (``fused_attention=True``) or as the explicit ``softmax(QK^T*scale + B + S) V`` (``False``);
 both give the same outputs and gradients (``tests/models/test_uformer.py``).  On CPU the fused
