@@ -4,6 +4,8 @@ from zoo.hookspecs import hookimpl
 _SK = "scikit-image skimage.metrics, as called by Flare7K's evaluate.py (Dai et al., 2022)"
 _REGION = ("Dai et al., Flare7K++ (2023) / MIPI 2023 flare removal challenge; ykdai/Flare7K "
            "evaluate.py")
+_MASKED = ("Song & Bae, CVPR 2023 workshops, Table 1 (streak/glare scores with scikit-image's "
+           "peak_signal_noise_ratio / structural_similarity)")
 
 
 @hookimpl
@@ -36,8 +38,10 @@ def zoo_register_metrics(register):
                  doc=f"PSNR over the {region} of a Flare7K colour-code mask.",
                  formula=f"10 log10(1 / MSE), MSE = sum (m (pred - gt))^2 / (3 sum m), "
                          f"m = {weight} of the mask (flare7k_exact=True: Flare7K's 512x512 "
-                         f"area normalisation)",
-                 citation=_REGION, tags=("flare", "region"),
+                         f"area normalisation; .masked: MSE = sum (m (pred - gt))^2 / (3 H W), "
+                         f"skimage PSNR of the masked images)",
+                 citation=_REGION + "; .masked: " + _MASKED, tags=("flare", "region"),
+                 presets={"masked": {"reading": "masked"}},
                  extra={"needs_mask": True,
                         "test": "tests/metrics/test_metric_flare_regions.py"})
     for name, factory, region, weight in (
@@ -48,9 +52,11 @@ def zoo_register_metrics(register):
                  doc=f"SSIM averaged over the {region} of a Flare7K colour-code mask "
                      f"(restoration-zoo's extension; Flare7K reports only region PSNR).",
                  formula=f"sum m S / (3 sum m) over the 7x7-window SSIM map S of `ssim`, "
-                         f"m = {weight} of the mask at the window centres",
-                 citation="Wang et al., IEEE TIP 2004 (SSIM); regions as " + _REGION,
-                 tags=("flare", "region"),
+                         f"m = {weight} of the mask at the window centres (.masked: skimage "
+                         f"SSIM of the masked images m pred, m gt)",
+                 citation="Wang et al., IEEE TIP 2004 (SSIM); regions as " + _REGION
+                          + "; .masked: " + _MASKED,
+                 tags=("flare", "region"), presets={"masked": {"reading": "masked"}},
                  extra={"needs_mask": True,
                         "test": "tests/metrics/test_metric_region_ssim.py"})
     register("flare-score", "zoo.metrics.flare_regions:FlareScore", direction="higher",
