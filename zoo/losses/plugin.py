@@ -167,6 +167,18 @@ def zoo_register_losses(register):
              extra={"test": _T + "test_lowlight.py::test_zero_dce_total_is_weighted_sum",
                     "sample_inputs": _SAMPLES + "zero_dce"})
 
+    # ------------------------------------------------------------------------------- metric learning
+    register("info-nce", "zoo.losses.contrastive:InfoNCELoss",
+             inputs=("anchor", "positive", "negative"), tags=("metric-learning", "contrastive"),
+             doc="InfoNCE on embeddings: clean anchor vs another clean view (positive) and "
+                 "flare-corrupted negatives (the batch's, or the anchor's own).",
+             formula="-log(exp(s(a,p)/tau) / (exp(s(a,p)/tau) + sum_j exp(s(a,n_j)/tau))), "
+                     "s = cosine similarity, tau = 0.1, j over the batch (negatives='batch') "
+                     "or j = i (negatives='paired')",
+             citation="van den Oord, Li & Vinyals, Representation Learning with Contrastive "
+                      "Predictive Coding, arXiv:1807.03748; Chen et al., SimCLR, ICML 2020",
+             extra={"test": _T + "test_contrastive.py::test_info_nce_by_hand"})
+
     # ------------------------------------------------------------------------------- classification / GAN
     register("cross-entropy", "zoo.losses.classification:CrossEntropyLoss",
              inputs=("logits", "target"), tags=("classification",),
