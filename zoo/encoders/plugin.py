@@ -55,3 +55,17 @@ def zoo_register_encoders(register):
         tags=("encoder", "timm"),
         extra={"test": f"{_TEST}::test_timm_encoder_features_and_embedding"},
     )
+    register(
+        "model-features", "zoo.encoders.model_features:model_features",
+        doc=("A restoration network's own features (frozen, shared): model=<nn.Module>.\n\n"
+             "Forward hooks read the outputs of `layers` (default: the encoder path of a Uformer "
+             "or U-Net, bottleneck last; the decoder is skipped); Uformer's (B, H, W, C) tokens "
+             "become (B, C, H, W). Built from a module passed at build time: in a recipe, "
+             "source = 'negative-sampler' (zoo.encoders.model_features.bind_model_source)."),
+        citation=("task-aware embedding for the triplet ablation of Song & Bae, 'Hard-negative "
+                  "sampling with cascaded fine-tuning network to boost flare removal', CVPR 2023 "
+                  "workshops"),
+        tags=("encoder", "task-aware"),
+        extra={"test": "tests/test_model_features.py::test_uformer_features_equal_its_encoder_path",
+               "needs_model": True},
+    )
