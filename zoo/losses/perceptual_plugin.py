@@ -37,20 +37,24 @@ _LPIPS_PARAMS = [
     {"name": "reduction", "default": "mean", "type": "str",
      "doc": "mean | sum | none over the batch"},
 ]
+#: = zoo.losses.triplet.DEFAULT_MARGIN (not imported: listing losses imports no torch)
+_TRIPLET_MARGIN = 0.0015
 _TRIPLET_PARAMS = [
     {"name": "encoder", "default": "vit-l-16-swag", "type": "str | nn.Module | None",
      "doc": "registered encoder name or module; None: inputs are the embeddings"},
     *_ENCODER_PARAMS,
-    {"name": "margin", "default": 1.0, "type": "float", "doc": "alpha >= 0"},
-    {"name": "distance", "default": "squared-l2", "type": "str",
-     "doc": "squared-l2 (the paper) | l2 | cosine"},
+    {"name": "margin", "default": _TRIPLET_MARGIN, "type": "float",
+     "doc": "alpha >= 0, in the distance's units; the paper states none (see zoo.losses.triplet)"},
+    {"name": "distance", "default": "mse", "type": "str",
+     "doc": "mse (the paper's: mean over the embedding) | squared-l2 (summed) | l2 | cosine"},
     {"name": "normalize", "default": False, "type": "bool",
      "doc": "unit-normalise embeddings first (scale-free margin)"},
     {"name": "embedding", "default": "flatten", "type": "str",
      "doc": "flatten | gap: how feature maps become one vector"},
     _ENCODER_ARGS,
     {"name": "reduction", "default": "mean", "type": "str",
-     "doc": "mean | sum | none | mean-of-positive over the batch"},
+     "doc": "mean | sum (eq. 1's sum over the triplets) | none | mean-of-positive over the "
+            "batch"},
 ]
 
 
@@ -60,16 +64,22 @@ def zoo_register_losses(register):
         "perceptual", "zoo.losses.perceptual:Perceptual",
         doc=("Perceptual loss: L1/L2 distance of encoder features, weighted over layers.\n\n"
              "Encoder by name (default vgg16: ImageNet weights from the torch hub cache; "
-             "'vgg16.generic-small': random fixed weights, cheap)."),
+             "'vgg16.generic-small': random fixed weights, cheap). Presets: song-bae (the "
+             "cascaded-flare paper's L_PL: MSE of the ViT-L/16 SWAG embedding, eq. 3), "
+             "vgg16-l1 (VGG16 relu1_2..relu4_3, L1: the default, by name)."),
         formula=("L = sum_l w_l * mean_{c,h,w} |phi_l(pred) - phi_l(target)|^p,  "
                  "p = 1 (l1) or 2 (l2)"),
         citation=("Johnson, Alahi & Fei-Fei, 'Perceptual Losses for Real-Time Style Transfer "
                   "and Super-Resolution', ECCV 2016; random-weight encoders: Liu et al., "
                   "'Generic Perceptual Loss for Modeling Structured Output Dependencies', "
-                  "CVPR 2021"),
+                  "CVPR 2021; song-bae: Song & Bae, CVPR 2023 workshops, eq. 3"),
         params=_PERCEPTUAL_PARAMS,
         aliases=("vgg-perceptual",),
-        presets={"generic-small": {"encoder": "vgg16.generic-small"}},
+        presets={"generic-small": {"encoder": "vgg16.generic-small"},
+                 # Song & Bae sec. 3.2, eq. 3: MSE of the triplet's ViT-L/16 SWAG embedding
+                 "song-bae": {"encoder": "vit-l-16-swag", "distance": "l2"},
+                 # the VGG16 variant by name: relu1_2 ... relu4_3, L1 (= the default)
+                 "vgg16-l1": {"encoder": "vgg16", "distance": "l1"}},
         inputs=("pred", "target"),
         tags=("perceptual", "feature"),
         extra={"uses_encoder": True,
@@ -95,9 +105,11 @@ def zoo_register_losses(register):
         "triplet", "zoo.losses.triplet:Triplet",
         doc=("Triplet loss on encoder embeddings (hard-negative fine-tuning, Song & Bae).\n\n"
              "Default embedding: ViT-L/16 SWAG class token. Pulls the anchor towards the "
-             "positive and away from the negative by a margin; distance "
-             "squared-l2 | l2 | cosine, reduction mean | sum | none | mean-of-positive."),
-        formula="L = [ d(f(a), f(p)) - d(f(a), f(n)) + alpha ]_+ ,  d = ||.||_2^2",
+             "positive and away from the negative by a margin; distance mse (the paper's: "
+             "mean over the embedding) | squared-l2 | l2 | cosine, reduction mean | sum (eq. "
+             "1's sum) | none | mean-of-positive."),
+        formula=("L = reduce_i [ d(f(a_i), f(p_i)) - d(f(a_i), f(n_i)) + alpha ]_+ ,  "
+                 "d(u, v) = ||u - v||_2^2 / D (mse), reduce = mean (default) or sum (eq. 1)"),
         citation=("Song & Bae, 'Hard-negative sampling with cascaded fine-tuning network to boost "
                   "flare removal', CVPR 2023 workshops, eq. 1; Schroff et al., 'FaceNet', "
                   "CVPR 2015"),
@@ -106,5 +118,5 @@ def zoo_register_losses(register):
         inputs=("anchor", "positive", "negative"),
         tags=("perceptual", "feature", "metric-learning"),
         extra={"uses_encoder": True,
-               "test": f"{_T}/test_triplet.py::test_triplet_by_hand_on_tiny_vectors"},
+               "test": f"{_T}/test_triplet.py::test_triplet_equals_a_port_of_eq_1"},
     )
