@@ -27,6 +27,8 @@ BATCH = 2
 #: name -> why the battery may be unable to build it on a machine without downloads
 CANNOT_BUILD = {
     "perceptual": "needs pretrained VGG weights (covered through its generic-* preset)",
+    "perceptual.vgg16-l1": "needs pretrained VGG weights (= perceptual)",
+    "perceptual.song-bae": "needs pretrained ViT-L/16 SWAG weights (formula: test_perceptual.py)",
     "lpips": "needs the lpips/torchvision AlexNet weights",
     "lpips.vgg": "needs the lpips/torchvision VGG weights",
     "lpips.squeeze": "needs the lpips/torchvision SqueezeNet weights",

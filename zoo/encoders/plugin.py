@@ -30,3 +30,6 @@ def zoo_register_encoders(register: Callable[..., Any]) -> None:
     register("timm", "zoo.encoders.timm_encoder:timm_encoder",
              doc="Any timm model by name (model='resnet18'): feature stages or pooled embedding.",
              tags=("encoder", "timm"))
+    register("model-features", "zoo.encoders.model_features:model_features",
+             doc="A restoration network's own features (frozen, shared): model=<nn.Module>.",
+             tags=("encoder", "task-aware"))

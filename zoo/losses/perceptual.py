@@ -13,6 +13,18 @@ the encoder has random fixed weights: the generic perceptual loss of Liu et al.,
 
 The default encoder ``vgg16`` needs the torchvision ImageNet weights in the torch hub cache
 (offline: the error says how to get them); nothing is downloaded.
+
+Two named variants (registry presets):
+
+* ``perceptual.song-bae``: the cascaded-flare paper's ``L_PL`` (Song & Bae, CVPR 2023
+  workshops, sec. 3.2, eq. 3): the squared L2 "calculated by MSE" between the embeddings of one
+  perceptual encoder, ViT-L/16 SWAG, taken at "the activation layer just before the output
+  layer" -- the class token after the final LayerNorm, the input of the dropped classifier
+  (:mod:`zoo.encoders.vit`) -- the same encoder as the triplet term, so inside a composer both
+  terms share one encoder and one pass per tensor: ``encoder="vit-l-16-swag", distance="l2"``,
+  ``L = mean_k (f_k(pred) - f_k(target))^2`` over the 1024 elements, mean over the batch;
+* ``perceptual.vgg16-l1``: VGG16 relu1_2, relu2_2, relu3_3, relu4_3 with the L1 distance, the
+  usual perceptual loss and this loss's default, by name.
 """
 from __future__ import annotations
 
@@ -37,7 +49,7 @@ FEATURE_DISTANCES = ("l1", "l2")
           citation="Johnson, Alahi & Fei-Fei, 'Perceptual Losses for Real-Time Style Transfer "
                    "and Super-Resolution', ECCV 2016; random-weight encoders: Liu et al., "
                    "'Generic Perceptual Loss for Modeling Structured Output Dependencies', "
-                   "CVPR 2021",
+                   "CVPR 2021; song-bae preset: Song & Bae, CVPR 2023 workshops, eq. 3",
           test="tests/losses/test_perceptual.py::test_perceptual_matches_hand_computation")
 class Perceptual(FeatureLoss):
     """Perceptual loss: L1/L2 distance of encoder features, weighted over layers.

@@ -15,7 +15,11 @@ def zoo_register_losses(register: Callable[..., Any]) -> None:
     register("perceptual", "zoo.losses.perceptual:Perceptual",
              doc="Perceptual loss: L1/L2 distance of encoder features, weighted over layers.",
              aliases=("vgg-perceptual",),
-             presets={"generic-small": {"encoder": "vgg16.generic-small"}},
+             presets={"generic-small": {"encoder": "vgg16.generic-small"},
+                      # Song & Bae sec. 3.2, eq. 3: MSE of the triplet's ViT-L/16 SWAG embedding
+                      "song-bae": {"encoder": "vit-l-16-swag", "distance": "l2"},
+                      # the VGG16 variant by name: relu1_2 ... relu4_3, L1 (= the default)
+                      "vgg16-l1": {"encoder": "vgg16", "distance": "l1"}},
              tags=("perceptual", "feature"), uses_encoder=True)
     register("lpips", "zoo.losses.lpips_loss:LPIPSLoss",
              doc="LPIPS distance as a loss (lpips package; AlexNet / VGG / SqueezeNet trunk).",

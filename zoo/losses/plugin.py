@@ -88,6 +88,12 @@ def zoo_register_losses(register: Callable[..., Any]) -> None:
              inputs=("enhanced", "low", "curves"), sample_inputs=_SAMPLES + "zero_dce",
              doc="Zero-DCE objective: 200 L_tvA + L_spa + 5 L_col + 10 L_exp.")
 
+    # ------------------------------------------------------------------------------- metric learning
+    register("info-nce", "zoo.losses.contrastive:InfoNCELoss",
+             inputs=("anchor", "positive", "negative"), tags=("metric-learning", "contrastive"),
+             doc="InfoNCE on embeddings: clean anchor vs another clean view (positive) and "
+                 "flare-corrupted negatives (the batch's, or the anchor's own).")
+
     # ------------------------------------------------------------------------------- classification / GAN
     register("cross-entropy", "zoo.losses.classification:CrossEntropyLoss",
              inputs=("logits", "target"), tags=("classification",),

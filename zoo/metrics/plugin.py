@@ -27,7 +27,8 @@ def zoo_register_metrics(register: Callable[..., Any]) -> None:
             ("global-psnr", "GlobalPSNR", "whole image except the light source")):
         register(name, f"zoo.metrics.flare_regions:{factory}", direction="higher",
                  doc=f"PSNR over the {region} of a Flare7K colour-code mask.",
-                 tags=("flare", "region"), needs_mask=True)
+                 tags=("flare", "region"), needs_mask=True,
+                 presets={"masked": {"reading": "masked"}})
     for name, factory, region in (
             ("g-ssim", "GlareSSIM", "glare region"),
             ("s-ssim", "StreakSSIM", "streak region"),
@@ -35,7 +36,8 @@ def zoo_register_metrics(register: Callable[..., Any]) -> None:
         register(name, f"zoo.metrics.flare_regions:{factory}", direction="higher",
                  doc=f"SSIM averaged over the {region} of a Flare7K colour-code mask "
                      f"(restoration-zoo's extension; Flare7K reports only region PSNR).",
-                 tags=("flare", "region"), needs_mask=True)
+                 tags=("flare", "region"), needs_mask=True,
+                 presets={"masked": {"reading": "masked"}})
     register("flare-score", "zoo.metrics.flare_regions:FlareScore", direction="higher",
              doc="Flare7K++ score: mean of G-PSNR, S-PSNR and Global-PSNR.",
              tags=("flare", "region"), needs_mask=True,
