@@ -39,7 +39,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from zoo.losses.composer import LossComposer
-    from zoo.plugins import build_registry
+    from zoo.registry import build_registry
     from zoo.registry import PluginInfo
 
     reg = build_registry()

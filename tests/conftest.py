@@ -1,7 +1,14 @@
-"""Shared fixtures.  The registry is process-wide; tests that change it rebuild it afterwards."""
+"""Shared fixtures.  The registry is process-wide; tests that change it rebuild it afterwards.
+
+The test session names this checkout's registry.toml explicitly (``ZOO_REGISTRY``), so the
+example local plugin is loaded without trusting the folder, and uses a throw-away user config
+folder (``ZOO_CONFIG_DIR``), so no test reads or writes the real trust store.  Subprocesses
+inherit both; tests of the trust model unset ``ZOO_REGISTRY`` themselves.
+"""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,7 +17,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ZOO_SHARED_DIR", REPO.parent / "shared"))
 
+os.environ["ZOO_REGISTRY"] = str(REPO / "registry.toml")
+os.environ["ZOO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="zoo-test-config-")
+
 torch.set_num_threads(1)  # xdist runs one worker per core
+# The suite never downloads pretrained weights (zoo.hub); tests of the download path switch this
+# off against a local 127.0.0.1 server.
+os.environ["ZOO_OFFLINE"] = "1"
 
 
 @pytest.fixture
@@ -28,3 +41,45 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared fixtures folder {SHARED} is absent")
     return SHARED
+
+
+class _FullDiskFile:
+    """A real file whose ``write`` fails with ENOSPC once ``limit`` bytes have been written."""
+
+    def __init__(self, file, limit: int):
+        self._file, self._limit, self._written = file, limit, 0
+
+    def write(self, data):
+        import errno
+
+        size = len(data)
+        if self._written + size > self._limit:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._written += size
+        return self._file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._file.close()
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """``full_disk(limit)``: from now on, files opened by :mod:`zoo.atomic` take ``limit``
+    bytes and then fail with ``OSError(ENOSPC)``, as on a full disk."""
+    import builtins
+
+    import zoo.atomic
+
+    def install(limit: int = 0) -> None:
+        def fake_open(file, mode="r", *args, **kwargs):
+            return _FullDiskFile(builtins.open(file, mode, *args, **kwargs), limit)
+
+        monkeypatch.setattr(zoo.atomic, "open", fake_open, raising=False)
+
+    return install

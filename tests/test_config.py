@@ -57,15 +57,6 @@ def test_missing_registry_file(tmp_path):
         load_registry_config(tmp_path / "nope.toml")
 
 
-def test_parse_overrides_is_the_same_parser():
-    from zoo.config import parse_overrides
-
-    assert parse_overrides(["ratio=3.0", "flag=true", "name=a/b.pt"]) == {
-        "ratio": 3.0, "flag": True, "name": "a/b.pt"}
-    with pytest.raises(ConfigError, match=r"^--set 'ratio': expected KEY=VALUE"):
-        parse_overrides(["ratio"])
-
-
 def test_with_context_keeps_the_error_type():
     from zoo.config import with_context
     from zoo.errors import UnknownNameError
@@ -73,4 +64,4 @@ def test_with_context_keeps_the_error_type():
     err = with_context(UnknownNameError("datasets", "synthetic-denoize", ["synthetic-denoise"]),
                        "data.train")
     assert isinstance(err, UnknownNameError)
-    assert str(err).startswith("data.train: unknown dataset 'synthetic-denoize'")
+    assert str(err).startswith("data.train: unknown datasets 'synthetic-denoize'")

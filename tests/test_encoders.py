@@ -1,4 +1,4 @@
-"""Encoders: layers and truncation, frozen + eval, generic determinism, offline weight errors."""
+"""Encoders: layers and truncation, frozen + eval, generic determinism, weight sources."""
 from __future__ import annotations
 
 import pytest
@@ -65,17 +65,67 @@ def test_generic_encoders_deterministic_for_a_seed_and_leave_rng_alone():
     assert a.pretrained_source.startswith(GENERIC_SOURCE) and "seed=0" in a.pretrained_source
 
 
-def test_offline_error_names_cache_path_and_command(empty_hub):
+def test_offline_error_names_file_url_and_cache_path(empty_hub):
+    """ZOO_OFFLINE=1 (set for the whole suite by conftest.py): a missing file is a one-line error."""
     with pytest.raises(ZooError) as err:
         zoo.create_encoder("vgg16")
     msg = str(err.value)
     assert str(empty_hub / "vgg16-397923af.pth") in msg
-    assert "VGG16_Weights.IMAGENET1K_V1" in msg and "torchvision.models.get_model" in msg
+    assert "https://download.pytorch.org/models/vgg16-397923af.pth" in msg
+    assert "VGG16_Weights.IMAGENET1K_V1" in msg and "offline mode is on (ZOO_OFFLINE=1)" in msg
     assert "pretrained=False" in msg and "\n" not in msg
-    with pytest.raises(ZooError, match="vit_l_16_lc_swag-4d563306.pth"):
-        zoo.create_encoder("vit-l-16-swag")
-    with pytest.raises(ZooError, match="vit_l_16_swag-4f3808c9.pth"):
-        zoo.create_encoder("vit-l-16-swag.e2e")
+    assert not empty_hub.exists() or not list(empty_hub.iterdir())
+    for name, file in (("vit-l-16-swag", "vit_l_16_lc_swag-4d563306.pth"),
+                       ("vit-l-16-swag.linear", "vit_l_16_lc_swag-4d563306.pth"),
+                       ("vit-l-16-swag.e2e", "vit_l_16_swag-4f3808c9.pth")):
+        with pytest.raises(ZooError, match=f"{name}.*{file}.*offline mode is on"):
+            zoo.create_encoder(name)
+
+
+def test_swag_variants_are_torchvisions_weights():
+    """The two registered SWAG variants: torchvision's enum members, their input sizes and URLs."""
+    from torchvision.models import ViT_L_16_Weights
+
+    from zoo.encoders.vit import SWAG_VARIANTS
+
+    assert set(SWAG_VARIANTS) == {"linear", "e2e"}
+    for variant, spec in SWAG_VARIANTS.items():
+        weights = ViT_L_16_Weights[spec.weights_name]
+        assert weights.meta["min_size"] == (spec.image_size, spec.image_size)
+        assert weights.transforms().crop_size == [spec.image_size]
+        assert zoo.get_registry().canonical("encoders", f"vit-l-16-swag.{variant}") == \
+            ("vit-l-16-swag", variant)
+    assert ViT_L_16_Weights.IMAGENET1K_SWAG_LINEAR_V1.url.endswith("vit_l_16_lc_swag-4d563306.pth")
+    assert ViT_L_16_Weights.IMAGENET1K_SWAG_E2E_V1.url.endswith("vit_l_16_swag-4f3808c9.pth")
+    e2e_top1 = ViT_L_16_Weights.IMAGENET1K_SWAG_E2E_V1.meta["_metrics"]["ImageNet-1K"]["acc@1"]
+    assert e2e_top1 > 88.0  # the ">88 % top-1" ViT-L of the fidelity notes
+
+
+@pytest.mark.parametrize("name, size", [("vit-l-16-swag.linear", 224), ("vit-l-16-swag.e2e", 512)])
+def test_paper_sized_swag_encoders_build_offline(name, size, monkeypatch):
+    """Random weights, no download, on the meta device (shapes only, no memory)."""
+    import zoo.encoders.vit as vit_module
+
+    with torch.device("meta"):
+        enc = zoo.create_encoder(name, pretrained=False)
+    assert enc.image_size == size and enc.pretrained_source.startswith(GENERIC_SOURCE)
+    tokens = (size // 16) ** 2 + 1  # 14 x 14 or 32 x 32 patches + the class token
+    assert tuple(enc.vit.encoder.pos_embedding.shape) == (1, tokens, 1024)
+    # torchvision's parameter count of the weights minus the dropped 1000-class head
+    from torchvision.models import ViT_L_16_Weights
+
+    spec = vit_module.SWAG_VARIANTS[name.split(".")[1]]
+    head = 1024 * 1000 + 1000
+    assert sum(p.numel() for p in enc.parameters()) == \
+        ViT_L_16_Weights[spec.weights_name].meta["num_params"] - head
+    resized = []
+    real_interpolate = vit_module.F.interpolate
+    monkeypatch.setattr(vit_module.F, "interpolate",
+                        lambda x, **kw: resized.append(kw["size"]) or real_interpolate(x, **kw))
+    (emb,) = enc(torch.empty(2, 3, size, size, device="meta"))
+    assert tuple(emb.shape) == (2, 1024) and resized == []  # native size: not resized
+    (emb,) = enc(torch.empty(1, 3, 96, 128, device="meta"))
+    assert tuple(emb.shape) == (1, 1024) and resized == [(size, size)]
 
 
 def test_vgg_loads_cached_torchvision_weights_and_local_file(empty_hub, tmp_path):
@@ -129,12 +179,48 @@ def test_timm_encoder_features_and_embedding():
 
 
 def test_timm_offline_error(monkeypatch, tmp_path, empty_hub):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("ZOO_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the Hugging Face switch is honoured too
     import huggingface_hub
 
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
-    with pytest.raises(ZooError, match="timm.create_model\\('resnet18', pretrained=True\\)"):
+    with pytest.raises(ZooError) as err:
         zoo.create_encoder("timm", model="resnet18")
+    msg = str(err.value)
+    assert "offline mode is on (HF_HUB_OFFLINE=1)" in msg and "\n" not in msg
+    assert "huggingface-cli download timm/resnet18" in msg and str(empty_hub) in msg
+
+
+def test_timm_downloads_through_timm_unless_offline(monkeypatch, empty_hub):
+    """Online and not cached: timm's own create_model(pretrained=True) fetches the weights; its
+    failure is a one-line error saying where the file goes."""
+    import huggingface_hub
+    import timm
+
+    monkeypatch.delenv("ZOO_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
+    real_create = timm.create_model
+    calls = []
+
+    def fetched(name, pretrained=False, **kwargs):  # stands in for a successful download
+        calls.append((name, pretrained, "pretrained_cfg_overlay" in kwargs))
+        return real_create(name, pretrained=False, **kwargs)
+
+    monkeypatch.setattr(timm, "create_model", fetched)
+    enc = zoo.create_encoder("timm", model="test_resnet", layers=[1])
+    assert calls == [("test_resnet", True, False)]
+    assert enc.pretrained_source == "timm test_resnet (downloaded by timm)"
+
+    def unreachable(name, pretrained=False, **kwargs):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(timm, "create_model", unreachable)
+    with pytest.raises(ZooError) as err:
+        zoo.create_encoder("timm", model="test_resnet")
+    msg = str(err.value)
+    assert "could not download" in msg and "OSError: connection refused" in msg
+    assert "huggingface-cli download timm/test_resnet" in msg and "\n" not in msg
 
 
 def test_encoder_input_checks():

@@ -114,3 +114,19 @@ def test_engine_and_zoo_eval_average_flare_score_alike(tmp_path, fresh_registry)
     assert math.isclose(folder_means["flare-score"], regions, rel_tol=1e-12)
     per_image = [v for v in engine.per_image["flare-score"] if not math.isnan(v)]
     assert not math.isclose(folder_means["flare-score"], sum(per_image) / len(per_image))
+
+
+def test_unwritable_or_full_csv_is_one_line(tmp_path, capsys, full_disk):
+    root = _folders(tmp_path, n=1)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    args = ["eval", "--pred", str(root / "pred"), "--gt", str(root / "gt"), "--metrics", "psnr",
+            "--csv"]
+    assert main([*args, str(blocker / "scores.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"{blocker / 'scores.csv'}: cannot write" in err or f"{blocker}: cannot write" in err
+    assert "Traceback" not in err
+    full_disk(limit=10)
+    assert main([*args, str(tmp_path / "scores.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "scores.csv: disk full" in err and not (tmp_path / "scores.csv").exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -16,15 +17,17 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, TypeVar
 
 from .errors import ConfigError
+from .trust import digest, trust_state
 
 __all__ = [
     "load_toml",
     "locate_key",
     "apply_overrides",
     "parse_override",
-    "parse_overrides",
     "with_context",
     "RegistryConfig",
+    "RegistryFile",
+    "SkippedRegistry",
     "load_registry_config",
     "PACKAGED_REGISTRY",
 ]
@@ -93,18 +96,6 @@ def parse_override(text: str) -> tuple[str, Any]:
     except tomllib.TOMLDecodeError:
         value = raw
     return key, value
-
-
-def parse_overrides(items: Iterable[str], *, source: str = "--set") -> dict[str, Any]:
-    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}`` (keyword arguments given as ``--set``)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        try:
-            key, value = parse_override(item)
-        except ConfigError as e:
-            raise ConfigError(str(e).replace("--set", source, 1)) from None
-        out[key] = value
-    return out
 
 
 _E = TypeVar("_E", bound=BaseException)
@@ -183,8 +174,39 @@ def _suggest(word: str, node: Mapping) -> str:
 
 
 # ------------------------------------------------------------------------------- registry.toml
-_REGISTRY_KEYS = {"plugins", "aliases", "defaults"}
+_REGISTRY_KEYS = {"plugins", "aliases", "defaults", "override"}
 _PLUGIN_KEYS = {"disabled", "local"}
+REGISTRY_ENV = "ZOO_REGISTRY"
+CWD_REGISTRY = "registry.toml"
+
+
+@dataclass(frozen=True)
+class RegistryFile:
+    """A registry configuration file that was read: where, its content digest, and why it was
+    read (``packaged``, ``named`` explicitly, ``trusted``, or ``no plugins``: a current-folder
+    file listing no local plugins, which runs no code and needs no trust)."""
+
+    path: str
+    sha256: str
+    role: str
+
+
+@dataclass(frozen=True)
+class SkippedRegistry:
+    """A current-folder ``registry.toml`` that lists local plugins but is not trusted."""
+
+    path: str
+    sha256: str
+    local: tuple[str, ...]
+    reason: str  # "untrusted" or "changed" (trusted once, edited since)
+
+    def notice(self) -> str:
+        what = "changed since it was trusted" if self.reason == "changed" else "not trusted"
+        shown = os.path.relpath(self.path)
+        shown = self.path if shown.startswith("..") else shown
+        return (f"{shown} lists local plugins ({', '.join(self.local)}) and is {what}: "
+                f"skipped. Trust it with `zoo plugins trust {shown}`, or name it: "
+                f"`zoo --registry {shown} ...`")
 
 
 @dataclass
@@ -192,17 +214,33 @@ class RegistryConfig:
     """The merged registry configuration: packaged default, then the project's ``registry.toml``.
 
     * ``[plugins] disabled = [...]`` plugin names not to load (built-ins included);
-    * ``[plugins] local = [...]`` python files (relative to the TOML file) or dotted module names
-      holding ``@hookimpl`` functions, loaded as plugins without packaging;
+    * ``[plugins] local = [...]`` Python files (relative to the TOML file) or dotted module names
+      (imported from ``sys.path`` as it is) holding ``@hookimpl`` functions, loaded as plugins;
     * ``[aliases.<kind>] alias = "name"`` extra names;
-    * ``[defaults.<kind>.<name>] arg = value`` default keyword arguments.
+    * ``[defaults.<kind>.<name>] arg = value`` default keyword arguments;
+    * ``[override.<kind>] name = "plugin"`` when several plugins register ``name``, the one
+      named here provides it (instead of a conflict error), e.g. a local plugin replacing a
+      built-in loss.
+
+    ``origins`` maps each dotted key read (``"aliases.losses.gamma"``) to the file it came
+    from, so later checks can name the file and line.
     """
 
     disabled: set[str] = field(default_factory=set)
-    local: list[tuple[str, Path]] = field(default_factory=list)  # (spec, base dir)
+    local: list[tuple[str, Path]] = field(default_factory=list)  # (entry, base dir)
     aliases: dict[str, dict[str, str]] = field(default_factory=dict)
     defaults: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    override: dict[str, dict[str, str]] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    files: list[RegistryFile] = field(default_factory=list)
+    skipped: list[SkippedRegistry] = field(default_factory=list)
+    origins: dict[str, Path | None] = field(default_factory=dict)
+    #: the file named explicitly (``--registry`` / ``ZOO_REGISTRY`` / reset_registry), if any
+    named: Path | None = None
+
+    def where(self, dotted: str) -> str:
+        """``file:line`` of a key read from a registry file (best effort)."""
+        return locate_key(self.origins.get(dotted), dotted)
 
     def merge(self, data: dict, path: Path | None) -> None:
         where = str(path) if path else "<registry>"
@@ -222,10 +260,12 @@ class RegistryConfig:
             if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
                 raise ConfigError(f"{locate_key(path, 'plugins.' + key)}: plugins.{key} must be a "
                                   f"list of strings")
-        self.disabled |= set(plugins.get("disabled", []))
+        for name in plugins.get("disabled", []):
+            self.disabled.add(name)
+            self.origins[f"plugins.disabled.{name}"] = path
         base = path.parent if path else Path.cwd()
         self.local += [(m, base) for m in plugins.get("local", [])]
-        for section in ("aliases", "defaults"):
+        for section in ("aliases", "defaults", "override"):
             table = data.get(section, {})
             if not isinstance(table, dict):
                 raise ConfigError(f"{locate_key(path, section)}: '{section}' must be a table")
@@ -235,30 +275,79 @@ class RegistryConfig:
                                       f"must be a table")
                 target = getattr(self, section).setdefault(kind, {})
                 for name, value in entries.items():
+                    dotted = f"{section}.{kind}.{name}"
                     if section == "aliases" and not isinstance(value, str):
                         raise ConfigError(f"{locate_key(path, name)}: aliases.{kind}.{name} must "
                                           f"be a string naming a registered {kind.rstrip('s')}")
+                    if section == "override" and not isinstance(value, str):
+                        raise ConfigError(f"{locate_key(path, name)}: override.{kind}.{name} must "
+                                          f"be the name of the plugin that provides {name!r}")
                     if section == "defaults" and not isinstance(value, dict):
-                        raise ConfigError(f"{locate_key(path, f'defaults.{kind}.{name}')}: "
+                        raise ConfigError(f"{locate_key(path, dotted)}: "
                                           f"defaults.{kind}.{name} must be a table of arguments")
                     if section == "defaults":
                         target.setdefault(name, {}).update(value)
                     else:
                         target[name] = value
+                    self.origins[dotted] = path
         self.sources.append(where)
 
 
+def _read_registry_file(path: Path) -> tuple[bytes, dict]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: registry file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: cannot read ({e})") from None
+    return raw, loads_toml(text, path)
+
+
+def _lists_local_plugins(data: dict) -> list[str]:
+    plugins = data.get("plugins")
+    local = plugins.get("local") if isinstance(plugins, dict) else None
+    return [str(x) for x in local] if isinstance(local, list) else []
+
+
 def load_registry_config(path: str | Path | None = None, *, use_cwd: bool = True) -> RegistryConfig:
-    """Packaged ``default_registry.toml``, then ``path`` (or ``./registry.toml`` if present)."""
+    """The packaged ``default_registry.toml``, then one project file on top of it.
+
+    The project file is ``path`` if given, else ``$ZOO_REGISTRY`` if set (both named
+    explicitly, so loaded as they are), else ``./registry.toml`` when present (and ``use_cwd``):
+    that one is loaded only if it lists no local plugins or is trusted (:mod:`zoo.trust`);
+    otherwise it is recorded in ``skipped`` and ignored as a whole.
+    """
     cfg = RegistryConfig()
     packaged = resources.files("zoo").joinpath(PACKAGED_REGISTRY)
-    cfg.merge(loads_toml(packaged.read_text(encoding="utf-8"), f"zoo/{PACKAGED_REGISTRY}"), None)
+    packaged_bytes = packaged.read_bytes()
+    cfg.merge(loads_toml(packaged_bytes.decode("utf-8"), f"zoo/{PACKAGED_REGISTRY}"), None)
     cfg.sources[-1] = f"zoo/{PACKAGED_REGISTRY} (packaged)"
-    if path is None and use_cwd and Path("registry.toml").is_file():
-        path = Path("registry.toml")
+    cfg.files.append(RegistryFile(f"zoo/{PACKAGED_REGISTRY}", digest(packaged_bytes), "packaged"))
+    if path is None and os.environ.get(REGISTRY_ENV):
+        path = os.environ[REGISTRY_ENV]
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: registry file not found")
-        cfg.merge(load_toml(path), path.resolve())
+        file = Path(path).resolve()
+        raw, data = _read_registry_file(Path(path))
+        cfg.merge(data, file)
+        cfg.files.append(RegistryFile(str(file), digest(raw), "named"))
+        cfg.named = file
+        return cfg
+    if not use_cwd or not Path(CWD_REGISTRY).is_file():
+        return cfg
+    file = Path(CWD_REGISTRY).resolve()
+    raw, data = _read_registry_file(file)
+    local = _lists_local_plugins(data)
+    role = "no plugins"
+    if local:
+        state = trust_state(file, raw)
+        if state != "trusted":
+            cfg.skipped.append(SkippedRegistry(str(file), digest(raw), tuple(local), state))
+            return cfg
+        role = "trusted"
+    cfg.merge(data, file)
+    cfg.files.append(RegistryFile(str(file), digest(raw), role))
     return cfg

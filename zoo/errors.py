@@ -1,4 +1,8 @@
-"""Exceptions meant for users: the CLI prints their message on one line and exits non-zero."""
+"""Exceptions meant for users: the CLI prints their message on one line and exits non-zero.
+
+This module is the bottom layer: it imports nothing from the package, so every other module
+(the registry included) can raise these errors.
+"""
 from __future__ import annotations
 
 import difflib
@@ -19,20 +23,55 @@ class PluginError(ZooError):
     """A plugin failed to load, or two plugins registered the same name."""
 
 
+class PluginWarning(UserWarning):
+    """Warned (``warnings.warn``) when a registry is built while some plugin failed to load, or
+    when a ``registry.toml`` in the current folder was skipped because it is not trusted."""
+
+
+def did_you_mean(word: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """Up to ``n`` distinct close matches of ``word`` among ``known`` (best first)."""
+    return difflib.get_close_matches(word, list(dict.fromkeys(known)), n=n, cutoff=0.5)
+
+
 class UnknownNameError(ZooError, KeyError):
-    """A name that is not registered; the message suggests close matches."""
+    """A name that is not registered; the message suggests close matches.
 
-    def __init__(self, kind: str, name: str, known: Iterable[str]):
+    Args:
+        kind: what was looked up, as the registry calls it (``"losses"``); kept as ``.kind``.
+        name: the name that was not found.
+        known: the names that exist (duplicates are ignored).
+        noun: how to call one of them in the message (``"loss"``); default ``kind``.
+        listing: the command that lists them all (``"zoo list losses"``), or ``""``.
+        failed: one line per plugin that failed to load (``"plugin x 1.0 failed to load: ..."``):
+            the name may be missing because of them, so the message says so.
+    """
+
+    def __init__(self, kind: str, name: str, known: Iterable[str], *, noun: str | None = None,
+                 listing: str = "", failed: Iterable[str] = ()):
         self.kind, self.name = kind, name
-        close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        from .registry import SINGULAR
-
-        super().__init__(f"unknown {SINGULAR.get(kind, kind)} {name!r}.{hint} "
-                         f"(`zoo list{' ' + kind if kind in SINGULAR and kind not in ('components', 'kinds') else ''}` shows all)")
+        self.failed = tuple(failed)
+        close = did_you_mean(name, known)
+        message = f"unknown {noun or kind} {name!r}"
+        if self.failed:
+            message += " — " + "; ".join(self.failed)
+        message += "."
+        if close:
+            message += f" Did you mean {', '.join(repr(c) for c in close)}?"
+        if listing:
+            message += f" (`{listing}` shows all)"
+        super().__init__(message)
 
     def __str__(self) -> str:  # KeyError would repr() the message
-        return self.args[0]
+        return str(self.args[0])
+
+
+class ReportedError(ZooError):
+    """Errors already printed in full (e.g. by ``zoo info``): the command line exits non-zero
+    without printing another line."""
+
+    def __init__(self, count: int = 1):
+        super().__init__(f"{count} error(s) reported above")
+        self.count = count
 
 
 class InputError(ZooError, ValueError):

@@ -1,25 +1,33 @@
-"""Plugin loading: built-ins, entry points (group ``zoo``) and local modules from registry.toml.
+"""Finding and importing plugins: built-ins, entry points (group ``zoo``) and local files.
 
-Each plugin's hooks are called one plugin at a time, so a registration is credited to the plugin
-that made it and a plugin that fails (import error, raising hook, name clash) is reported under
-its name and version while every other plugin still works.  A plugin's registrations are taken
-all-or-nothing: a hook that raises half-way registers nothing.
+This module only discovers plugins and imports their modules into a pluggy plugin manager,
+recording per plugin what happened (:class:`PluginInfo`); :func:`zoo.registry.build_registry`
+then calls each plugin's registration hooks, one plugin at a time, so a registration is
+credited to the plugin that made it and a plugin that fails is reported under its name and
+version while every other plugin still works.
+
+Local plugins (``[plugins] local`` in a registry.toml) are imported by file path, or, for a
+dotted module name, through the normal import system; the registry file's folder is never put
+on ``sys.path`` (see :mod:`zoo.importing`).
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.metadata as md
-import importlib.util
-import sys
 import traceback
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import ModuleType
+from typing import Any, Callable, Iterable, MutableMapping
 
 import pluggy
 
 from . import __version__, hookspecs
-from .config import RegistryConfig, load_registry_config
-from .registry import KINDS, PluginInfo, Registry
+from .config import RegistryConfig, locate_key
+from .errors import did_you_mean
+from .importing import import_module, is_file_reference
 
 ENTRY_POINT_GROUP = "zoo"
 
@@ -32,35 +40,59 @@ BUILTIN_PLUGINS = {
     "zoo.data.plugin": "zoo.data",
     "zoo.metrics.plugin": "zoo.metrics",
     "zoo.recipes.plugin": "zoo.recipes",
+    "zoo.commands.plugin": "zoo.commands",
 }
 
 
-def _short_error(exc: BaseException) -> str:
+@dataclass
+class PluginInfo:
+    """What ``zoo plugins`` shows: a plugin's name, version, origin, registrations and status.
+
+    ``error`` is set when the plugin failed as a whole (import error, raising hook: it
+    registered nothing); ``problems`` lists partial failures (a name another plugin registers
+    too, a command name already taken).  ``sha256`` is the digest of a local plugin's file.
+    """
+
+    name: str
+    version: str
+    source: str  # "builtin", "entry point", "local"
+    location: str = ""
+    registered: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+    disabled: bool = False
+    problems: list[str] = field(default_factory=list)
+    sha256: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def status(self) -> str:
+        if self.disabled:
+            return "disabled"
+        if self.error:
+            return self.error
+        return "; ".join(self.problems) or "ok"
+
+    def failure_line(self) -> str:
+        """``plugin NAME VERSION failed to load: ...`` (for error messages)."""
+        return f"plugin {self.name} {self.version} {self.error}"
+
+
+@dataclass
+class Candidate:
+    """A plugin found but not yet imported."""
+
+    info: PluginInfo
+    load: Callable[[], ModuleType]
+    names: tuple[str, ...]  # what [plugins] disabled may call it
+
+
+def short_error(exc: BaseException) -> str:
+    """``Type: message (file:line)`` of the innermost frame."""
     tb = traceback.extract_tb(exc.__traceback__)
     where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
     return f"{type(exc).__name__}: {exc}{where}"
-
-
-def _load_local(spec: str, base: Path) -> tuple[ModuleType, str]:
-    """Import a local plugin: a ``.py`` path (relative to the registry file) or a module name."""
-    if spec.endswith(".py") or "/" in spec or "\\" in spec:
-        path = (base / spec).resolve()
-        if not path.is_file():
-            raise FileNotFoundError(f"local plugin file {path} not found")
-        name = f"zoo_local_{path.stem}"
-        mod_spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(mod_spec)
-        sys.modules[name] = module
-        try:
-            mod_spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(name, None)
-            raise
-        return module, str(path)
-    if str(base) not in sys.path:
-        sys.path.insert(0, str(base))
-    module = importlib.import_module(spec)
-    return module, getattr(module, "__file__", spec) or spec
 
 
 def plugin_manager() -> pluggy.PluginManager:
@@ -69,63 +101,104 @@ def plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
-def build_registry(path: str | Path | None = None, config: RegistryConfig | None = None,
-                   *, builtins: dict[str, str] | None = None) -> Registry:
-    """Load every enabled plugin and return the filled registry.
+def _local_candidate(entry: str, base: Path) -> Candidate:
+    if is_file_reference(entry):
+        path = (base / entry).resolve()
+        try:
+            sha = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            sha = ""
+        info = PluginInfo(name=Path(entry).stem, version="local", source="local",
+                          location=str(path), sha256=sha)
+    else:
+        info = PluginInfo(name=entry, version="local", source="local", location=entry)
+    return Candidate(info, partial(import_module, entry, base), (info.name, entry))
 
-    ``path`` is the project's registry.toml (default: ``./registry.toml`` when present).
-    """
-    config = config or load_registry_config(path)
-    reg = Registry(config)
-    pm = plugin_manager()
-    reg.plugin_manager = pm
 
-    candidates: list[tuple[str, str, str, str, object]] = []  # name, version, source, loc, loader
+def discover(config: RegistryConfig, builtins: dict[str, str] | None = None) -> list[Candidate]:
+    """Every plugin the configuration makes visible, in load order (built-ins first)."""
+    found: list[Candidate] = []
     for module_path, name in (BUILTIN_PLUGINS if builtins is None else builtins).items():
-        candidates.append((name, __version__, "builtin", module_path,
-                           lambda m=module_path: importlib.import_module(m)))
+        found.append(Candidate(PluginInfo(name, __version__, "builtin", module_path),
+                               partial(importlib.import_module, module_path),
+                               (name, module_path)))
     for ep in md.entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)
         name = dist.name if dist is not None else ep.name
         version = dist.version if dist is not None else "?"
-        candidates.append((name, version, "entry point", ep.value, ep.load))
-    for spec, base in config.local:
-        name = Path(spec).stem if spec.endswith(".py") else spec
-        candidates.append((name, "local", "local", spec,
-                           lambda s=spec, b=base: _load_local(s, b)[0]))
-
-    for name, version, source, location, loader in candidates:
-        info = PluginInfo(name=name, version=version, source=source, location=location)
-        if name in reg.plugins:  # same distribution exposing two entry points, say
-            info.name = name = f"{name}:{location}"
-        reg.plugins[name] = info
-        if name in config.disabled or location in config.disabled:
-            info.disabled = True
-            continue
-        try:
-            module = loader()
-            pm.register(module, name=name)
-        except Exception as exc:  # a broken plugin must not take the others down
-            info.error = f"failed to load: {_short_error(exc)}"
-            continue
-        collected = []
-        try:
-            for kind in KINDS:
-                caller = getattr(pm.hook, f"zoo_register_{kind}")
-                for impl in caller.get_hookimpls():
-                    if impl.plugin_name == name:
-                        impl.function(register=reg.make_register(kind, name, collected))
-        except Exception as exc:
-            info.error = f"hook failed: {_short_error(exc)}"
-            pm.unregister(name=name)
-            continue
-        problems = reg.commit(name, collected)
-        if problems:
-            info.error = "; ".join(problems)
-    reg.apply_config_aliases()
-    return reg
+        found.append(Candidate(PluginInfo(name, version, "entry point", ep.value), ep.load,
+                               (name, ep.value)))
+    for entry, base in config.local:
+        found.append(_local_candidate(entry, base))
+    seen: set[str] = set()
+    for cand in found:  # one distribution exposing two entry points, say
+        if cand.info.name in seen:
+            cand.info.name = f"{cand.info.name}:{cand.info.location}"
+            cand.names = (*cand.names, cand.info.name)
+        seen.add(cand.info.name)
+    return found
 
 
-def load_errors(reg: Registry) -> list[str]:
-    """One line per plugin that failed, naming it and its version."""
-    return [f"plugin {p.name} {p.version}: {p.error}" for p in reg.plugins.values() if p.error]
+def unknown_disabled(config: RegistryConfig, candidates: Iterable[Candidate]) -> list[str]:
+    """One message per ``[plugins] disabled`` entry that names no plugin (a typo)."""
+    known = [n for c in candidates for n in c.names]
+    problems = []
+    for name in sorted(config.disabled):
+        if name not in known:
+            close = did_you_mean(name, known)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else \
+                "; `zoo plugins` lists the names"
+            where = locate_key(config.origins.get(f"plugins.disabled.{name}"), "plugins.disabled")
+            problems.append(f"{where}: [plugins] disabled: no plugin named {name!r}{hint}")
+    return problems
+
+
+def load(candidate: Candidate, pm: pluggy.PluginManager) -> ModuleType | None:
+    """Import a candidate into the plugin manager; on failure record the error, return None."""
+    info = candidate.info
+    try:
+        module = candidate.load()
+        pm.register(module, name=info.name)
+    except Exception as exc:  # a broken plugin must not take the others down
+        info.error = f"failed to load: {short_error(exc)}"
+        return None
+    return module
+
+
+def module_folder(module: ModuleType) -> Path | None:
+    """The folder relative references of a plugin resolve against (its module's folder)."""
+    file = getattr(module, "__file__", None)
+    return Path(file).resolve().parent if file else None
+
+
+def hook_functions(pm: pluggy.PluginManager, hook: str, plugin: str) -> list[Callable[..., Any]]:
+    """The implementations of ``hook`` that ``plugin`` provides."""
+    caller = getattr(pm.hook, hook)
+    return [impl.function for impl in caller.get_hookimpls() if impl.plugin_name == plugin]
+
+
+def register_commands(pm: pluggy.PluginManager, plugins: MutableMapping[str, PluginInfo],
+                      commands: MutableMapping[str, Any], group_factory: Callable[[], Any]
+                      ) -> None:
+    """Collect every plugin's ``zoo_register_commands(cli)`` into ``commands`` (name -> command).
+
+    Each plugin gets a scratch group (``group_factory()``) so its commands are credited to it;
+    a name already taken (built-ins load first) is a problem of the later plugin, and a hook
+    that raises adds nothing.
+    """
+    for name, info in plugins.items():
+        if info.disabled or info.failed:
+            continue
+        for function in hook_functions(pm, "zoo_register_commands", name):
+            scratch = group_factory()
+            try:
+                function(cli=scratch)
+            except Exception as exc:
+                info.problems.append(f"zoo_register_commands failed: {short_error(exc)}")
+                continue
+            for cmd_name, command in scratch.commands.items():
+                if cmd_name in commands:
+                    info.problems.append(f"command {cmd_name!r} already exists; not added")
+                    continue
+                commands[cmd_name] = command
+                info.registered.append(("commands", cmd_name))

@@ -21,7 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless back
 
 from zoo.engine.evaluation import EvalResult  # noqa: E402
 from zoo.engine.run import RunResult  # noqa: E402
-from zoo.engine.run_folder import RunFolder, recipe_toml, write_text  # noqa: E402
+from zoo.atomic import atomic_write, atomic_write_text  # noqa: E402
+from zoo.engine.run_folder import RunFolder, recipe_toml  # noqa: E402
 from zoo.errors import ZooError  # noqa: E402
 from zoo.registry import Registry  # noqa: E402
 
@@ -77,7 +78,7 @@ def _plot_losses(path: Path, stage: str, history: list[dict]) -> bool:
             ax.set_yscale("log")
     fig.suptitle(f"stage {stage}: total (weighted) and each term (unweighted)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=90))
     plt.close(fig)
     return True
 
@@ -113,7 +114,7 @@ def _grid(path: Path, evaluations: Mapping[str, EvalResult], n: int) -> bool:
             if r == 0:
                 ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
     return True
 
@@ -185,6 +186,6 @@ def write_report(result: RunResult, *, registry: Registry) -> Path:
         lines += ["## Loss curves", ""] + [c + "\n" for c in curves]
 
     lines += ["## Resolved configuration", "", "```toml", recipe_toml(recipe).strip(), "```", ""]
-    path = write_text(run_dir / "report.md", "\n".join(lines))
+    path = atomic_write_text("\n".join(lines), run_dir / "report.md")
     RunFolder(run_dir).log(f"report: {path}")
     return path

@@ -1,4 +1,5 @@
-"""read_image / write_image: bit depths, channel layouts and broken files."""
+"""read_image / write_image: bit depths, channel layouts, broken and huge files, listing,
+atomic writes."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from zoo.data.io import read_image, write_image
+from zoo.atomic import WriteError
+from zoo.data.io import list_images, load_image, read_image, scan_images, write_image
 from zoo.errors import InputError
 
 
@@ -95,3 +97,93 @@ def test_write_image_refuses_bad_shapes(tmp_path):
         write_image(tmp_path / "bad.png", torch.rand(1, 3, 4, 4))
     with pytest.raises(InputError, match="16-bit"):
         write_image(tmp_path / "x.jpg", torch.rand(3, 4, 4), bits=16)
+
+
+# ------------------------------------------------------------- 16-bit decoding, limits, listing
+def _libpng_16bit(tmp_path, array, name="x.png"):
+    """``array`` written by libpng (adaptive row filters: Sub, Up, Average, Paeth)."""
+    import imagecodecs
+
+    path = tmp_path / name
+    path.write_bytes(imagecodecs.png_encode(np.ascontiguousarray(array), level=6))
+    return path
+
+
+def test_16bit_png_with_every_filter_and_alpha_is_exact(tmp_path):
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:40, 0:50]
+    smooth = np.stack([xx * 1200, yy * 1500, (xx + yy) * 600], -1)
+    rgb = np.clip(smooth + rng.normal(0, 300, smooth.shape), 0, 65535).astype(np.uint16)
+    loaded = load_image(_libpng_16bit(tmp_path, rgb))
+    assert loaded.bits == 16
+    assert torch.equal(loaded.image, torch.from_numpy(rgb.transpose(2, 0, 1) / 65535).float())
+    rgba = np.concatenate([rgb, np.full((40, 50, 1), 13107, np.uint16)], -1)  # alpha 0.2
+    black = read_image(_libpng_16bit(tmp_path, rgba, "a.png"))
+    expected = torch.from_numpy(rgb.transpose(2, 0, 1) / 65535 * 0.2).float()
+    assert torch.allclose(black, expected, atol=1e-6)
+    assert load_image(write_image(tmp_path / "8.png", torch.rand(3, 4, 4))).bits == 8
+
+
+def _png_header_only(path, width, height, depth, colour):
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+    # a zlib stream that would inflate to gigabytes is tiny: the size must be refused first
+    idat = zlib.compress(b"\x00" * 2_000_000, 9)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour,
+                                                  0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("depth, colour", [(16, 2), (8, 2), (16, 0)])
+def test_huge_png_is_refused_from_its_header(tmp_path, depth, colour):
+    path = _png_header_only(tmp_path / "bomb.png", 14000, 14000, depth, colour)
+    assert path.stat().st_size < 10_000
+    with pytest.raises(InputError, match=r"bomb.png is too large: 14000x14000 = 196.0 megapix"):
+        read_image(path)
+
+
+def test_tiff_size_limit(tmp_path, monkeypatch):
+    import zoo.data.io as io_module
+
+    path = write_image(tmp_path / "t.tif", torch.rand(3, 20, 30), bits=16)
+    monkeypatch.setattr(io_module, "MAX_PIXELS", 500)
+    with pytest.raises(InputError, match=r"t.tif is too large: 30x20"):
+        read_image(path)
+
+
+def test_scan_images_reports_hidden_and_appledouble_files(tmp_path):
+    for name in ("b.png", "a.jpg", "._a.jpg", ".hidden.png", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub.png").mkdir()
+    listing = scan_images(tmp_path)
+    assert [p.name for p in listing.images] == ["a.jpg", "b.png"]
+    assert dict((p.name, why) for p, why in listing.skipped) == {
+        "._a.jpg": "macOS metadata (AppleDouble)", ".hidden.png": "hidden",
+        "notes.txt": "not an image"}
+    assert [p.name for p in listing.hidden()] == ["._a.jpg", ".hidden.png"]
+    assert list_images(tmp_path) == listing.images
+
+
+def test_write_image_is_atomic_refuses_nan_and_existing_files(tmp_path, full_disk):
+    path = write_image(tmp_path / "a.png", torch.rand(3, 8, 8))
+    before = path.read_bytes()
+    with pytest.raises(InputError, match="a.png: the image has 2 NaN or infinite value"):
+        bad = torch.rand(3, 8, 8)
+        bad[0, 0, 0], bad[1, 2, 3] = float("nan"), float("inf")
+        write_image(path, bad)
+    with pytest.raises(WriteError, match="a.png: already exists"):
+        write_image(path, torch.rand(3, 8, 8), overwrite=False)
+    for bits, name in ((8, "a.png"), (16, "a.png"), (16, "t.tif"), (8, "j.jpg")):
+        full_disk(limit=0)
+        with pytest.raises(WriteError, match=f"{name}: disk full"):
+            write_image(tmp_path / name, torch.rand(3, 64, 64), bits=bits)
+    assert path.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from zoo.engine import run_recipe
-from zoo.plugins import build_registry
+from zoo.registry import build_registry
 
 REGISTRY = Path(__file__).resolve().parent / "standins" / "registry.toml"
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from zoo.checkpoint import model_from_checkpoint
+from zoo.checkpoint import CASCADE_FORMAT, CASCADE_FORMAT_VERSION, load_cascade_checkpoint
 from zoo.engine import run_recipe
-from zoo.engine.cascade import CascadedFineTuner
+from zoo.engine.cascade import CascadedFineTuner, cascade_from_checkpoint
 
 from .conftest import TINY
 
@@ -16,8 +16,12 @@ def test_cascade_file_rebuilds_anchor_of_sampler(tmp_path, standins):
                      out_dir=tmp_path, progress=False)
     stage = run.stages["finetune"]
     path = run.run_dir / "stages" / "finetune" / "cascade.pt"
-    rebuilt = model_from_checkpoint(path)
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == CASCADE_FORMAT and raw["format_version"] == CASCADE_FORMAT_VERSION
+    assert load_cascade_checkpoint(path).metadata["stage"] == "finetune"
+    rebuilt = cascade_from_checkpoint(path)
     assert isinstance(rebuilt, CascadedFineTuner)
+    assert rebuilt.checkpoint_metadata["stage"] == "finetune"
     assert all(not p.requires_grad for p in rebuilt.sampler.parameters())
     trained = stage.setup.final
     x = torch.rand(2, 3, 16, 16)

@@ -120,7 +120,7 @@ def test_mismatched_checkpoint_is_a_one_line_error(tmp_path, standins, capsys):
     (run.run_dir / "config.toml").write_text(cfg)
     rc = main(["--registry", str(REGISTRY), "run", "recipe", "tiny", "--resume", str(run.run_dir)])
     err = capsys.readouterr().err
-    assert rc == 2 and "does not match" in err and "Traceback" not in err, err
+    assert rc == 2 and "do not fit model" in err and "Traceback" not in err, err
 
 
 def test_config_toml_round_trips(tmp_path, standins):

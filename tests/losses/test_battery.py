@@ -1,9 +1,9 @@
 """Battery over EVERY registered loss (built-in and plugin ones, presets included).
 
 For each name in ``zoo.list_losses()`` the inputs named by ``spec.inputs`` are synthesised:
-RGB images in [0, 1] (``SIZE`` px, or ``spec.extra["min_size"]``), unless the spec names a
-sampler in ``extra["sample_inputs"]`` (see :mod:`zoo.losses.samples`); ``extra["sample_kwargs"]``
-are passed to the factory (e.g. a small SSIM window).  Checks: minimal on identical inputs (two
+RGB images in [0, 1] (``SIZE`` px, or ``spec.sample_size``), unless the spec names a sampler in
+``spec.sample_inputs`` (see :mod:`zoo.losses.samples`); ``spec.sample_kwargs`` are passed to the
+factory (e.g. a small SSIM window).  Checks: minimal on identical inputs (two
 image inputs) or on a constant image (one image input), finite gradients, the three reductions,
 float32 and float64, and agreement of the module with its function where it has one.
 
@@ -27,6 +27,8 @@ BATCH = 2
 #: name -> why the battery may be unable to build it on a machine without downloads
 CANNOT_BUILD = {
     "perceptual": "needs pretrained VGG weights (covered through its generic-* preset)",
+    "perceptual.vgg16-l1": "needs pretrained VGG weights (= perceptual)",
+    "perceptual.song-bae": "needs pretrained ViT-L/16 SWAG weights (formula: test_perceptual.py)",
     "lpips": "needs the lpips/torchvision AlexNet weights",
     "lpips.vgg": "needs the lpips/torchvision VGG weights",
     "lpips.squeeze": "needs the lpips/torchvision SqueezeNet weights",
@@ -44,7 +46,7 @@ def _spec(name):
 
 
 def _sampler(spec):
-    ref = spec.extra.get("sample_inputs")
+    ref = spec.sample_inputs
     if not ref:
         return samples.images
     module, _, attr = ref.partition(":")
@@ -52,7 +54,7 @@ def _sampler(spec):
 
 
 def _inputs(spec, dtype=torch.float32, seed=0, size=None):
-    size = size or max(SIZE, int(spec.extra.get("min_size", 0)))
+    size = size or max(SIZE, spec.sample_size)
     g = torch.Generator().manual_seed(seed)
     made = _sampler(spec)(spec.inputs, batch=BATCH, size=size, dtype=dtype, generator=g)
     return [made[n] for n in spec.inputs]
@@ -61,7 +63,7 @@ def _inputs(spec, dtype=torch.float32, seed=0, size=None):
 def _build(name, **kw):
     spec = _spec(name)
     try:
-        return zoo.create_loss(name, **spec.extra.get("sample_kwargs", {}), **kw)
+        return zoo.create_loss(name, **{**spec.sample_kwargs, **kw})
     except ZooError as e:
         if name in CANNOT_BUILD:
             pytest.skip(f"{name}: {CANNOT_BUILD[name]} ({e})")
@@ -93,7 +95,7 @@ def test_minimal_on_identical_inputs(name):
     same_kind = len({(t.shape, t.dtype) for t in tensors}) == 1
     if len(tensors) > 2 or not same_kind or not tensors[0].is_floating_point():
         pytest.skip(f"{name}: inputs {spec.inputs} have no 'identical' point; "
-                    f"see its reference test {spec.extra.get('test', '')}")
+                    f"see its reference test {spec.facts().test}")
     if len(spec.inputs) == 2:
         x, y = tensors
         at_identical = float(_call(loss, [x, x.clone()]))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from zoo.errors import ConfigError
-from zoo.plugins import build_registry
+from zoo.registry import build_registry
 from zoo.registry import PluginInfo
 from zoo.losses.composer import LossComposer
 

@@ -105,17 +105,19 @@ def test_encoder_loss_specs_document_params_and_point_at_existing_tests():
     reg = zoo.get_registry()
     for name in ("perceptual", "lpips", "triplet"):
         spec = reg.get("losses", name)
-        assert spec.plugin == "zoo.losses.perceptual" and spec.extra["uses_encoder"] is True
-        assert spec.formula and spec.citation
+        assert spec.plugin == "zoo.losses.perceptual" and spec.uses_encoder is True
+        facts = spec.facts()  # stated on the implementation
+        assert facts.formula and facts.citation
         signature = inspect.signature(spec.resolve())
-        assert [(p.name, p.default) for p in spec.params] == \
+        params = spec.parameters()
+        assert [(p.name, p.default) for p in params] == \
             [(k, v.default) for k, v in signature.parameters.items()]
-        assert all(p.doc for p in spec.params)
-        path, _, test_name = spec.extra["test"].partition("::")
+        assert all(p.doc for p in params)
+        path, _, test_name = facts.test.partition("::")
         assert f"def {test_name}(" in (repo / path).read_text()
     assert reg.get("losses", "triplet").inputs == ("anchor", "positive", "negative")
     for name in reg.names("encoders", with_presets=False):
-        path, _, test_name = reg.get("encoders", name).extra["test"].partition("::")
+        path, _, test_name = reg.get("encoders", name).facts().test.partition("::")
         assert f"def {test_name}(" in (repo / path).read_text()
 
 
@@ -126,3 +128,37 @@ def test_encoder_options_given_twice_are_rejected():
     loss = zoo.create_loss("perceptual", encoder="vgg16", encoder_args={"pretrained": False,
                                                                       "width": 0.25})
     assert "generic" in loss.pretrained_source and loss.encoder.width == 0.25
+
+
+class TinyEmbedding(nn.Module):
+    """A fixed linear map of the pooled image to 5 numbers: an embedding encoder (B, D)."""
+
+    layer_names = ("embedding",)
+    pretrained_source = "tiny embedding"
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 5)
+        self.requires_grad_(False)
+
+    def forward(self, x):
+        return [self.fc(x.mean(dim=(2, 3)))]
+
+
+def test_song_bae_variant_is_the_mse_of_the_embedding():
+    spec, kwargs = zoo.get_registry().build_kwargs("losses", "perceptual.song-bae", {})
+    assert kwargs == {"encoder": "vit-l-16-swag", "distance": "l2"}
+    _, vgg = zoo.get_registry().build_kwargs("losses", "perceptual.vgg16-l1", {})
+    assert vgg == {"encoder": "vgg16", "distance": "l1"}
+    assert [p.default for p in spec.parameters() if p.name in ("encoder", "distance")] == ["vgg16", "l1"]
+    # eq. 3 on an embedding encoder: the MSE over the D elements, mean over the batch
+    torch.manual_seed(0)
+    enc = TinyEmbedding()
+    pred, target = torch.rand(4, 3, 8, 8), torch.rand(4, 3, 8, 8)
+    ep, et = enc(pred)[0], enc(target)[0]
+    by_hand = torch.tensor([sum((ep[b, k] - et[b, k]).item() ** 2 for k in range(5)) / 5
+                            for b in range(4)])
+    loss = Perceptual(enc, distance="l2", reduction="none")
+    torch.testing.assert_close(loss(pred, target), by_hand, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(Perceptual(enc, distance="l2")(pred, target),
+                               torch.nn.functional.mse_loss(ep, et))

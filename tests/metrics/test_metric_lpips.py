@@ -1,4 +1,4 @@
-"""lpips metric: offline behaviour, Flare7K feeding, backbone loading from a local file."""
+"""lpips metric: missing weights, Flare7K feeding, backbone loading from a local file."""
 from __future__ import annotations
 
 import pytest
@@ -37,8 +37,13 @@ def test_flare7k_feeding_differs_from_normalised_inputs():
 
 def test_missing_backbone_weights_say_where_to_put_them(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(ZooError, match="alexnet-owt-7be5be79.pth"):
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)  # no earlier torch.hub.set_dir() in the way
+    with pytest.raises(ZooError) as err:  # offline (conftest.py): nothing is downloaded
         zoo.create_metric("lpips")
+    msg = str(err.value)
+    assert "offline mode is on" in msg and "backbone_weights=" in msg and "\n" not in msg
+    assert "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth" in msg
+    assert str(tmp_path / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth") in msg
     with pytest.raises(ZooError, match="not found"):
         zoo.create_metric("lpips", backbone_weights=str(tmp_path / "none.pth"))
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
+
+from zoo.checkpoint import read_checkpoint
 
 
 @pytest.fixture
@@ -16,7 +17,7 @@ def uformer_fixture(shared_dir):
     path = shared_dir / "fixtures" / "flare7k_uformer_e16_128.pt"
     if not path.is_file():
         pytest.skip(f"{path} is absent")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return read_checkpoint(path)  # the zoo's one reader (weights_only)
 
 
 @pytest.fixture

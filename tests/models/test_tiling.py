@@ -93,3 +93,58 @@ def test_kwargs_reach_the_model_and_bad_arguments():
         tiled_forward(net, i, tile=16, overlap=16)
     with pytest.raises(InputError, match="keep the image size"):
         tiled_forward(nn.AvgPool2d(2), torch.rand(1, 3, 8, 8), tile=8, overlap=2)
+
+
+def test_aligned_tile_starts_are_multiples_and_cover():
+    for n, tile, overlap, align in [(151, 96, 16, 64), (300, 128, 32, 32), (97, 64, 8, 16)]:
+        starts = tile_starts(n, tile, overlap, align)
+        assert all(s % align == 0 for s in starts) and starts[0] == 0
+        assert starts[-1] + tile >= n and starts[-2] + tile < n  # no tile more than needed
+        assert all(b - a == (tile - overlap) // align * align for a, b in zip(starts, starts[1:]))
+    with pytest.raises(InputError, match="alignment"):
+        tile_starts(200, 64, 32, 64)
+
+
+def _tiny_uformer(**kw):
+    torch.manual_seed(0)
+    return zoo.create_model("uformer.t", embed_dim=8, win_size=4, depths=[2] * 9, **kw).eval()
+
+
+def test_constant_image_is_restored_without_a_seam_by_tiles():
+    """Tiles start on the model's window grid (Uformer: window * 16 pixels), so every tile
+    computes what the whole image computes there: a constant image comes out as the whole-image
+    output, without a band where two tiles of different window phase were blended."""
+    net = _tiny_uformer()
+    assert net.pad_multiple == 64
+    x = torch.full((1, 3, 151, 151), 0.3)
+    with torch.no_grad():
+        full = net(x)
+    tiled = tiled_forward(net, x, tile=96, overlap=16)
+    assert tiled.shape == full.shape
+    assert float((tiled - full).abs().max()) < 5e-3
+    # tiles started at arbitrary offsets (the previous behaviour) leave a visible seam
+    misaligned = tiled_forward(net, x, tile=96, overlap=16, align=1)
+    assert float((misaligned - full).abs().max()) > 10 * float((tiled - full).abs().max())
+    # and on a natural-like image the aligned tiles stay close to the whole image too
+    torch.manual_seed(1)
+    y = torch.rand(1, 3, 151, 151)
+    with torch.no_grad():
+        assert float((tiled_forward(net, y, tile=96, overlap=16) - net(y)).abs().mean()) < 2e-3
+    # a tile smaller than the full grid (64 + 16 > 64) aligns to the finer grid of 32 pixels
+    small_tiles = tiled_forward(net, x, tile=64, overlap=16)
+    assert small_tiles.shape == full.shape and float((small_tiles - full).abs().max()) < 0.05
+
+
+def test_uformer_window_padding_adds_no_seam():
+    """Reflect padding to the window multiple: a constant image of any size is restored as the
+    same constant image extended past its border would be (zero padding would darken the
+    bottom and right edges)."""
+    net = _tiny_uformer()
+    with torch.no_grad():
+        small = net(torch.full((1, 3, 70, 90), 0.3))
+        big = net(torch.full((1, 3, 128, 128), 0.3))
+    assert torch.allclose(small, big[..., :70, :90], atol=1e-5)
+    zero = _tiny_uformer(pad_mode="constant")
+    with torch.no_grad():
+        assert not torch.allclose(zero(torch.full((1, 3, 70, 90), 0.3)), big[..., :70, :90],
+                                  atol=1e-3)

@@ -10,6 +10,9 @@ from typing import Any
 import click
 
 from zoo.errors import ConfigError
+from zoo.registry import Registry
+
+from . import pass_registry
 
 _SETTING_FLAGS = ("tasks", "losses", "model", "seeds", "steps", "size", "batch_size", "lr",
                   "train_length", "test_length", "metrics")
@@ -83,9 +86,10 @@ def _finish(console, result, kind: str) -> None:
               help="Paper table: steps of the reference model's training.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Paper table: recipe overrides, e.g. --set profile=smoke.")
-def command(config_path, tasks, losses, model, seeds, steps, size, batch_size, lr, train_length,
-            test_length, metrics, jobs, out, resume, paper_table, recipe, reference_steps,
-            overrides):
+@pass_registry
+def command(registry: Registry, config_path, tasks, losses, model, seeds, steps, size, batch_size,
+            lr, train_length, test_length, metrics, jobs, out, resume, paper_table, recipe,
+            reference_steps, overrides):
     """Compare losses across tasks (same budget per cell; mean ± std over seeds), or with
     --paper-table reproduce the structure of the cascaded-flare paper's Table 1.
 
@@ -96,10 +100,7 @@ def command(config_path, tasks, losses, model, seeds, steps, size, batch_size, l
     """
     from rich.console import Console
 
-    from zoo.registry import get_registry
-
     console = Console()
-    registry = get_registry()
     flags = dict(tasks=tasks, losses=losses, model=model, seeds=seeds, steps=steps, size=size,
                  batch_size=batch_size, lr=lr, train_length=train_length,
                  test_length=test_length, metrics=metrics)

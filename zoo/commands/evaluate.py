@@ -20,8 +20,11 @@ from typing import Any, Iterator, Mapping
 
 import click
 
+from zoo.atomic import atomic_open
 from zoo.errors import InputError
 from zoo.registry import Registry
+
+from . import pass_registry
 
 DEFAULT_METRICS = ("psnr", "ssim")
 MASK_METRICS = ("g-psnr", "s-psnr", "global-psnr", "flare-score")
@@ -71,8 +74,7 @@ def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, mask_dir: str | P
 
 def write_csv(path: str | Path, rows: list[dict], means: dict, metric_names: list[str]) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["name", *metric_names])
         for row in rows:
@@ -95,7 +97,9 @@ def write_csv(path: str | Path, rows: list[dict], means: dict, metric_names: lis
 @click.option("--device", default="cpu", show_default=True, help="Torch device for the metrics.")
 @click.option("--flare7k-exact", is_flag=True,
               help="Region metrics with Flare7K's 512x512 area normalisation.")
-def command(pred_dir, gt_dir, mask_dir, metric_list, csv_path, device, flare7k_exact):
+@pass_registry
+def command(registry: Registry, pred_dir, gt_dir, mask_dir, metric_list, csv_path, device,
+            flare7k_exact):
     """Score a folder of results against ground truths: per-image table, mean, optional CSV."""
     from rich.console import Console
     from rich.table import Table
@@ -112,15 +116,12 @@ def command(pred_dir, gt_dir, mask_dir, metric_list, csv_path, device, flare7k_e
     extra = {}
     if flare7k_exact:
         extra = {m: {"flare7k_exact": True} for m in MASK_METRICS}
-    from zoo.registry import get_registry
-
-    reg = get_registry()
-    rows, means = evaluate_folders(pred_dir, gt_dir, mask_dir, names, registry=reg,
+    rows, means = evaluate_folders(pred_dir, gt_dir, mask_dir, names, registry=registry,
                                    device=device, metric_args=extra)
     table = Table(title=f"{len(rows)} image(s): {pred_dir} vs {gt_dir}")
     table.add_column("image", style="bold")
     for n in names:
-        arrow = "↑" if reg.get("metrics", n).direction == "higher" else "↓"
+        arrow = "↑" if registry.get("metrics", n).direction == "higher" else "↓"
         table.add_column(f"{n} {arrow}", justify="right")
     for row in rows:
         table.add_row(row["name"], *(f"{row[n]:.4f}" for n in names))

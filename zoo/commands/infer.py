@@ -2,104 +2,197 @@
 
     zoo infer uformer.flare7k --weights net_g.pth photos/ -o out/
     zoo infer runs/exp/model.pt big.png -o out/ --tile 512 --overlap 32 --all-parts
+    zoo infer runs/exp/stages/finetune/cascade.pt photos/ -o out/
 
-MODEL is a registered name (with ``--weights`` in any format :mod:`zoo.checkpoint` reads) or a
-restoration-zoo checkpoint file, which names its model and config so no ``--weights`` is needed.
+MODEL is a registered name (with ``--weights`` in any format :mod:`zoo.checkpoint` reads), a
+model checkpoint file (it names its model and arguments, so no ``--weights`` is needed) or a
+cascade checkpoint (``cascade.pt``).  Images are read and written by :mod:`zoo.data.io`, like
+everywhere else in the zoo:
+
+* an alpha channel is composited over black by default (``--alpha white`` for white): the zoo's
+  datasets and ``zoo eval`` read images the same way, so the model sees what it was trained and
+  scored on, and a transparent pixel carries no light;
+* a 16-bit input (PNG or TIFF) gives a 16-bit PNG output, an 8-bit input an 8-bit PNG;
+* hidden files and macOS ``._*`` (AppleDouble) files in a folder are skipped, with a notice.
+
 Images are processed with :func:`zoo.models.tiling.tiled_forward` (``--tile 0`` runs the whole
-image at once) and written as 8-bit PNGs: the ``image`` part of multi-part models (Flare7K: the
-deflared image) or, with ``--all-parts``, one PNG per part (``<name>_<part>.png``).
+image at once) and written as ``<name>.png``: the ``image`` part of multi-part models (Flare7K:
+the deflared image) or, with ``--all-parts``, one PNG per part (``<name>_<part>.png``).
+
+Nothing is overwritten without ``--overwrite``, and never an input: before any model runs,
+the command refuses an output folder that holds input images, two inputs that would give the
+same output (``a.png`` and ``a.jpg``) and, without ``--overwrite``, outputs that exist.  An output
+with NaN or infinite values is refused (one line naming the image), never written as black.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
 
 import click
 
-from zoo.config import parse_overrides
-from zoo.errors import ZooError
+from zoo.atomic import make_folder
+from zoo.config import parse_override
+from zoo.errors import ConfigError, ZooError
+from zoo.registry import create_model, get_registry
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+if TYPE_CHECKING:
+    import torch
+
+# torch and the modules importing it (checkpoint, data.io, engine, models) are imported inside
+# the functions: the CLI imports every command module at start, and `zoo list` / `zoo --help`
+# must not pay for torch (0.7 s instead of about 14 s on the shared development machine).
+
+#: Luma weights of ITU-R BT.601 (what Pillow's ``convert("L")`` uses) for 1-channel models.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+_SHOWN = 3  # names listed in a message before "... and N more"
 
 
-def collect_images(inputs: tuple[str, ...]) -> list[Path]:
+# ------------------------------------------------------------------------------------ inputs
+@dataclass(frozen=True)
+class Inputs:
+    """The images to process and the hidden / AppleDouble files passed over."""
+
+    images: list[Path]
+    skipped: list[Path]
+
+
+def collect_images(inputs: tuple[str, ...]) -> Inputs:
     """Files as given; folders contribute their image files (sorted, not recursive)."""
-    found: list[Path] = []
+    from zoo.data.io import IMAGE_EXTENSIONS, scan_images
+
+    images: list[Path] = []
+    skipped: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            listing = scan_images(p)
+            images += listing.images
+            skipped += listing.hidden()
         elif p.is_file():
-            found.append(p)
+            (skipped if p.name.startswith("._") else images).append(p)
         else:
             raise ZooError(f"{p}: no such image file or folder")
-    if not found:
+    if not images:
         raise ZooError(f"no images found in {', '.join(inputs)} "
-                       f"(extensions: {', '.join(IMAGE_SUFFIXES)})")
-    return found
+                       f"(extensions: {', '.join(IMAGE_EXTENSIONS)})")
+    return Inputs(images, skipped)
 
 
-def read_image(path: Path, channels: int = 3):
-    """(1, C, H, W) float32 tensor in [0, 1]; 16-bit files are scaled by 1/65535."""
-    import numpy as np
-    import torch
-    from PIL import Image, UnidentifiedImageError
+def _listing(paths: list[Any]) -> str:
+    more = f" and {len(paths) - _SHOWN} more" if len(paths) > _SHOWN else ""
+    return ", ".join(str(p) for p in paths[:_SHOWN]) + more
 
+
+def plan_outputs(images: list[Path], out_dir: Path, parts: list[str] | None, *,
+                 overwrite: bool) -> dict[Path, list[Path]]:
+    """``{input: [output, ...]}``, refusing every way of losing a file (module docstring)."""
+    out_resolved = out_dir.resolve()
+    mixed = sorted({str(p.parent) for p in images if p.parent.resolve() == out_resolved})
+    if mixed:
+        raise ZooError(f"-o {out_dir}: holds input images; the outputs would mix with (and could "
+                       f"replace) the originals: choose another output folder")
+    plan: dict[Path, list[Path]] = {}
+    source_of: dict[Path, Path] = {}
+    for image in images:
+        names = [f"{image.stem}.png"] if parts is None else \
+            [f"{image.stem}_{part}.png" for part in parts]
+        plan[image] = [out_dir / name for name in names]
+        for target in plan[image]:
+            other = source_of.setdefault(target, image)
+            if other != image:
+                raise ZooError(f"{other} and {image} would both be written to {target}; "
+                               f"rename one of them or run them separately")
+    existing = [t for targets in plan.values() for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise ZooError(f"{_listing(existing)} already exist(s); pass --overwrite to replace, "
+                       f"or choose another output folder")
+    return plan
+
+
+# ------------------------------------------------------------------------------------- model
+def parse_overrides(items: tuple[str, ...]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items; values are TOML (as for ``zoo run --set``), else strings."""
+    return dict(parse_override(item) for item in items)
+
+
+_SIMPLE_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float)}
+_TYPE_WORDS = {"bool": "true or false", "int": "an integer", "float": "a number"}
+
+
+def check_overrides(model: str, overrides: Mapping[str, Any]) -> None:
+    """Refuse ``--set`` values of the wrong simple type (bool, int, float) in one line."""
+    if not overrides:
+        return
     try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(img, dtype=np.float32) / 65535.0
-                arr = np.repeat(arr[..., None], 3 if channels == 3 else 1, axis=2)
-            else:
-                arr = np.asarray(img.convert("RGB" if channels == 3 else "L"),
-                                 dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ZooError(f"{path}: cannot read image ({e})") from e
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None].clamp_(0, 1)
+        spec = get_registry().get("models", model)
+    except ZooError as e:
+        raise ConfigError(f"zoo infer: {e}") from None
+    for param in spec.parameters():
+        if param.name not in overrides:
+            continue
+        value = overrides[param.name]
+        kind = param.type if param.type in _SIMPLE_TYPES else \
+            type(param.default).__name__ if type(param.default) in (bool, int, float) else None
+        if kind is None:
+            continue
+        accepted = _SIMPLE_TYPES[kind]
+        if isinstance(value, bool) and bool not in accepted or not isinstance(value, accepted):
+            raise ConfigError(f"--set {param.name}={value!r}: model {model!r} takes "
+                              f"{_TYPE_WORDS[kind]} for {param.name} (values are TOML: "
+                              f"true/false, numbers, \"strings\")")
 
 
-def write_image(t, path: Path) -> Path:
-    """Write a (C, H, W) tensor in [0, 1] as an 8-bit PNG (C = 1, 3 or 4)."""
-    from PIL import Image
-
-    c = t.shape[0]
-    if c not in (1, 3, 4):
-        raise ZooError(f"{path}: cannot write a {c}-channel output as PNG (1, 3 or 4 channels)")
-    arr = (t.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    mode = {1: "L", 3: "RGB", 4: "RGBA"}[c]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr[..., 0] if c == 1 else arr, mode=mode).save(path)
-    return path
+def _built(what: str, build, overrides: Mapping[str, Any]):
+    """``build()``, with a factory's TypeError/ValueError from ``--set`` values as one line."""
+    try:
+        return build()
+    except (TypeError, ValueError, RuntimeError) as e:
+        if not overrides:
+            raise
+        given = " ".join(f"{k}={v!r}" for k, v in overrides.items())
+        raise ConfigError(f"{what}: cannot be built with --set {given} "
+                          f"({type(e).__name__}: {e})") from None
 
 
-def load_model(model: str, weights: str | None, overrides: dict):
-    """A registered name + weights, or a restoration-zoo checkpoint file; in eval mode."""
-    from zoo.checkpoint import (apply_state_dict, extract_state_dict, is_zoo_checkpoint,
-                                model_from_checkpoint, read_checkpoint)
-    from zoo.registry import create_model
+def load_model(model: str, weights: str | None, overrides: dict) -> "torch.nn.Module":
+    """A registered name + weights, or a model / cascade checkpoint file; in eval mode."""
+    from zoo.checkpoint import (SAFETENSORS_SUFFIX, CascadeCheckpoint, ModelCheckpoint,
+                                apply_state_dict, extract_state_dict, is_cascade_checkpoint,
+                                is_zoo_checkpoint, read_checkpoint)
+    from zoo.engine.cascade import cascade_from_checkpoint
 
-    if Path(model).is_file() or model.endswith((".pt", ".pth", ".ckpt")):
+    if Path(model).is_file() or model.endswith((".pt", ".pth", ".ckpt", SAFETENSORS_SUFFIX)):
         if weights:
             raise ZooError(f"zoo infer: MODEL {model} is a checkpoint file; drop --weights or "
                            f"give a registered model name")
-        return model_from_checkpoint(model, **overrides).eval()
+        obj = read_checkpoint(model)
+        if is_cascade_checkpoint(obj):
+            cascade = CascadeCheckpoint.from_object(obj, model)
+            check_overrides(cascade.model_name, overrides)
+            return _built(model, lambda: cascade_from_checkpoint(cascade, **overrides),
+                          overrides).eval()
+        ckpt = ModelCheckpoint.from_object(obj, model)
+        check_overrides(ckpt.model_name, overrides)
+        return _built(model, lambda: ckpt.build(**overrides), overrides).eval()
     if not weights:
         raise ZooError(f"zoo infer {model}: pass --weights PATH (or a restoration-zoo checkpoint "
                        f"file as MODEL)")
+    check_overrides(model, overrides)
     obj = read_checkpoint(weights)
     if is_zoo_checkpoint(obj):
         stored = str(obj.get("model", ""))
         if stored.split(".")[0] != model.split(".")[0]:
             raise ZooError(f"{weights}: checkpoint holds model {stored!r}, not {model!r}")
-        return model_from_checkpoint(weights, **overrides).eval()
-    net = create_model(model, **overrides)
+        ckpt = ModelCheckpoint.from_object(obj, weights)
+        return _built(weights, lambda: ckpt.build(**overrides), overrides).eval()
+    net = _built(f"model {model!r}", lambda: create_model(model, **overrides), overrides)
     apply_state_dict(net, extract_state_dict(obj, weights), strict=True, source=weights)
     return net.eval()
 
 
-def _device(name: str):
+def _device(name: str) -> "torch.device":
     import torch
 
     if name == "auto":
@@ -113,11 +206,20 @@ def _device(name: str):
     return dev
 
 
+def model_input(image: "torch.Tensor", channels: int) -> "torch.Tensor":
+    """``(1, C, H, W)`` for a model taking ``channels`` (1: BT.601 luma, else RGB)."""
+    if channels == 1:
+        weights = image.new_tensor(LUMA_WEIGHTS).view(3, 1, 1)
+        image = (image * weights).sum(0, keepdim=True)
+    return image[None]
+
+
+# ------------------------------------------------------------------------------------ command
 @click.command("infer")
 @click.argument("model")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
-              help="Folder for the output PNGs.")
+              help="Folder for the output PNGs (not a folder holding the inputs).")
 @click.option("--weights", default=None, help="Checkpoint for MODEL (bare, BasicSR or ours).")
 @click.option("--tile", default=512, show_default=True, type=int,
               help="Tile side in pixels; 0 runs whole images.")
@@ -130,37 +232,51 @@ def _device(name: str):
 @click.option("--part", default="image", show_default=True,
               help="Output part written for multi-part models.")
 @click.option("--all-parts", is_flag=True, help="Write every output part as <name>_<part>.png.")
+@click.option("--alpha", default="black", show_default=True,
+              type=click.Choice(["black", "white"]),
+              help="Background an alpha channel is composited over.")
+@click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Model factory argument (repeatable), e.g. --set ratio=3.0.")
-def command(model, inputs, output, weights, tile, overlap, blend, device, part, all_parts,
-            overrides):
+              help="Model factory argument (repeatable, TOML value), e.g. --set ratio=3.0.")
+def command(model, inputs, output, weights, tile, overlap, blend, device, part, all_parts, alpha,
+            overwrite, overrides):
     """Restore images with MODEL: zoo infer MODEL [--weights W] IN... -o OUT."""
     import torch
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn)
 
+    from zoo.data.io import load_image, write_image
     from zoo.models import split_output
     from zoo.models.tiling import tiled_forward
 
     if tile < 0 or overlap < 0 or (tile and overlap >= tile):
         raise ZooError(f"zoo infer: need --tile 0 or --tile > --overlap >= 0 "
                        f"(got {tile}, {overlap})")
-    images = collect_images(inputs)
+    console = Console(stderr=True)
+    found = collect_images(inputs)
+    if found.skipped:
+        console.print(f"skipped {len(found.skipped)} hidden or macOS metadata (._*) file(s): "
+                      f"{_listing(found.skipped)}", highlight=False, soft_wrap=True)
+    out_dir = Path(output)
+    if not all_parts:  # fail before loading the model (the part names come with it)
+        plan_outputs(found.images, out_dir, None, overwrite=overwrite)
     dev = _device(device)
     net = load_model(model, weights, parse_overrides(overrides)).to(dev)
     split = getattr(net, "output_split", None) or {}
     if split and not all_parts and part not in split:
         raise ZooError(f"--part {part!r}: model {model!r} has parts {', '.join(split)}")
+    parts = list(split) if all_parts and split else None
+    plan = plan_outputs(found.images, out_dir, parts, overwrite=overwrite)
+    make_folder(out_dir)
     in_ch = getattr(net, "in_ch", 3)
-    out_dir = Path(output)
-    console = Console(stderr=True)
     written = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
-        for path in images:
-            x = read_image(path, 1 if in_ch == 1 else 3)
+        for path, targets in plan.items():
+            loaded = load_image(path, alpha=alpha)
+            x = model_input(loaded.image, in_ch)
             task = progress.add_task(path.name, total=None)
 
             def advance(done, total, task=task):
@@ -173,12 +289,15 @@ def command(model, inputs, output, weights, tile, overlap, blend, device, part, 
                 else:
                     out = net(x.to(dev)).float().cpu()
                     advance(1, 1)
-            if all_parts and split:
-                for name in split:
-                    written.append(write_image(split_output(net, out, name)[0],
-                                               out_dir / f"{path.stem}_{name}.png"))
-            else:
-                written.append(write_image(split_output(net, out, part)[0],
-                                           out_dir / f"{path.stem}.png"))
+            bad = int((~torch.isfinite(out)).sum())
+            if bad:
+                raise ZooError(f"{path}: the model's output has {bad} NaN or infinite value(s); "
+                               f"nothing written for this image ({len(written)} image(s) "
+                               f"written before it)")
+            images = [split_output(net, out, name)[0] for name in parts] if parts else \
+                [split_output(net, out, part)[0]]
+            bits = 16 if loaded.bits > 8 else 8
+            for image, target in zip(images, targets):
+                written.append(write_image(target, image, bits=bits, overwrite=overwrite))
             progress.remove_task(task)
-    console.print(f"wrote {len(written)} image(s) to {out_dir}", highlight=False)
+    console.print(f"wrote {len(written)} image(s) to {out_dir}", highlight=False, soft_wrap=True)

@@ -12,6 +12,10 @@ import sys
 
 import click
 
+from zoo.registry import Registry
+
+from . import pass_registry
+
 
 @click.group("run")
 def command():
@@ -32,13 +36,13 @@ def command():
               help="Device (default: the recipe's, else cpu).")
 @click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
 @click.option("--no-progress", is_flag=True, help="Plain log lines instead of progress bars.")
-def recipe_cmd(name, overrides, dry_run, resume, out_dir, device, seed, no_progress):
+@pass_registry
+def recipe_cmd(registry: Registry, name, overrides, dry_run, resume, out_dir, device, seed,
+               no_progress):
     """Train recipe NAME (a registered name or a .toml path), then evaluate and report."""
     from zoo.engine import run_recipe
-    from zoo.registry import get_registry
     from zoo.report import write_report
 
-    registry = get_registry()
     result = run_recipe(name, list(overrides), registry=registry, out_dir=out_dir, resume=resume,
                         device=device, seed=seed, dry_run=dry_run, progress=not no_progress,
                         argv=["zoo", *sys.argv[1:]])

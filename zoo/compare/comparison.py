@@ -22,6 +22,8 @@ from typing import Any, Callable
 
 from zoo.registry import Registry
 
+from zoo.atomic import atomic_write_text
+
 from .cells import INPUT_ROW, Cell, NotApplicable, all_metrics, plan_cells
 from .plot import plot_table
 from .runner import (RunSummary, TrainFn, default_jobs, prepare_out_dir, probe_metrics,
@@ -146,7 +148,7 @@ def write_outputs(result: ComparisonResult, command: str | None) -> dict[str, Pa
         [result.summary.results[c.id] for c in result.cells if c.id in result.summary.results],
         metric_names, out / "cells.csv")
     md = to_markdown(result.table, command=command or None)
-    (out / "results.md").write_text(md, encoding="utf-8")
+    atomic_write_text(md, out / "results.md")
     files["md"] = out / "results.md"
     png = plot_table(result.table, out / "results.png")
     if png:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from zoo.checkpoint import atomic_save
+from zoo.atomic import atomic_write_text
+from zoo.checkpoint import save_state_dict
 from zoo.engine.recipe import load_recipe_source, resolve
 from zoo.engine.run import run_recipe
 from zoo.engine.spec import EvalSpec, Recipe, Stage
@@ -172,9 +173,7 @@ def train_paper_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path, registr
         cut = _cut_recipe(recipe, names[:names.index(ref) + 1], cell.metrics)
         res = run_recipe(cut, registry=registry, out_dir=cell_dir, progress=False, log=log)
         # The trained network's bare state dict: what every row's cascade stage starts from.
-        saved = atomic_save({k: v.detach().cpu() for k, v in
-                             res.stages[ref].model.state_dict().items()},
-                            cell_dir / "reference_weights.pt")
+        saved = save_state_dict(cell_dir / "reference_weights.pt", res.stages[ref].model)
         return dict(res.metrics[ref]), {"weights": str(saved), "run_dir": str(res.run_dir)}
     if cell.kind != "cascade":
         raise ConfigError(f"cell {cell.id}: kind {cell.kind!r} is not a paper-table cell")
@@ -251,7 +250,7 @@ def run_paper_table(ps: PaperSettings, *, registry: Registry, out: str | Path | 
                                           if c.id in summary.results], metrics,
                                          out / "cells.csv")
     table.caption = paper_budget_line(recipe, ref, ft)
-    (out / "results.md").write_text(to_markdown(table, command=command), encoding="utf-8")
+    atomic_write_text(to_markdown(table, command=command), out / "results.md")
     files["md"] = out / "results.md"
     points = {row_label(k, lam): (k, lam) for k in ps.ks for lam in ps.lambdas}
     png = plot_lambda_sweep(table, out / "results.png", points, REFERENCE_ROW)

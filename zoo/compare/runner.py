@@ -32,12 +32,11 @@ from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
-from zoo.checkpoint import atomic_write_json
+from zoo.atomic import atomic_write_json
 from zoo.engine.evaluation import metric_needs_mask
 from zoo.engine.trainer import Interrupted
 from zoo.errors import ConfigError, UnknownNameError, ZooError
-from zoo.plugins import build_registry
-from zoo.registry import Registry
+from zoo.registry import Registry, build_registry
 
 from .cells import Cell, jsonable
 from .settings import budget_diff, budget_hash

@@ -15,6 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from zoo.atomic import atomic_open
+
 #: How metric names are shown in column headers.
 DISPLAY = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "g-psnr": "G-PSNR",
            "s-psnr": "S-PSNR", "global-psnr": "Global-PSNR", "flare-score": "Flare score",
@@ -123,8 +129,7 @@ def arrow(direction: str) -> str:
 
 def write_csv(table: ResultTable, path: Path) -> Path:
     """One line per row: group, label, n, then ``<metric>_mean, <metric>_std`` pairs, status."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
         head = [table.group_name, table.label_name, "n_seeds"]
         for m in table.metrics:
@@ -145,7 +150,7 @@ def write_csv(table: ResultTable, path: Path) -> Path:
 
 def write_cells_csv(results: Iterable[Mapping], metrics: Sequence[str], path: Path) -> Path:
     """The raw per-cell numbers (one line per cell) behind the aggregated table."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["cell", "task", "loss", "seed", "status", *metrics, "wall_s", "error"])
         for res in results:
@@ -191,13 +196,9 @@ def to_markdown(table: ResultTable, command: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def to_rich(table: ResultTable):
+def to_rich(table: ResultTable) -> Group:
     """rich renderables: one table per group, then the notes."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    parts = []
+    parts: list[RenderableType] = []
     for group in table.groups():
         t = Table(title=f"{table.title}{' — ' + group if group else ''}", title_justify="left")
         metrics = table.metrics_of(group)

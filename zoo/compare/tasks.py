@@ -41,7 +41,8 @@ from typing import Mapping, Sequence
 from zoo.engine.evaluation import metric_needs_mask
 from zoo.errors import ConfigError
 from zoo.losses.term import Term
-from zoo.registry import Registry, Spec
+from zoo.registry import Registry
+from zoo.specs import LossSpec
 
 from .settings import LossChoice
 
@@ -116,7 +117,7 @@ class MappedLoss:
     not_applicable: str | None = None
 
 
-def _map_term(term: Term, spec: Spec, task: Task) -> tuple[list[str] | None, str | None]:
+def _map_term(term: Term, spec: LossSpec, task: Task) -> tuple[list[str] | None, str | None]:
     """(composer inputs, None) or (None, reason) for one term on ``task``."""
     name = term.name
     if term.inputs:

@@ -2,33 +2,59 @@
 
 Flare7K (Dai et al., "Flare7K: A Phenomenological Nighttime Flare Removal Dataset", NeurIPS
 2022 Datasets and Benchmarks) and Flare7K++ (Dai et al., "Flare7K++: Mixing Synthetic and Real
-Datasets for Nighttime Flare Removal and Beyond", 2023) unpack as::
+Datasets for Nighttime Flare Removal and Beyond", 2023) unpack as (``root`` is the Flare7k or
+Flare7Kpp folder)::
 
-    Flare7Kpp/                                  (``root``)
-      Flare7K/Scattering_Flare/Compound_Flare/  scattering flares (light source included;
-                                                Flare7K 2022 names the folder Flare7k/)
-      Flare7K/Scattering_Flare/Light_Source/    their light sources (Flare7K++ only), same names
-      Flare7K/Reflective_Flare/                 reflective flares (ghosts)
-      Flare-R/Compound_Flare/, Flare-R/Light_Source/   real captured flares (Flare7K++)
-      test_data/{real,synthetic}/{input,gt,mask}/      input_000000.png, gt_000000.png, ...
-    Flickr24K/                                  backgrounds (``backgrounds``; looked for in
-                                                ``root/Flickr24K`` and beside ``root``)
+    dataset/
+      Flare7k/                                   Flare7K (2022)
+        Scattering_Flare/Compound_Flare/         scattering flares (light source included)
+        Reflective_Flare/                        reflective flares (ghosts)
+        test_data/{real,synthetic}/{input,gt}/   input_000000.png, gt_000000.png, ...
+      Flare7Kpp/                                 Flare7K++
+        Flare7K/Scattering_Flare/{Compound_Flare,Light_Source,Glare_with_shimmer,Core,Streak}/
+        Flare7K/Reflective_Flare/
+        Flare-R/{Compound_Flare,Light_Source}/   real captured flares and their light sources
+        test_data/{real,synthetic}/{input,gt,mask}/   ... mask_000000.png (colour-coded)
+      Flickr24K/                                 backgrounds (``backgrounds``; looked for in
+                                                 ``root/Flickr24K`` and beside ``root``)
+
+A light source and its compound flare share a name (after a leading ``<folder name>_`` is
+removed, see :mod:`zoo.data.pairing`).  ``Glare_with_shimmer``, ``Core`` and ``Streak`` (the
+component layers, from which Flare7K's masks come) are not read.
 
 Files are paired by name (:mod:`zoo.data.pairing`), never by sorted position.
 
-Training synthesis (facts from ykdai/Flare7K ``basicsr/data/flare7k_dataset.py`` and
-``flare7kpp_dataset.py``; this is an independent implementation):
+Two versions (``version=``), with the facts from ykdai/Flare7K (``options/uformer_flare7k_option.yml``,
+``options/uformer_flare7kpp_baseline_option.yml``, ``basicsr/data/flare7k_dataset.py``,
+``flare7kpp_dataset.py``, ``test.py``, ``basicsr/utils/flare_util.py``; an independent
+implementation, no code copied):
+
+* ``"flare7k"`` (Dai et al., NeurIPS 2022; the released Flare7K Uformer was trained so):
+  scattering flares of ``Flare7K/Scattering_Flare/Compound_Flare`` only (no Flare-R), plus a
+  reflective flare; the ground truth is the background **without** the light source.  At test
+  time the light source is pasted back from the input (``test.py``: ``blend_light_source(input,
+  output, 0.97)``), see :func:`paste_back_mask`; ``flare7k-test`` with ``version="flare7k"``
+  gives that mask as ``light_mask``.
+* ``"flare7k++"`` (Dai et al., 2023): Flare7K and Flare-R sets drawn with equal probability
+  (``data_ratio: [0.5, 0.5]``), reflective flares for the Flare7K set only, and each compound
+  flare's light source (``Light_Source``) **kept in the ground truth**.
+* ``None`` (default): ``"flare7k++"`` when the tree has ``Scattering_Flare/Light_Source``
+  (Flare-R is then used when present), else ``"flare7k"`` -- what this dataset did before the
+  option existed.
+
+Training synthesis:
 
 * gamma ``g ~ U(1.8, 2.2)`` per sample; every layer is linearised with ``x ** g``;
-* background: random ``size`` crop (reflect-padded), horizontal and vertical flips, Gaussian
-  noise of std ``0.01 * chi2(1)``, gain ``U(0.5, 1.2)``, clamp to [0, 1];
+* background: random ``size`` crop (reflect-padded), horizontal and vertical flips, optional
+  random erasing (``erasing``, this package's addition, applied before the flare is added),
+  Gaussian noise of std ``0.01 * chi2(1)``, gain ``U(0.5, 1.2)``, clamp to [0, 1];
 * flare: a compound flare (from one flare set, sets chosen with equal probability), plus a
   random reflective flare when the set has them (``clamp(flare + reflective)``); per channel
   "remove background" ``(x - min) * max / (max - min)``; RandomAffine with rotation 0-360,
   scale ``flare_scale`` (0.8-1.5), translation ``translate / 1440`` of the size (300) and shear
-  +-20 degrees, centre crop, flips (the light source, when present, gets the same transform);
-  brightness jitter ``U(0.8, 3)``; Gaussian blur (kernel 21, sigma U(0.1, 3)); DC offset
-  ``U(-0.02, 0.02)`` (Flare7K only);
+  +-20 degrees, centre crop, flips (the light source, when used, gets the same transform);
+  without a light source: brightness jitter ``U(0.8, 3)``; Gaussian blur (kernel 21, sigma
+  U(0.1, 3)); without a light source: DC offset ``U(-0.02, 0.02)``;
 * ``input = clamp(background + flare)``; with a light source (Flare7K++):
   ``gt = clamp(background + light)`` and ``flare = clamp(flare - light)``; otherwise
   ``gt = background``.  All returned through ``** (1 / g)``.
@@ -38,22 +64,32 @@ Flare images are 1440 px wide and were cropped at 512 in Flare7K; ``flare_zoom``
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from zoo.errors import InputError
+from zoo.specs import describe
 
 from .io import list_images, read_image
 from .pairing import index_folder, pair_by_name
-from .sampling import (center_crop, check_same_size, check_split, generator, item_seed,
-                       random_crop, random_flips, randint, uniform)
+from .sampling import (Erasing, center_crop, check_same_size, check_split, draw_seed, generator,
+                       item_seed, random_crop, random_flips, randint, uniform)
 
+FLARE7K_CITATION = ("Dai et al., Flare7K: A Phenomenological Nighttime Flare Removal Dataset, "
+                    "NeurIPS 2022 Datasets and Benchmarks; Dai et al., Flare7K++, 2023")
 DOWNLOAD_HINT = ("download Flare7K++ (https://github.com/ykdai/Flare7K, Flare7Kpp.zip) and "
                  "Flickr24K, unpack them side by side, and pass root=<.../Flare7Kpp>; or use the "
                  "offline dataset 'synthetic-flare'")
+VERSIONS = ("flare7k", "flare7k++")
+FLARE_SETS = ("flare7k", "flare-r")
+#: Flare7K's ``test.py`` pastes back input pixels whose channel mean exceeds this.
+PASTE_BACK_THRESHOLD = 0.97
 
 
 def _find_root(root: str | Path | None, dataset: str) -> Path:
@@ -65,25 +101,85 @@ def _find_root(root: str | Path | None, dataset: str) -> Path:
     return root
 
 
+def _check_version(version: str | None, dataset: str) -> str | None:
+    if version is not None and version not in VERSIONS:
+        raise InputError(f"dataset {dataset}: version must be 'flare7k' (2022: light source "
+                         f"removed from the ground truth) or 'flare7k++', got {version!r}")
+    return version
+
+
+def _flare7k_dir(base: Path) -> Path:
+    """The folder holding Scattering_Flare: ``Flare7K/`` (Flare7K++), ``Flare7k/`` (2022) or
+    ``base`` itself."""
+    return next((base / n for n in ("Flare7K", "Flare7k") if (base / n).is_dir()), base)
+
+
+def paste_back_mask(image: torch.Tensor, threshold: float = PASTE_BACK_THRESHOLD,
+                    morph_size: float = 0.01) -> torch.Tensor:
+    """The soft mask with which Flare7K (2022) pastes the light source of the input back into
+    a restored image: ``restored = mask * input + (1 - mask) * output``.
+
+    Facts from ykdai/Flare7K ``basicsr/utils/flare_util.py`` (``blend_light_source``, called
+    with threshold 0.97 by ``test.py``): the pixels whose channel mean exceeds ``threshold``,
+    opened with a disc of radius ``ceil(morph_size / 2 * max(H, W))``; ``d`` the largest
+    equivalent diameter of the connected regions; the binary mask box-filtered with a disc of
+    ``round(1.5 d)`` pixels (reflected borders), times 3, clipped to [0, 1].
+
+    ``image``: (3, H, W) in [0, 1].  Returns (1, H, W).
+    """
+    from scipy import ndimage
+    from skimage import measure, morphology
+
+    binary = (image.mean(dim=0) > threshold).numpy()
+    radius = int(math.ceil(0.5 * morph_size * max(binary.shape)))
+    binary = ndimage.binary_opening(binary, structure=morphology.disk(radius))
+    regions = measure.regionprops(measure.label(binary))
+    diameter = max((r.equivalent_diameter_area for r in regions), default=0.0)
+    size = int(round(1.5 * diameter))
+    mask = torch.from_numpy(binary.astype(np.float32))[None, None]
+    if size <= 0:
+        return torch.zeros(1, *image.shape[-2:])
+    x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    rr = torch.hypot(x[:, None], x[None, :])
+    kernel = (rr <= x.max()).float() + 1e-7
+    kernel = kernel / kernel.sum()
+    lo, hi = (size - 1) // 2, size // 2  # OpenCV's anchor for an even kernel
+    padded = F.pad(mask, (lo, hi, lo, hi), mode="reflect") if max(lo, hi) < min(
+        binary.shape) else F.pad(mask, (lo, hi, lo, hi), mode="replicate")
+    blurred = F.conv2d(padded, kernel[None, None])[0]
+    return (3.0 * blurred).clamp(0, 1)
+
+
+@describe(citation=FLARE7K_CITATION, test="tests/data/test_flare7k_folders.py")
 class Flare7KTest(Dataset):
-    """The Flare7K / Flare7K++ test pairs: ``test_data/<subset>/{input,gt,mask}``.
+    """The Flare7K / Flare7K++ test pairs: ``test_data/<subset>/{input,gt[,mask]}``.
 
     Args:
-        root: the Flare7K or Flare7Kpp folder (or a folder holding input/ and gt/ directly).
+        root: the Flare7K or Flare7Kpp folder, the folder above a ``Flare7k`` folder, or a
+            folder holding input/ and gt/ directly.
         subset: "real" or "synthetic".
         size: optional centre crop (None keeps the full 512 x 512 images).
-    Items: ``{"input", "gt", "mask", "name"}`` (``mask`` when the folder has one).
+        split: "train" or "test", accepted so that every dataset takes ``split``; the items
+            are the test pairs either way.
+        version: "flare7k" adds ``light_mask`` (1, H, W), the paste-back mask of the input
+            (:func:`paste_back_mask`) that a model trained without the light source in its
+            ground truth needs; "flare7k++" or None (default) do not.
+    Items: ``{"input", "gt", "mask", "name"}`` (``mask`` when the folder has one; the ground
+    truth of the test pairs always shows the light source).
     """
 
     def __init__(self, root: str | Path | None = None, subset: str = "real",
-                 size: int | None = None, split: str = "test"):
+                 size: int | None = None, split: str = "test", version: str | None = None):
         check_split("flare7k-test", split)
+        self.version = _check_version(version, "flare7k-test")
         base = _find_root(root, "flare7k-test")
-        folder = base if (base / "input").is_dir() else base / "test_data" / subset
-        if not (folder / "input").is_dir() or not (folder / "gt").is_dir():
-            raise InputError(f"dataset flare7k-test: {folder}/input and {folder}/gt not found; "
-                             f"{DOWNLOAD_HINT}")
-        folders = {"input": folder / "input", "gt": folder / "gt"}
+        candidates = [base, base / "test_data" / subset] + [
+            base / name / "test_data" / subset for name in ("Flare7k", "Flare7K", "Flare7Kpp")]
+        folder = next((c for c in candidates if (c / "input").is_dir()), None)
+        if folder is None or not (folder / "gt").is_dir():
+            raise InputError(f"dataset flare7k-test: {base / 'test_data' / subset}/input and "
+                             f"gt not found; {DOWNLOAD_HINT}")
+        folders: dict[str, str | Path] = {"input": folder / "input", "gt": folder / "gt"}
         if (folder / "mask").is_dir():
             folders["mask"] = folder / "mask"
         self.pairs = pair_by_name(folders)
@@ -98,11 +194,14 @@ class Flare7KTest(Dataset):
         check_same_size(paths, images)
         roles = list(images)
         cropped = center_crop([images[r] for r in roles], self.size)
-        item = dict(zip(roles, cropped))
+        item: dict = dict(zip(roles, cropped))
+        if self.version == "flare7k":
+            item["light_mask"] = paste_back_mask(item["input"])
         item["name"] = key
         return item
 
 
+@describe(citation=FLARE7K_CITATION, test="tests/data/test_flare7k_folders.py")
 class Flare7K(Dataset):
     """Training pairs synthesised on the fly from the Flare7K / Flare7K++ folders.
 
@@ -114,33 +213,49 @@ class Flare7K(Dataset):
         size: crop size.
         length: items per epoch (default: the number of backgrounds).
         seed: base seed.
-        flare_sets: which flare folders to use, among "flare7k" and "flare-r".
+        version: "flare7k" (2022), "flare7k++" or None (detected); see the module docstring.
+        flare_sets: override the flare folders used, among "flare7k" and "flare-r" (default:
+            the version's).
         reflective: add reflective flares (Flare7K set only).
         flare_scale, translate, shear: RandomAffine ranges (Flare7K's defaults).
         flare_zoom: resize factor applied to flare images first (default ``size / 512``).
         subset: test subset for split="test".
+        erasing: random erasing of the background before the flare is added (a probability,
+            or a table ``{p, scale, ratio, value}``, see :class:`zoo.data.sampling.Erasing`).
+    Items: ``{"input", "gt", "flare", "name"}``, plus ``"light"`` with Flare7K++.
     """
 
     def __init__(self, root: str | Path | None = None, backgrounds: str | Path | None = None,
                  split: str = "train", size: int = 512, length: int | None = None,
-                 seed: int = 0, flare_sets: tuple[str, ...] = ("flare7k", "flare-r"),
-                 reflective: bool = True, flare_scale: tuple[float, float] = (0.8, 1.5),
-                 translate: float = 300.0, shear: float = 20.0, flare_zoom: float | None = None,
-                 subset: str = "real"):
+                 seed: int = 0, version: str | None = None,
+                 flare_sets: tuple[str, ...] | None = None, reflective: bool = True,
+                 flare_scale: tuple[float, float] = (0.8, 1.5), translate: float = 300.0,
+                 shear: float = 20.0, flare_zoom: float | None = None, subset: str = "real",
+                 erasing: Erasing | Mapping | float | None = None):
         self.split = check_split("flare7k", split)
         self.size, self.seed, self.epoch = int(size), int(seed), 0
+        version = _check_version(version, "flare7k")
         base = _find_root(root, "flare7k")
+        self.version = version
+        self.test: Flare7KTest | None = None
         if split == "test":
-            self.test = Flare7KTest(base, subset=subset, size=None)
+            self.test = Flare7KTest(base, subset=subset, size=None, version=version)
             self.length = len(self.test)
             return
-        self.test = None
-        flare7k_dir = next((base / n for n in ("Flare7K", "Flare7k") if (base / n).is_dir()), base)
+        flare7k_dir = _flare7k_dir(base)
+        detected = version is None
+        if version is None:
+            has_lights = (flare7k_dir / "Scattering_Flare" / "Light_Source").is_dir()
+            version = "flare7k++" if has_lights else "flare7k"
+        self.version = version
+        use_lights = version == "flare7k++"
+        names = tuple(flare_sets) if flare_sets is not None else (
+            FLARE_SETS if use_lights else ("flare7k",))
         self.sets = []  # (name, {key: flare path}, {key: light path}, [reflective paths])
-        for name in flare_sets:
+        for name in names:
             if name == "flare7k":
                 scatter = flare7k_dir / "Scattering_Flare"
-                refl_dir = flare7k_dir / "Reflective_Flare"
+                refl_dir: Path | None = flare7k_dir / "Reflective_Flare"
             elif name == "flare-r":
                 scatter, refl_dir = base / "Flare-R", None
             else:
@@ -148,16 +263,21 @@ class Flare7K(Dataset):
                                  f"(flare7k or flare-r)")
             compound = scatter / "Compound_Flare"
             if not compound.is_dir():
-                if name == "flare-r" and "flare-r" in flare_sets and len(flare_sets) > 1:
-                    continue  # Flare7K (2022) has no Flare-R: use what is there
-                raise InputError(f"dataset flare7k: folder {compound} not found; "
-                                 f"{DOWNLOAD_HINT}")
+                if name == "flare-r" and detected and flare_sets is None:
+                    continue  # a Flare7K++ tree without Flare-R: use what is there
+                raise InputError(f"dataset flare7k: folder {compound} not found "
+                                 f"(version {version}); {DOWNLOAD_HINT}")
             flares = index_folder(compound, "compound_flare")
             if not flares:
                 raise InputError(f"dataset flare7k: no images in {compound}")
             lights: dict[str, Path] = {}
-            if (scatter / "Light_Source").is_dir():
-                pairs = pair_by_name({"flare": compound, "light": scatter / "Light_Source"})
+            if use_lights:
+                light_dir = scatter / "Light_Source"
+                if not light_dir.is_dir():
+                    raise InputError(f"dataset flare7k: folder {light_dir} not found; version "
+                                     f"'flare7k++' keeps the light sources in the ground "
+                                     f"truth (use version='flare7k' without them)")
+                pairs = pair_by_name({"flare": compound, "light": light_dir})
                 lights = {k: p["light"] for k, p in pairs}
             reflect = (list_images(refl_dir) if reflective and refl_dir is not None
                        and refl_dir.is_dir() else [])
@@ -174,11 +294,10 @@ class Flare7K(Dataset):
         if not self.backgrounds:
             raise InputError(f"dataset flare7k: no images in background folder {bg}")
         self.length = int(length) if length is not None else len(self.backgrounds)
-        # a light layer in every item as soon as one set has light sources (zeros elsewhere),
-        # so that items of one dataset always collate
-        self.with_light = any(lights for _, _, lights, _ in self.sets)
+        self.with_light = use_lights
         self.flare_scale, self.translate, self.shear = tuple(flare_scale), translate, shear
         self.flare_zoom = float(flare_zoom) if flare_zoom is not None else self.size / 512.0
+        self.erasing = Erasing.from_arg(erasing, "flare7k")
 
     def __len__(self) -> int:
         return self.length
@@ -221,9 +340,12 @@ class Flare7K(Dataset):
         g = generator(item_seed(self.seed, self.split, index, self.epoch))
         gamma = uniform(g, 1.8, 2.2)
         bg_path = self.backgrounds[index % len(self.backgrounds)]
-        background = read_image(bg_path) ** gamma
-        (background,) = random_crop([background], self.size, g)
+        (background,) = random_crop([read_image(bg_path)], self.size, g)
         (background,) = random_flips([background], g)
+        erase_seed = draw_seed(g)
+        if self.erasing is not None:
+            background = self.erasing(background, erase_seed)
+        background = background ** gamma
         sigma = 0.01 * float(torch.randn(1, generator=g) ** 2)
         background = background + sigma * torch.randn(background.shape, generator=g)
         background = (uniform(g, 0.5, 1.2) * background).clamp(0, 1)
@@ -255,7 +377,7 @@ class Flare7K(Dataset):
         flare = flare.clamp(0, 1)
         merged = (flare + background).clamp(0, 1)
         inv = 1.0 / gamma
-        item = {"input": merged ** inv}
+        item: dict = {"input": merged ** inv}
         if has_light:
             item["gt"] = (background + light).clamp(0, 1) ** inv
             item["flare"] = (flare - light).clamp(0, 1) ** inv
@@ -269,7 +391,7 @@ class Flare7K(Dataset):
         return item
 
 
-def _fit(image: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+def _fit(image: torch.Tensor, hw: tuple[int, ...] | torch.Size) -> torch.Tensor:
     """Resize ``image`` to ``hw`` when it differs (flare and light/ghost images of one set)."""
     if tuple(image.shape[-2:]) == tuple(hw):
         return image

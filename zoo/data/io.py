@@ -1,6 +1,7 @@
-"""Robust image reading and writing shared by the datasets, ``zoo infer`` and ``zoo eval``.
+"""Image reading and writing shared by the datasets, ``zoo infer`` and ``zoo eval``.
 
-:func:`read_image` returns a float tensor ``(3, H, W)`` in [0, 1], RGB, whatever the file holds:
+:func:`read_image` returns a float tensor ``(3, H, W)`` in [0, 1], RGB, whatever the file holds
+(:func:`load_image` also says the file's bit depth):
 
 * 8-bit images are divided by 255, 16-bit images (PNG, TIFF) by 65535, 32-bit float TIFFs are
   clamped to [0, 1];
@@ -8,41 +9,91 @@
 * an alpha channel is composited over a black background (``alpha="black"``, the default: a
   transparent pixel carries no light), over white (``alpha="white"``) or dropped
   (``alpha="drop"``);
+* images over :data:`MAX_PIXELS` are refused from their header, before anything is decoded;
 * a missing, corrupt or truncated file raises :class:`zoo.errors.InputError` naming the file.
 
-Pillow reads 16-bit RGB(A) PNGs as 8-bit (it keeps the high byte only), so those files are
-decoded here from their zlib stream (PNG specification, W3C 2003, sections 9 and 11: IHDR,
-IDAT, the five scan-line filters).  :func:`write_image` writes 8-bit files through Pillow and,
-with ``bits=16``, 16-bit PNG (filter type 0) or TIFF.
+Decoders: Pillow for 8-bit files and 16-bit grayscale PNG; ``imagecodecs.png_decode`` (libpng)
+for the other 16-bit PNGs, which Pillow cuts to 8 bits (it keeps the high byte); tifffile for
+TIFF.  ``benchmarks/bench_png16.py`` compares the candidates (exactness and speed).
+:func:`write_image` writes atomically (:mod:`zoo.atomic`): 8-bit files through Pillow and, with
+``bits=16``, 16-bit PNG (imagecodecs) or TIFF (tifffile).
 """
 from __future__ import annotations
 
+import io
 import struct
-import zlib
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
+import tifffile
 import torch
+from PIL import Image
 
+from zoo.atomic import atomic_write_bytes
 from zoo.errors import InputError
 
 #: File name extensions treated as images when a folder is listed.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+#: Largest image read, in pixels: Pillow's decompression-bomb error threshold,
+#: 2 x ``PIL.Image.MAX_IMAGE_PIXELS`` = 2 x (1024 * 1024 * 1024 // 4 // 3), applied to every
+#: format (Pillow's own check covers only what Pillow decodes).
+MAX_PIXELS = 2 * (1024 * 1024 * 1024 // 4 // 3)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
+_ALPHA_MODES = ("black", "white", "drop")
+
+
+@dataclass(frozen=True)
+class ImageListing:
+    """The image files of a folder, and the files passed over with the reason."""
+
+    images: list[Path]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    def hidden(self) -> list[Path]:
+        """Skipped files that look like images but are hidden or macOS metadata (``._*``)."""
+        return [p for p, why in self.skipped if why != "not an image"]
+
+
+def scan_images(folder: str | Path) -> ImageListing:
+    """Image files directly inside ``folder``, sorted by name, and what was skipped: hidden
+    files (``.name``), macOS AppleDouble metadata (``._name``, copied beside every file on
+    non-Mac disks) and files without an image extension."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"image folder {folder} does not exist")
+    images, skipped = [], []
+    for p in sorted(folder.iterdir()):
+        if not p.is_file():
+            continue
+        if p.suffix.lower() not in IMAGE_EXTENSIONS:
+            skipped.append((p, "not an image"))
+        elif p.name.startswith("._"):
+            skipped.append((p, "macOS metadata (AppleDouble)"))
+        elif p.name.startswith("."):
+            skipped.append((p, "hidden"))
+        else:
+            images.append(p)
+    return ImageListing(images, skipped)
 
 
 def list_images(folder: str | Path) -> list[Path]:
     """Image files directly inside ``folder`` (hidden files skipped), sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"image folder {folder} does not exist")
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".")
-                  and p.suffix.lower() in IMAGE_EXTENSIONS)
+    return scan_images(folder).images
 
 
 # --------------------------------------------------------------------------------------- reading
+@dataclass(frozen=True)
+class LoadedImage:
+    """An image as :func:`read_image` returns it, with the bit depth of its file (8, 16, 32)."""
+
+    image: torch.Tensor
+    bits: int
+    path: Path
+
+
 def read_image(path: str | Path, *, alpha: str = "black") -> torch.Tensor:
     """The image at ``path`` as a float32 tensor ``(3, H, W)`` in [0, 1], RGB.
 
@@ -51,7 +102,13 @@ def read_image(path: str | Path, *, alpha: str = "black") -> torch.Tensor:
         alpha: what to do with an alpha channel: ``"black"`` (composite over black),
             ``"white"`` (composite over white) or ``"drop"`` (ignore it).
     """
-    if alpha not in ("black", "white", "drop"):
+    return load_image(path, alpha=alpha).image
+
+
+def load_image(path: str | Path, *, alpha: str = "black") -> LoadedImage:
+    """:func:`read_image`, also telling the file's bit depth (8; 16 for 16-bit PNG/TIFF;
+    32 for float TIFF)."""
+    if alpha not in _ALPHA_MODES:
         raise InputError(f"read_image: alpha must be 'black', 'white' or 'drop', got {alpha!r}")
     path = Path(path)
     if not path.is_file():
@@ -60,103 +117,59 @@ def read_image(path: str | Path, *, alpha: str = "black") -> torch.Tensor:
         array = _read_array(path)
     except InputError:
         raise
-    except Exception as e:  # Pillow/tifffile raise many types for broken files
+    except Image.DecompressionBombError as e:  # Pillow's check, before ours when it opens first
+        raise InputError(f"image {path} is too large: {e}") from None
+    except Exception as e:  # Pillow/tifffile/imagecodecs raise many types for broken files
         raise InputError(f"cannot read image {path}: corrupt, truncated or unsupported file "
                          f"({type(e).__name__}: {e})") from None
-    return _to_rgb_tensor(array, path, alpha)
+    bits = 8 if array.dtype in (np.uint8, np.bool_) else 16 if array.dtype == np.uint16 else 32
+    return LoadedImage(_to_rgb_tensor(array, path, alpha), bits, path)
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise InputError(f"image {path} is too large: {width}x{height} = "
+                         f"{width * height / 1e6:.1f} megapixels, over the limit of "
+                         f"{MAX_PIXELS / 1e6:.1f} (zoo.data.io.MAX_PIXELS, Pillow's "
+                         f"decompression-bomb limit); nothing was decoded")
 
 
 def _read_array(path: Path) -> np.ndarray:
     """An ``(H, W)`` or ``(H, W, C)`` array, integer or float, exactly as stored."""
     with open(path, "rb") as f:
         head = f.read(33)
-    if head.startswith(_PNG_SIGNATURE) and len(head) >= 29 and head[24] == 16:
-        if head[28] == 0:  # not interlaced: decode the 16 bits ourselves (Pillow drops 8 of them)
-            return _decode_png16(path)
+    if head.startswith(_PNG_SIGNATURE) and len(head) >= 29 and head[12:16] == b"IHDR":
+        width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
+        _check_size(path, width, height)
+        if depth == 16 and colour != 0:  # Pillow would keep 8 of the 16 bits
+            return np.asarray(imagecodecs.png_decode(path.read_bytes()))
     if path.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
-
-        return np.asarray(tifffile.imread(path))
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im.load()  # forces decoding: truncated files fail here
-        if im.mode == "P":
-            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-        elif im.mode in ("1", "CMYK", "YCbCr", "LAB", "HSV"):
-            im = im.convert("RGB")
-        elif im.mode == "PA":
-            im = im.convert("RGBA")
-        array = np.asarray(im)
-        if im.mode.startswith("I;16"):
-            array = array.astype(np.uint16)
-        elif im.mode == "I":  # 32-bit integer: Pillow's container for 16-bit grayscale PNG
-            array = array.astype(np.int64)
-            if array.max(initial=0) <= 65535 and array.min(initial=0) >= 0:
+        with tifffile.TiffFile(path) as tif:
+            shape = tif.series[0].shape if tif.series else ()
+            if len(shape) >= 2:
+                h, w = (shape[-3], shape[-2]) if len(shape) >= 3 and shape[-1] <= 4 \
+                    else (shape[-2], shape[-1])
+                _check_size(path, int(w), int(h))
+            return np.asarray(tif.asarray())
+    with warnings.catch_warnings():  # DecompressionBombWarning: our own limit is checked below
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as im:
+            _check_size(path, *im.size)
+            im.load()  # forces decoding: truncated files fail here
+            if im.mode == "P":
+                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+            elif im.mode in ("1", "CMYK", "YCbCr", "LAB", "HSV"):
+                im = im.convert("RGB")
+            elif im.mode == "PA":
+                im = im.convert("RGBA")
+            array = np.asarray(im)
+            if im.mode.startswith("I;16"):
                 array = array.astype(np.uint16)
+            elif im.mode == "I":  # 32-bit integer: Pillow's container for 16-bit grayscale PNG
+                array = array.astype(np.int64)
+                if array.max(initial=0) <= 65535 and array.min(initial=0) >= 0:
+                    array = array.astype(np.uint16)
     return array
-
-
-def _decode_png16(path: Path) -> np.ndarray:
-    """Decode a non-interlaced 16-bit PNG into a uint16 array (PNG spec sections 9, 11)."""
-    data = path.read_bytes()
-    pos, idat, header = 8, [], None
-    while pos + 8 <= len(data):
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if len(body) < length:
-            raise InputError(f"cannot read image {path}: truncated PNG chunk {ctype!r}")
-        if ctype == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif ctype == b"IDAT":
-            idat.append(body)
-        elif ctype == b"IEND":
-            break
-        pos += 12 + length
-    if header is None or not idat:
-        raise InputError(f"cannot read image {path}: PNG without IHDR or IDAT")
-    width, height, _, colour, _, _, _ = header
-    if colour not in _PNG_CHANNELS:
-        raise InputError(f"cannot read image {path}: unsupported 16-bit PNG colour type {colour}")
-    channels = _PNG_CHANNELS[colour]
-    bpp = 2 * channels  # bytes per pixel
-    stride = width * bpp
-    try:
-        raw = zlib.decompress(b"".join(idat))
-    except zlib.error as e:
-        raise InputError(f"cannot read image {path}: corrupt PNG data ({e})") from None
-    if len(raw) < height * (stride + 1):
-        raise InputError(f"cannot read image {path}: truncated PNG data")
-    rows = np.frombuffer(raw[:height * (stride + 1)], np.uint8).reshape(height, stride + 1)
-    out = np.zeros((height, stride), np.uint8)
-    prev = np.zeros(stride, np.int32)
-    for y in range(height):
-        kind, line = rows[y, 0], rows[y, 1:].astype(np.int32)
-        if kind == 0:
-            cur = line
-        elif kind == 1:  # Sub: each byte adds the byte bpp to its left -> cumulative sums
-            cur = np.cumsum(line.reshape(-1, bpp), axis=0).reshape(-1) & 0xFF
-        elif kind == 2:  # Up
-            cur = (line + prev) & 0xFF
-        elif kind in (3, 4):  # Average, Paeth: sequential along the row
-            cur = line.copy()
-            for x in range(stride):
-                a = int(cur[x - bpp]) if x >= bpp else 0
-                b = int(prev[x])
-                if kind == 3:
-                    cur[x] = (cur[x] + ((a + b) >> 1)) & 0xFF
-                else:
-                    c = int(prev[x - bpp]) if x >= bpp else 0
-                    p = a + b - c
-                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                    pred = a if pa <= pb and pa <= pc else b if pb <= pc else c
-                    cur[x] = (cur[x] + pred) & 0xFF
-        else:
-            raise InputError(f"cannot read image {path}: bad PNG filter type {kind} in row {y}")
-        out[y] = cur
-        prev = cur.astype(np.int32)
-    array = out.view(">u2").astype(np.uint16).reshape(height, width, channels)
-    return array[..., 0] if channels == 1 else array
 
 
 def _to_rgb_tensor(array: np.ndarray, path: Path, alpha: str) -> torch.Tensor:
@@ -194,11 +207,15 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return (image * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-def write_image(path: str | Path, image: torch.Tensor, *, bits: int = 8) -> Path:
-    """Write a ``(C, H, W)`` tensor in [0, 1] (C = 1 or 3) to ``path``; folders are created.
+def write_image(path: str | Path, image: torch.Tensor, *, bits: int = 8,
+                overwrite: bool = True) -> Path:
+    """Write a ``(C, H, W)`` tensor in [0, 1] (C = 1 or 3) to ``path`` atomically; folders are
+    created.
 
     ``bits=8`` rounds to the nearest of 256 levels (PNG, JPEG, ... through Pillow);
-    ``bits=16`` writes 65536 levels to ``.png`` or ``.tif``/``.tiff``.
+    ``bits=16`` writes 65536 levels to ``.png`` or ``.tif``/``.tiff``.  An image with NaN or
+    infinite values is refused (it would silently become black); ``overwrite=False`` refuses an
+    existing file.
     """
     path = Path(path)
     if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] not in (1, 3):
@@ -207,39 +224,31 @@ def write_image(path: str | Path, image: torch.Tensor, *, bits: int = 8) -> Path
                          f"got {shape}")
     if bits not in (8, 16):
         raise InputError(f"write_image {path}: bits must be 8 or 16, got {bits}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    bad = int((~torch.isfinite(image)).sum())
+    if bad:
+        raise InputError(f"write_image {path}: the image has {bad} NaN or infinite value(s); "
+                         f"not written")
+    suffix = path.suffix.lower()
     if bits == 16:
         x = image.detach().float().cpu().clamp(0, 1)
-        array = (x * 65535.0).round().to(torch.int32).permute(1, 2, 0).numpy().astype(np.uint16)
-        suffix = path.suffix.lower()
+        array = np.ascontiguousarray(
+            (x * 65535.0).round().to(torch.int32).permute(1, 2, 0).numpy().astype(np.uint16))
+        plane = np.ascontiguousarray(array[..., 0]) if array.shape[2] == 1 else array
         if suffix in (".tif", ".tiff"):
-            import tifffile
-
-            tifffile.imwrite(path, array[..., 0] if array.shape[2] == 1 else array)
+            buffer = io.BytesIO()
+            tifffile.imwrite(buffer, plane)
+            data = buffer.getvalue()
         elif suffix == ".png":
-            path.write_bytes(_encode_png16(array))
+            data = imagecodecs.png_encode(plane, level=6)
         else:
             raise InputError(f"write_image {path}: 16-bit output needs a .png or .tif name")
-        return path
-    from PIL import Image
-
+        return atomic_write_bytes(data, path, overwrite=overwrite)
+    kind = Image.registered_extensions().get(suffix)
+    if kind is None:
+        raise InputError(f"write_image {path}: unknown image extension {suffix!r} "
+                         f"(e.g. {', '.join(IMAGE_EXTENSIONS)})")
     array = to_uint8(image)
-    Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(path)
-    return path
-
-
-def _encode_png16(array: np.ndarray) -> bytes:
-    """A 16-bit PNG (colour type 0 or 2, filter type 0 on every row) of an (H, W, C) array."""
-    height, width, channels = array.shape
-    colour = 0 if channels == 1 else 2
-    rows = array.astype(">u2").reshape(height, width * channels).tobytes()
-    stride = width * channels * 2
-    raw = b"".join(b"\x00" + rows[y * stride:(y + 1) * stride] for y in range(height))
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
-
-    return (_PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour,
-                                                         0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+    pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+    buffer = io.BytesIO()  # encoded in memory: every byte then goes through the atomic writer
+    pil.save(buffer, format=kind)
+    return atomic_write_bytes(buffer.getvalue(), path, overwrite=overwrite)

@@ -17,6 +17,7 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from zoo.errors import InputError
+from zoo.specs import describe
 
 from .io import read_image
 from .pairing import pair_by_name
@@ -29,6 +30,8 @@ DOWNLOAD_HINT = ("download LOL (https://daooshee.github.io/BMVC2018website/, LOL
                  "offline dataset 'synthetic-lowlight'")
 
 
+@describe(citation="Wei et al., Deep Retinex Decomposition for Low-Light Enhancement, BMVC 2018",
+          test="tests/data/test_lol_folders.py")
 class LOL(Dataset):
     """LOL pairs paired by file name.
 
@@ -38,6 +41,7 @@ class LOL(Dataset):
         size: crop size: train takes random crops (None: 128), test a centre crop (None: whole
             images, all 600 x 400 in LOL)
         seed: base seed of the crops and flips.
+        length: number of items (the pairs repeat beyond their count); None: one per pair.
     """
 
     def __init__(self, root: str | Path | None = None, split: str = "train",

@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from zoo.errors import InputError
+from zoo.specs import describe
 
 from .backgrounds import BackgroundPool
 from .sampling import check_split, generator, item_seed, uniform
@@ -65,6 +66,10 @@ class _PhotoPairs(Dataset):
                 "name": f"{self.dataset_name}-{self.split}-{index:06d}-{photo}"}
 
 
+@describe(citation="Li et al., Low-Light Image and Video Enhancement Using Deep Learning: A "
+                   "Survey, TPAMI 2021 (simulated data); Lore et al., LLNet, Pattern Recognition "
+                   "2017; Foi et al., IEEE TIP 2008 (noise model)",
+          test="tests/data/test_synthetic_pairs.py")
 class SyntheticLowLight(_PhotoPairs):
     """Gamma-darkened photos with Poisson-Gaussian noise (see the module docstring).
 
@@ -96,6 +101,8 @@ class SyntheticLowLight(_PhotoPairs):
         return (shot + read).clamp(0, 1)
 
 
+@describe(citation="Zhang et al., Beyond a Gaussian Denoiser (DnCNN), IEEE TIP 2017",
+          test="tests/data/test_synthetic_pairs.py")
 class SyntheticDenoise(_PhotoPairs):
     """Photos with additive white Gaussian noise of std sigma/255 (see the module docstring).
 

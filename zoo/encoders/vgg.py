@@ -8,7 +8,8 @@ Layers are named after the VGG paper's blocks: ``conv<b>_<i>``, ``relu<b>_<i>``,
 
 Weights (``pretrained``):
 
-* ``True``: torchvision ``IMAGENET1K_V1`` from the torch hub cache (never downloaded here);
+* ``True``: torchvision ``IMAGENET1K_V1`` from the torch hub cache, downloaded there first when
+  missing unless offline (:mod:`zoo.hub`);
 * ``"/path/file.pth"``: a torchvision-layout state dict (full model or ``features`` only);
 * ``False``: the *generic perceptual loss* of Liu et al., "Generic Perceptual Loss for Modeling
   Structured Output Dependencies", CVPR 2021: random weights, fixed, drawn from ``seed`` with
@@ -27,9 +28,22 @@ import torch
 from torch import nn
 
 from zoo.errors import ZooError
+from zoo.specs import describe
 
 from .base import FrozenEncoder, generic_source, seeded
 from .weights import load_matching, load_state_dict_file, torchvision_checkpoint
+
+_CITATION = ("Simonyan & Zisserman, ICLR 2015; layers after Johnson et al., ECCV 2016; generic "
+             "weights: Liu et al., 'Generic Perceptual Loss for Modeling Structured Output "
+             "Dependencies', CVPR 2021")
+_ARGS = """
+    Args:
+        layers: names of the returned layers (relu1_2, ...), in network order.
+        pretrained: True: IMAGENET1K_V1 from the torch hub cache; a path: that file; False:
+            random fixed weights (generic perceptual loss).
+        width: channel multiplier of random-weight encoders (< 1 thins the channels).
+        seed: seed of the random weights.
+"""
 
 #: Channels per block and convolutions per block (torchvision ``cfgs["D"]`` and ``cfgs["E"]``).
 VGG_BLOCKS = {"vgg16": ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)),
@@ -91,7 +105,7 @@ class VGGEncoder(FrozenEncoder):
         else:
             if pretrained is True:
                 weights = _weights_enum(arch)
-                path = torchvision_checkpoint(weights, arch, what)
+                path = torchvision_checkpoint(weights, what)
                 source = f"torchvision {weights.name}"
             elif isinstance(pretrained, (str, bytes)) or hasattr(pretrained, "__fspath__"):
                 path, source = pretrained, f"file {pretrained}"
@@ -131,13 +145,25 @@ class VGGEncoder(FrozenEncoder):
         return [found[n] for n in self.layer_names]
 
 
+@describe(citation=_CITATION, test="tests/test_encoders.py::test_vgg_layers_and_truncation")
 def vgg16(layers: Sequence[str] | str | None = None, pretrained: bool | str = True,
           width: float = 1.0, seed: int = 0) -> VGGEncoder:
-    """VGG-16 features (default layers relu1_2, relu2_2, relu3_3, relu4_3)."""
+    """VGG-16 features (default layers relu1_2, relu2_2, relu3_3, relu4_3).
+
+    Input [0, 1], any size.
+    """
     return VGGEncoder("vgg16", layers=layers, pretrained=pretrained, width=width, seed=seed)
 
 
+@describe(citation=_CITATION, test="tests/test_encoders.py::test_vgg_layers_and_truncation")
 def vgg19(layers: Sequence[str] | str | None = None, pretrained: bool | str = True,
           width: float = 1.0, seed: int = 0) -> VGGEncoder:
-    """VGG-19 features (default layers relu1_2, relu2_2, relu3_4, relu4_4, relu5_4)."""
+    """VGG-19 features (default layers relu1_2, relu2_2, relu3_4, relu4_4, relu5_4).
+
+    Input [0, 1], any size.
+    """
     return VGGEncoder("vgg19", layers=layers, pretrained=pretrained, width=width, seed=seed)
+
+
+vgg16.__doc__ = (vgg16.__doc__ or "") + _ARGS
+vgg19.__doc__ = (vgg19.__doc__ or "") + _ARGS

@@ -1,25 +1,42 @@
 """ViT-L/16 with SWAG weights: the embedding of Song & Bae's hard-negative triplet loss.
 
 Song & Bae, "Hard-negative sampling with cascaded fine-tuning network to boost flare removal",
-CVPR 2023 workshops, compute their triplet loss on ViT-L/16 SWAG embeddings (SWAG: Singh et al.,
-"Revisiting Weakly Supervised Pre-Training of Visual Perception Models", CVPR 2022).
+CVPR 2023 workshops, compute their triplet loss on the embedding of a ViT-L/16 SWAG network (SWAG:
+Singh et al., "Revisiting Weakly Supervised Pre-Training of Visual Perception Models", CVPR 2022),
+"the activation layer just before the output layer".  torchvision ships two ImageNet-1k versions
+of that network (``ViT_L_16_Weights``; URL, input size, transforms and top-1 from its enum):
+
+=========  ==============================  ==========  ======  =====================================
+variant    torchvision weights             input       top-1   file (``<name>-<sha256 prefix>.pth``)
+=========  ==============================  ==========  ======  =====================================
+``linear`` ``IMAGENET1K_SWAG_LINEAR_V1``   224 x 224   85.146  ``vit_l_16_lc_swag-4d563306.pth``
+``e2e``    ``IMAGENET1K_SWAG_E2E_V1``      512 x 512   88.064  ``vit_l_16_swag-4f3808c9.pth``
+=========  ==============================  ==========  ======  =====================================
+
+``linear`` is the SWAG-pretrained trunk left as pretrained (only a linear classifier was fitted on
+top); ``e2e`` is the trunk fine-tuned end to end on ImageNet-1k at 512 px (the paper's ">88 %
+top-1" ViT-L), with position embeddings for 512/16 = 32 x 32 patches plus the class token (1025
+tokens, about 5x the work of 224 px).  Both are registered: ``vit-l-16-swag.linear`` (the default,
+also plain ``vit-l-16-swag``) and ``vit-l-16-swag.e2e``.
 
 Choices made here (the paper names the backbone, not these details):
 
-* weights: torchvision ``ViT_L_16_Weights.IMAGENET1K_SWAG_LINEAR_V1`` by default
-  (``variant="linear"``): the SWAG-pretrained trunk left *as pretrained* (only a linear
-  classifier was fitted on top), at its native **224 x 224** input: the purest SWAG embedding and
-  the cheapest.  ``variant="e2e"`` uses ``IMAGENET1K_SWAG_E2E_V1`` (trunk fine-tuned end to end on
-  ImageNet-1k, **512 x 512** input, about 5x the tokens).
-* input size: the position embeddings fix the input size, so images of any H x W are resized
-  (bicubic, antialiased, differentiable; aspect ratio not kept) to 224 x 224 (or 512 x 512) after
-  the ImageNet normalisation torchvision lists for these weights (mean 0.485/0.456/0.406, std
-  0.229/0.224/0.225).
+* input size: the position embeddings fix it, so images of another H x W are resized (bicubic,
+  antialiased, differentiable; aspect ratio not kept, no crop) to the variant's size after the
+  ImageNet normalisation torchvision lists for these weights (mean 0.485/0.456/0.406, std
+  0.229/0.224/0.225); images already at that size (512 x 512 for ``e2e``) pass unchanged;
 * output: one feature, ``"cls"``: the class-token embedding after the encoder's final LayerNorm,
-  shape ``(B, 1024)`` (the input of torchvision's classification head, which is dropped).
+  shape ``(B, 1024)``, i.e. the input of torchvision's classification head (dropped): the
+  activation just before the output layer.
+
+``pretrained=False`` builds either variant with random weights drawn from ``seed`` and never
+touches the network (a paper-sized model for tests; ``torch.device("meta")`` builds it without
+memory).
 """
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -27,13 +44,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.errors import ZooError
+from zoo.specs import describe
 
 from .base import FrozenEncoder, generic_source, seeded
 from .weights import load_matching, load_state_dict_file, torchvision_checkpoint
 
-#: variant -> (torchvision weights name, input size)
-SWAG_VARIANTS = {"linear": ("IMAGENET1K_SWAG_LINEAR_V1", 224),
-                 "e2e": ("IMAGENET1K_SWAG_E2E_V1", 512)}
+
+@dataclass(frozen=True)
+class SwagVariant:
+    """One torchvision ViT-L/16 SWAG weight set: its ``ViT_L_16_Weights`` member and input size."""
+
+    weights_name: str
+    image_size: int
+
+
+SWAG_VARIANTS = {"linear": SwagVariant("IMAGENET1K_SWAG_LINEAR_V1", 224),
+                 "e2e": SwagVariant("IMAGENET1K_SWAG_E2E_V1", 512)}
 
 
 class ViTEncoder(FrozenEncoder):
@@ -62,30 +88,44 @@ class ViTEncoder(FrozenEncoder):
         return [tokens[:, 0]]
 
 
+@describe(citation="Song & Bae, 'Hard-negative sampling with cascaded fine-tuning network to "
+                   "boost flare removal', CVPR 2023 workshops; Singh et al., 'Revisiting Weakly "
+                   "Supervised Pre-Training of Visual Perception Models', CVPR 2022",
+          test="tests/test_encoders.py::test_vit_encoder_cls_embedding_and_resize")
 def vit_l_16_swag(pretrained: bool | str = True, variant: str = "linear",
                   layers: Sequence[str] | str | None = None, seed: int = 0) -> ViTEncoder:
-    """ViT-L/16 SWAG class-token embedding (B, 1024); see the module docstring for the choices."""
-    what = "encoder vit-l-16-swag"
+    """ViT-L/16 SWAG class-token embedding (B, 1024); see the module docstring for the choices.
+
+    Inputs of any size are resized (bicubic) to the weights' resolution; the output is the class
+    token after the final LayerNorm.
+
+    Args:
+        pretrained: ``True``: torchvision's weights of ``variant`` (torch hub cache, downloaded
+            there when missing unless offline); a path: that state dict; ``False``: random.
+        variant: ``"linear"`` (224 px) or ``"e2e"`` (512 px).
+        layers: ``["cls"]``, the only output.
+        seed: seed of the random weights (``pretrained=False``).
+    """
+    what = f"encoder vit-l-16-swag.{variant}"
     if variant not in SWAG_VARIANTS:
-        raise ZooError(f"{what}: unknown variant {variant!r} (one of {', '.join(SWAG_VARIANTS)})")
+        raise ZooError(f"encoder vit-l-16-swag: unknown variant {variant!r} (one of "
+                       f"{', '.join(SWAG_VARIANTS)})")
     layers = (layers,) if isinstance(layers, str) else tuple(layers or ("cls",))
     if layers != ("cls",):
         raise ZooError(f"{what}: the only output is the class-token embedding, layers=['cls'] "
                        f"(got {list(layers)})")
     from torchvision.models import ViT_L_16_Weights, vit_l_16
 
-    weights_name, size = SWAG_VARIANTS[variant]
-    path = source = None
-    if pretrained is True:  # check the cache before spending seconds on building ViT-L
-        weights = ViT_L_16_Weights[weights_name]
-        path = torchvision_checkpoint(weights, "vit_l_16", what)
-        source = f"torchvision {weights_name}"
+    spec = SWAG_VARIANTS[variant]
+    path: str | os.PathLike | None = None
+    source = generic_source(seed)
+    if pretrained is True:  # fetch the file before spending seconds on building ViT-L
+        path = torchvision_checkpoint(ViT_L_16_Weights[spec.weights_name], what)
+        source = f"torchvision {spec.weights_name}"
     elif pretrained is not False:
         path, source = pretrained, f"file {pretrained}"
     with seeded(seed):
-        vit = vit_l_16(weights=None, image_size=size)
+        vit = vit_l_16(weights=None, image_size=spec.image_size)
     if path is not None:
         load_matching(vit, load_state_dict_file(path, what), what, source)
-    else:
-        source = generic_source(seed)
     return ViTEncoder(vit, source)

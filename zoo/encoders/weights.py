@@ -1,95 +1,84 @@
-"""Finding pretrained encoder weights without a network connection.
+"""Pretrained encoder weights: from the caches the ecosystem uses, downloaded there if missing.
 
-Weights are looked up where torchvision and timm keep them, never downloaded from here:
+Weights are looked up (and, unless offline, downloaded) where torchvision and timm keep them:
 
 * torchvision: ``torch.hub.get_dir()/checkpoints/<file name of weights.url>`` (the hub dir is
-  ``$TORCH_HOME/hub``, by default ``~/.cache/torch/hub``); this is where
-  ``torchvision.models.<arch>(weights=...)`` saves what it downloads.
+  ``$TORCH_HOME/hub``, by default ``~/.cache/torch/hub``), downloaded with a progress bar and the
+  SHA-256 check of the hash prefix in the file name, exactly where
+  ``torchvision.models.<arch>(weights=...)`` saves them (the policy: :mod:`zoo.hub`);
 * timm: the Hugging Face cache (``$HF_HOME/hub``, by default ``~/.cache/huggingface/hub``) for
-  weights with an ``hf_hub_id``, else the torch hub checkpoints folder for a plain URL.
-* or a local file: ``pretrained="/path/to/file.pth"`` (a state dict, read with
-  ``torch.load(weights_only=True)``, or a ``.safetensors`` file).
+  weights with an ``hf_hub_id``, else the torch hub checkpoints folder for a plain URL; missing
+  files are fetched by timm's own mechanism (``timm.create_model(..., pretrained=True)``);
+* or a local file: ``pretrained="/path/to/file.pth"`` (any format
+  :func:`zoo.checkpoint.load_state_dict_file` reads: a state dict, a wrapped one, or a
+  ``.safetensors`` file; never unpickled beyond tensors).
 
-When the file is missing the :class:`~zoo.errors.ZooError` says exactly how to get it.
+Offline (``ZOO_OFFLINE=1``, ``HF_HUB_OFFLINE=1``, ``zoo --offline``), or when the download fails,
+the :class:`~zoo.errors.ZooError` names the file, its URL and where to put it.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from zoo.checkpoint import apply_state_dict, load_state_dict_file  # noqa: F401  (re-exported)
 from zoo.errors import ZooError
+from zoo.hub import cached_download, hub_checkpoints
 
 GENERIC_HINT = "or pass pretrained=False for the random generic perceptual loss"
 
 
-def torch_hub_checkpoints() -> Path:
-    """``torch.hub.get_dir()/checkpoints``: where torchvision stores downloaded weights."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
+def torchvision_checkpoint(weights: Any, what: str) -> Path:
+    """The cached file of torchvision weights ``weights`` (e.g. ``VGG16_Weights.IMAGENET1K_V1``),
+    downloaded into the torch hub cache first when missing (see :func:`zoo.hub.cached_download`).
 
-
-def torchvision_checkpoint(weights: Any, arch: str, what: str) -> Path:
-    """The cached file of torchvision weights ``weights`` (e.g. ``VGG16_Weights.IMAGENET1K_V1``).
-
-    Raises ZooError naming the expected path, the download command and the URL when absent.
+    Raises ZooError naming the file, its URL and where to put it when offline or when the
+    download fails.
     """
-    url = weights.url
-    path = torch_hub_checkpoints() / os.path.basename(url)
-    if not path.is_file():
-        enum = type(weights).__name__
-        raise ZooError(
-            f"{what}: torchvision weights {enum}.{weights.name} not found at {path} (no download "
-            f"is attempted). On a machine with internet run: python -c \"import torchvision; "
-            f"torchvision.models.get_model('{arch}', weights='{enum}.{weights.name}')\" (it saves "
-            f"to $TORCH_HOME/hub/checkpoints), or fetch {url} into {path.parent}, or pass "
-            f"pretrained='/path/to/{path.name}', {GENERIC_HINT}")
-    return path
-
-
-def load_state_dict_file(path: str | os.PathLike, what: str) -> dict[str, torch.Tensor]:
-    """Read a state dict from ``path`` (``torch.load(weights_only=True)`` or safetensors).
-
-    Unwraps the common containers ``{"state_dict": ...}``, ``{"model": ...}``, ``{"params": ...}``.
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ZooError(f"{what}: weights file {path} not found")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            obj: Any = load_file(str(path), device="cpu")
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupted file, pickle with code objects, ...
-        raise ZooError(f"{what}: cannot read weights file {path}: {type(e).__name__}: "
-                       f"{str(e).splitlines()[0] if str(e) else ''}") from None
-    for key in ("state_dict", "model", "params", "params_ema"):
-        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ZooError(f"{what}: {path} does not hold a state dict of tensors")
-    return obj
+    label = f"{what} (torchvision {type(weights).__name__}.{weights.name})"
+    return cached_download(weights.url, label, hint=(
+        f", or pass pretrained='/path/to/{os.path.basename(weights.url)}', {GENERIC_HINT}"))
 
 
 def load_matching(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str,
                   source: str) -> None:
-    """``module.load_state_dict(state, strict=True)`` with a one-line error on mismatch."""
+    """Load ``state`` strictly into ``module``; a mismatch is one line listing the keys."""
     try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).split("\n")[1].strip() if "\n" in str(e) else str(e)
-        raise ZooError(f"{what}: weights from {source} do not fit the network: {first}") from None
+        apply_state_dict(module, state, source=f"weights from {source}")
+    except ZooError as e:
+        raise ZooError(f"{what}: {e}") from None
 
 
-def timm_weights_file(model_name: str, what: str) -> Path:
-    """The locally cached pretrained file of timm model ``model_name`` (``arch`` or ``arch.tag``).
+@dataclass(frozen=True)
+class TimmWeights:
+    """Where timm keeps a model's pretrained weights, and whether they are cached here.
 
-    Looks in the Hugging Face cache for ``hf_hub_id`` weights and in the torch hub checkpoints
-    folder for URL weights; raises ZooError with the command to fetch them when absent.
+    Attributes:
+        file: the cached file, or None when it is not on this machine.
+        looked: the places searched (for messages).
+        fetch: ways to fetch the file by hand (for messages).
+    """
+
+    file: Path | None
+    looked: tuple[str, ...]
+    fetch: tuple[str, ...]
+
+    def missing(self, model_name: str) -> str:
+        """The message tail of a missing file: where it was looked for and how to fetch it."""
+        return (f"timm weights for {model_name!r} are not in {' or '.join(self.looked)}; "
+                f"{' or '.join(self.fetch)}, or pass pretrained='/path/to/weights', "
+                f"{GENERIC_HINT}")
+
+
+def find_timm_weights(model_name: str, what: str) -> TimmWeights:
+    """Look for the pretrained file of timm model ``model_name`` (``arch`` or ``arch.tag``).
+
+    The Hugging Face cache holds ``hf_hub_id`` weights, the torch hub checkpoints folder URL
+    weights (timm's own places).  Raises ZooError when timm registers no weights for the model.
     """
     from timm.models import get_pretrained_cfg
 
@@ -100,9 +89,8 @@ def timm_weights_file(model_name: str, what: str) -> Path:
     if cfg is None:
         raise ZooError(f"{what}: timm model {model_name!r} has no pretrained weights registered; "
                        f"pass pretrained='/path/to/weights' or pretrained=False")
-    fetch = (f"On a machine with internet run: python -c \"import timm; "
-             f"timm.create_model('{model_name}', pretrained=True)\"")
-    looked = []
+    looked: list[str] = []
+    fetch: list[str] = []
     if cfg.hf_hub_id:
         from huggingface_hub import try_to_load_from_cache
         from huggingface_hub.constants import HF_HUB_CACHE
@@ -113,15 +101,13 @@ def timm_weights_file(model_name: str, what: str) -> Path:
         for fname in names:
             hit = try_to_load_from_cache(repo, fname, revision=revision or None)
             if isinstance(hit, str):
-                return Path(hit)
-        looked.append(f"Hugging Face cache {HF_HUB_CACHE} (repo {repo}; set HF_HOME to move it)")
-        fetch += f" (or: huggingface-cli download {repo})"
+                return TimmWeights(Path(hit), (), ())
+        looked.append(f"the Hugging Face cache {HF_HUB_CACHE} (repo {repo}; HF_HOME moves it)")
+        fetch.append(f"run huggingface-cli download {repo}")
     if cfg.url:
-        path = torch_hub_checkpoints() / os.path.basename(cfg.url)
+        path = hub_checkpoints() / os.path.basename(cfg.url)
         if path.is_file():
-            return path
+            return TimmWeights(path, (), ())
         looked.append(str(path))
-        fetch += f", or fetch {cfg.url} into {path.parent}"
-    raise ZooError(f"{what}: timm weights for {model_name!r} not found in {' or '.join(looked)} "
-                   f"(no download is attempted). {fetch}, or pass "
-                   f"pretrained='/path/to/weights', {GENERIC_HINT}")
+        fetch.append(f"download {cfg.url} and put it at {path}")
+    return TimmWeights(None, tuple(looked), tuple(fetch))

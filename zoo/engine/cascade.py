@@ -21,11 +21,12 @@ low-light); a model with several outputs contributes its ``part`` (``"image"``) 
 from __future__ import annotations
 
 import copy
-from typing import Mapping
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
+from zoo.checkpoint import CascadeCheckpoint, load_cascade_checkpoint
 from zoo.losses.term import Term
 
 from .forward import ForwardStep, name_outputs
@@ -50,6 +51,9 @@ class CascadedFineTuner(nn.Module):
     ``forward(x)`` returns the anchor's whole output (so the cascade is a model like any other,
     with the anchor's ``output_split``); :meth:`tensors` returns the named tensors the loss uses.
     """
+
+    #: what the checkpoint it was rebuilt from says (:func:`cascade_from_checkpoint`)
+    checkpoint_metadata: dict[str, Any]
 
     def __init__(self, legacy: nn.Module, *, anchor: nn.Module | None = None):
         super().__init__()
@@ -80,6 +84,17 @@ class CascadedFineTuner(nn.Module):
         out["negative"] = neg
         out.update(name_outputs(self.anchor, self.anchor(neg), "anchor"))
         return out
+
+
+def cascade_from_checkpoint(source: str | CascadeCheckpoint, **overrides: Any
+                            ) -> CascadedFineTuner:
+    """The cascade saved by :func:`zoo.checkpoint.save_cascade_checkpoint` (a stage's
+    ``cascade.pt``), rebuilt through the registry; ``checkpoint_metadata`` holds its metadata."""
+    ckpt = source if isinstance(source, CascadeCheckpoint) else load_cascade_checkpoint(source)
+    sampler, anchor = ckpt.build_parts(**overrides)
+    model = CascadedFineTuner(sampler, anchor=anchor)
+    model.checkpoint_metadata = dict(ckpt.metadata)
+    return model
 
 
 def cascade_terms(spec: CascadeSpec | None = None) -> list[Term]:

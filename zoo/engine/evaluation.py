@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, Sized, cast
 
 import torch
 from torch import nn
@@ -30,13 +30,14 @@ from .forward import ForwardStep, run_plan
 
 
 def metric_needs_mask(registry: Registry, name: str) -> bool:
-    """Whether metric ``name`` takes the Flare7K colour-code ``mask`` (the one place it is read)."""
-    return bool(registry.get("metrics", name).extra.get("needs_mask"))
+    """Whether metric ``name`` takes the Flare7K colour-code ``mask`` (its spec's
+    ``needs_mask``; the engine, ``zoo eval`` and ``zoo compare`` ask here)."""
+    return bool(registry.get("metrics", name).needs_mask)
 
 
 def metric_parts(registry: Registry, name: str) -> tuple[str, ...]:
     """The metrics whose means summarise metric ``name`` (``flare-score``), else ``()``."""
-    return tuple(registry.get("metrics", name).extra.get("parts", ()))
+    return tuple(registry.get("metrics", name).parts)
 
 
 @dataclass
@@ -133,7 +134,7 @@ def evaluate_model(models: Mapping[str, nn.Module], steps: Sequence[ForwardStep]
     """Run the forward ``steps`` on the first ``max_images`` (default all) items of ``dataset``
     and :func:`evaluate` the tensor ``output``; the models are in eval mode meanwhile."""
     if max_images:
-        dataset = Subset(dataset, range(min(int(max_images), len(dataset))))
+        dataset = Subset(dataset, range(min(int(max_images), len(cast(Sized, dataset)))))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     modes = {k: m.training for k, m in models.items()}
     for m in models.values():

@@ -30,7 +30,7 @@ from zoo.config import apply_overrides, load_toml, parse_override
 from zoo.errors import ConfigError
 from zoo.registry import Registry
 
-from .spec import STAGE_KEYS, Recipe, did_you_mean
+from .spec import STAGE_KEYS, Recipe, suggestion
 
 #: Tables a profile replaces as a whole (component arguments), rather than key by key; a stage
 #: replaces them whole as well when it inherits.
@@ -83,7 +83,7 @@ def expand_stages(cfg: Mapping, source: str = "<recipe>") -> dict:
     for key in defaults:
         if key not in STAGE_KEYS:
             raise ConfigError(f"{source}: stage_defaults: unknown key {key!r}"
-                              f"{did_you_mean(key, STAGE_KEYS)}")
+                              f"{suggestion(key, STAGE_KEYS)}")
     stages = out.get("stages")
     if not isinstance(stages, dict):
         return out  # the parser says what is wrong
@@ -98,7 +98,7 @@ def expand_stages(cfg: Mapping, source: str = "<recipe>") -> dict:
             base = defaults
         elif not isinstance(parent, str) or parent not in flat:
             raise ConfigError(f"{source}: stages.{name}: extends = {parent!r} must name an "
-                              f"earlier stage{did_you_mean(str(parent), flat) if flat else ''}")
+                              f"earlier stage{suggestion(str(parent), flat) if flat else ''}")
         else:
             base = flat[parent]
         flat[name] = _merge(base, table)
@@ -171,7 +171,7 @@ def resolve(raw: Mapping, overrides: Iterable[str | tuple[str, Any]] = (), *,
         pass  # a resolved config (a run's config.toml): its profile is already applied
     elif profile:
         if profile not in profiles:
-            raise ConfigError(f"{source}: unknown profile {profile!r}{did_you_mean(profile, profiles)}")
+            raise ConfigError(f"{source}: unknown profile {profile!r}{suggestion(profile, profiles)}")
         cfg = _apply(cfg, _flatten(profiles[profile]), f"{source} [profiles.{profile}]")
     cfg["profile"] = profile or ""
     cfg.setdefault("name", name)

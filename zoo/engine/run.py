@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Mapping
 import torch
 from torch import nn
 
-from zoo.checkpoint import atomic_save, save_model_checkpoint
+from zoo.checkpoint import save_cascade_checkpoint, save_model_checkpoint
 from zoo.errors import ConfigError, ZooError
 from zoo.registry import Registry
 
@@ -60,10 +60,8 @@ def _save_stage_weights(folder: RunFolder, recipe: Recipe, setup: StageSetup) ->
             "weights_from": stage.weights}
     save_model_checkpoint(path, setup.trainable, stage.model, dict(stage.model_args), meta)
     if isinstance(setup.final, CascadedFineTuner):
-        atomic_save({"sampler": setup.final.sampler.state_dict(),
-                     "anchor": setup.final.anchor.state_dict(), "model": stage.model,
-                     "config": dict(stage.model_args), "metadata": meta},
-                    folder.stage_dir(stage.name) / "cascade.pt")
+        save_cascade_checkpoint(folder.stage_dir(stage.name) / "cascade.pt", setup.final.sampler,
+                                setup.final.anchor, stage.model, dict(stage.model_args), meta)
     return path
 
 

@@ -23,10 +23,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
 import tomli_w
+import torch
 
-from zoo.checkpoint import atomic_write, atomic_write_json
+from zoo.atomic import atomic_write_json, atomic_write_text, make_folder
 from zoo.config import load_toml
 from zoo.errors import ConfigError
 
@@ -44,8 +44,7 @@ def new_run_dir(parent: str | Path, recipe: str) -> Path:
     path, i = base, 1
     while path.exists():
         path, i = Path(f"{base}-{i}"), i + 1
-    path.mkdir(parents=True)
-    return path
+    return make_folder(path, exist_ok=False)
 
 
 def package_versions() -> dict[str, str]:
@@ -98,7 +97,7 @@ class RunFolder:
 
     def save_recipe(self, recipe: Recipe) -> None:
         if self.write:
-            write_text(self.config_path, recipe_toml(recipe))
+            atomic_write_text(recipe_toml(recipe), self.config_path)
 
     def load_recipe(self) -> Recipe:
         if not self.config_path.is_file():
@@ -134,14 +133,6 @@ class RunFolder:
         else:
             env = entry
         self.save_json("environment.json", env)
-
-
-def write_text(path: Path, text: str) -> Path:
-    """Write a text file atomically (:func:`zoo.checkpoint.atomic_write`)."""
-    def write(f) -> None:
-        f.write(text)
-
-    return atomic_write(path, write, binary=False)
 
 
 def recipe_toml(recipe: Recipe) -> str:

@@ -15,12 +15,11 @@ default written out; parsing it again gives an equal :class:`Recipe`.
 """
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, did_you_mean
 from zoo.losses.term import Term, parse_terms
 
 from .forward import ForwardStep, plan_from_config
@@ -30,9 +29,10 @@ LR_SCHEDULES = ("constant", "cosine", "step")
 
 
 # ------------------------------------------------------------------------------ reading tables
-def did_you_mean(word: str, known: Iterable[str]) -> str:
+def suggestion(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean a, b?)`` for close matches of ``word``, else `` (known: ...)``."""
     known = list(known)
-    close = difflib.get_close_matches(word, known, n=3, cutoff=0.5)
+    close = did_you_mean(word, known)
     return f" (did you mean {', '.join(close)}?)" if close else f" (known: {', '.join(known)})"
 
 
@@ -45,7 +45,7 @@ class _Table:
         keys = tuple(keys)
         for key in data:
             if key not in keys:
-                raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(str(key), keys)}")
+                raise ConfigError(f"{where}: unknown key {key!r}{suggestion(str(key), keys)}")
         self.data, self.where = data, where
 
     def error(self, key: str, message: str) -> ConfigError:
@@ -351,7 +351,7 @@ class Stage:
         earlier = list(earlier)
         if weights.startswith("stage:") and weights[6:] not in earlier:
             raise ConfigError(f"{where}: weights = {weights!r} must name an earlier stage"
-                              f"{did_you_mean(weights[6:], earlier) if earlier else ' (there is none)'}")
+                              f"{suggestion(weights[6:], earlier) if earlier else ' (there is none)'}")
         freeze = t.data.get("freeze", [])
         if not (freeze == "all" or (isinstance(freeze, list)
                                     and all(isinstance(f, str) for f in freeze))):
@@ -477,7 +477,7 @@ class Recipe:
             for s in ev.stages:
                 if s not in stages:
                     raise ConfigError(f"{source}: eval: stages lists unknown stage {s!r}"
-                                      f"{did_you_mean(s, stages)}")
+                                      f"{suggestion(s, stages)}")
         return cls(name=t.text("name", "recipe"), stages=stages, data=recipe_data, eval=ev,
                    description=t.text("description", ""), citation=t.text("citation", ""),
                    seed=t.data.get("seed", 0), profile=t.text("profile", ""),

@@ -4,9 +4,9 @@ position.
 A checkpoint holds everything needed to continue a stage bit-for-bit: the trainable model's
 ``state_dict``, the optimizer's and LR scheduler's states, the step, the data sampler position
 (epoch and batch offset), the torch / numpy / python RNG states (CUDA too when used) and the
-loss history.  It is written with :func:`zoo.checkpoint.atomic_save` (temporary file, fsync,
-rename), so a crash or ``kill -9`` while saving leaves the previous checkpoint intact, and read
-with ``torch.load(weights_only=True)``.
+loss history.  It is written with :func:`zoo.checkpoint.write_training_state` (temporary file,
+fsync, rename), so a crash or ``kill -9`` while saving leaves the previous checkpoint intact, and
+read with :func:`zoo.checkpoint.read_training_state` (``torch.load(weights_only=True)``).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo.checkpoint import atomic_save
+from zoo.checkpoint import apply_state_dict, read_training_state, write_training_state
 from zoo.errors import ZooError
 
 
@@ -56,8 +56,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_training_state(path: str | Path, *, step: int, model, optimizer, scheduler,
                         sampler: dict, history: list, evals: list, stage: str,
                         extra: dict | None = None) -> Path:
-    return atomic_save({
-        "format": "zoo-training-state/1",
+    return write_training_state(path, {
         "stage": stage,
         "step": int(step),
         "model": model.state_dict(),
@@ -68,26 +67,17 @@ def save_training_state(path: str | Path, *, step: int, model, optimizer, schedu
         "history": history,
         "evals": evals,
         "extra": dict(extra or {}),
-    }, path)
+    })
 
 
 def load_training_state(path: str | Path, *, model, optimizer, scheduler, map_location="cpu") -> dict:
-    """Restore a checkpoint into the given objects; returns it (step, sampler, history ...)."""
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise ZooError(f"{path}: checkpoint not found") from None
-    except Exception as e:  # truncated / foreign file
-        raise ZooError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(state, dict) or state.get("format") != "zoo-training-state/1":
-        raise ZooError(f"{path}: not a zoo training checkpoint")
-    try:
-        model.load_state_dict(state["model"], strict=True)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()
-        raise ZooError(f"{path}: checkpoint does not match the model of stage "
-                       f"{state.get('stage')!r} ({' '.join(first[:2])[:300]})") from None
+    """Restore a checkpoint into the given objects; returns it (step, sampler, history ...).
+
+    The file is read to the CPU (``map_location`` is accepted for old callers): RNG states must
+    stay CPU tensors, and ``load_state_dict`` moves model and optimizer tensors to their device.
+    """
+    state = read_training_state(path)
+    apply_state_dict(model, state["model"], source=f"{path} (stage {state.get('stage')!r})")
     if optimizer is not None and state["optimizer"]:
         try:
             optimizer.load_state_dict(state["optimizer"])

@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence, Sized, cast
 
 import torch
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -181,14 +181,15 @@ def batches_per_epoch(dataset_len: int, batch: int, world: int) -> int:
 def batch_stream(dataset: Dataset, batch: int, *, seed: int, start_step: int, info: D.DistInfo,
                  num_workers: int = 0) -> Iterator[tuple[int, int, dict]]:
     """Yield ``(epoch, offset, batch)`` forever from step ``start_step`` on (see module doc)."""
-    nb = batches_per_epoch(len(dataset), batch, info.world)
+    size = len(cast(Sized, dataset))
+    nb = batches_per_epoch(size, batch, info.world)
     if nb < 1:
-        raise ConfigError(f"the training set has {len(dataset)} images: too few for batches of "
+        raise ConfigError(f"the training set has {size} images: too few for batches of "
                           f"{batch} on {info.world} process(es); lower schedule.batch_size or "
                           f"raise the dataset length")
     epoch, offset = divmod(start_step, nb)
     while True:
-        sampler = DistributedSampler(dataset, num_replicas=info.world, rank=info.rank,
+        sampler: DistributedSampler[int] = DistributedSampler(dataset, num_replicas=info.world, rank=info.rank,
                                      shuffle=True, seed=seed, drop_last=False)
         sampler.set_epoch(epoch)
         idx = list(sampler)
@@ -304,9 +305,8 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
     info = o.dist_info or D.setup(o.device)
     device = info.device if info.enabled else o.device
     log = o.log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    if isinstance(model, str):
-        model = registry.create("models", model)
-    model = model.to(device)
+    net_in: nn.Module = registry.create("models", model) if isinstance(model, str) else model
+    model = net_in.to(device)
     frozen = {k: v.to(device).eval() for k, v in plan.frozen.items()}
     composer = build_loss(loss, registry, f"stages.{name}.loss")
     if isinstance(composer, nn.Module):
@@ -378,6 +378,7 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                     models, plan.steps, composer, opt, sched, batch, params=params,
                     grad_clip=schedule.grad_clip, stage=name, step=step,
                     checkpoint=str(ckpt) if ckpt is not None and ckpt.is_file() else None)
+                assert opt is not None  # steps > 0 needs trainable parameters (checked above)
                 row = {"step": step, "lr": opt.param_groups[0]["lr"], "total": float(total.detach())}
                 row.update({k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
                             for k, v in parts.items()})

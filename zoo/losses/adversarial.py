@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from zoo.errors import InputError
-from zoo.losses.base import check_reduction, reduce
 from zoo.losses.module import loss_module
+from zoo.losses.reducers import check_reduction, reduce
+from zoo.specs import describe
 
 MODES = ("vanilla", "lsgan", "hinge")
 SIDES = ("generator", "discriminator")
@@ -34,10 +35,20 @@ def _check_logits(name: str, t, what: str) -> None:
                          f"{tuple(getattr(t, 'shape', ()))}")
 
 
+@describe(formula="vanilla: G bce(D(G(z)),1), D bce(D(x),1)+bce(D(G(z)),0); lsgan: G "
+                  "0.5(D(G(z))-1)^2, D 0.5(D(x)-1)^2+0.5 D(G(z))^2; hinge: G -D(G(z)), D "
+                  "relu(1-D(x))+relu(1+D(G(z)))",
+          citation="Goodfellow et al. NeurIPS 2014; Mao et al. ICCV 2017; Lim & Ye 2017",
+          test="tests/losses/test_adversarial.py::test_adversarial_by_hand")
 def adversarial_loss(fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None, *,
                      mode: str = "vanilla", side: str = "generator",
                      reduction: str = "mean") -> torch.Tensor:
-    """GAN loss of ``side`` in ``mode`` from the discriminator's logits."""
+    """GAN loss of ``side`` in ``mode`` from the discriminator's logits.
+
+    Args:
+        mode: vanilla | lsgan | hinge.
+        side: generator (needs only fake_logits) or discriminator.
+    """
     name = "adversarial"
     check_reduction(name, reduction)
     if mode not in MODES:

@@ -1,4 +1,4 @@
-"""Shared parts of every loss: input validation and reduction.
+"""Shared parts of every loss: input validation (reductions: :mod:`zoo.losses.reducers`).
 
 Conventions (all built-in losses follow them; third-party losses are encouraged to):
 
@@ -15,16 +15,8 @@ from typing import Sequence
 import torch
 
 from zoo.errors import InputError
-
-REDUCTIONS = ("mean", "sum", "none")
-
-
-def check_reduction(name: str, reduction: str) -> str:
-    if reduction not in REDUCTIONS:
-        raise InputError(f"{name}: reduction must be one of {', '.join(REDUCTIONS)}, "
-                         f"got {reduction!r}")
-    return reduction
-
+# re-exported: plugins written against this module import them from here
+from zoo.losses.reducers import check_reduction, reduce  # noqa: F401
 
 def check_images(name: str, *tensors: torch.Tensor, channels: int | tuple[int, ...] | None = None,
                  value_range: tuple[float, float] | None = None, min_size: int | None = None,
@@ -65,11 +57,3 @@ def check_images(name: str, *tensors: torch.Tensor, channels: int | tuple[int, .
             raise InputError(f"{name}: inputs differ in shape: " + ", ".join(
                 f"{label} {tuple(t.shape)}" for label, t in zip(labels, tensors)))
 
-
-def reduce(per_element: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Reduce a ``(B, ...)`` tensor: mean / sum over everything, or per-sample mean for 'none'."""
-    if reduction == "mean":
-        return per_element.mean()
-    if reduction == "sum":
-        return per_element.sum()
-    return per_element.reshape(per_element.shape[0], -1).mean(dim=1)

@@ -12,6 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from zoo.errors import ZooError
+from zoo.registry import Registry, get_registry
+from zoo.specs import Spec
+
 INTRO = """\
 # Losses
 
@@ -47,68 +51,65 @@ float32; checked in `tests/losses/test_ssim.py`) and it is several times faster 
 **Testing a loss.**  Each built-in names its reference test (last column).  On top of that,
 `tests/losses/test_battery.py` runs every registered loss - plugins' too - through the same
 checks: minimal on identical inputs, finite gradients, reductions, float32/float64.  A plugin
-whose inputs are not images points `extra["sample_inputs"]` at a sampler (see
-`zoo/losses/samples.py`); `extra["sample_kwargs"]` gives small-image options.
+whose inputs are not images registers `sample_inputs="module:function"`, a sampler (see
+`zoo/losses/samples.py`); `sample_kwargs` and `sample_size` give small-image options.
+
+**Where the facts live.**  Formula, citation and reference test are given on the implementation
+(`@zoo.describe(formula=..., citation=..., test=...)`), parameter docs in its docstring's `Args:`
+section; the plugin table (`zoo/losses/plugin.py`) only names the class lazily.
 
 This page's tables are generated: `python -m zoo.losses.catalog > docs/losses.md`.
 """
 
 
-def _cell(text) -> str:
+def _cell(text: object) -> str:
     return " ".join(str(text).split()).replace("|", "\\|") if text else ""
 
 
-def _module_of(spec) -> str:
+def _module_of(spec: Spec) -> str:
     f = spec.factory
     if isinstance(f, str):
-        return f.partition(":")[0]
+        return f.rpartition(":")[0]
     return getattr(f, "__module__", "") or ""
 
 
-def _params(spec) -> str:
+def _row(spec: Spec) -> list[str]:
+    label = f"`{spec.name}`"
+    if spec.aliases:
+        label += " (alias " + ", ".join(f"`{a}`" for a in spec.aliases) + ")"
+    if spec.presets:
+        label += "; presets " + ", ".join(f"`{spec.name}.{p}`" for p in spec.presets)
+    inputs = ", ".join(f"`{i}`" for i in getattr(spec, "inputs", ()))
     try:
-        params = spec.parameters()
-    except Exception as e:  # a plugin whose factory fails to import
-        return f"(cannot import: {e})"
-    return ", ".join(f"`{p.name}={p.default!r}`" for p in params if p.name != "reduction")
+        facts = spec.facts()
+        params = ", ".join(f"`{p.name}={p.default!r}`" for p in spec.parameters()
+                           if p.name != "reduction")
+    except ZooError as e:  # a plugin whose factory fails to import
+        return [label, f"{_cell(spec.plugin)} / `{_module_of(spec)}`", inputs,
+                _cell(f"(cannot import: {e})"), _cell(spec.summary()), "", ""]
+    return [label, f"{_cell(spec.plugin)} / `{_module_of(spec)}`", inputs, params,
+            _cell(facts.formula or spec.summary()), _cell(facts.citation),
+            f"`{facts.test}`" if facts.test else ""]
 
 
-def catalog_table(registry=None) -> str:
+def catalog_table(registry: Registry | None = None) -> str:
     """The Markdown tables: one row per loss (aliases and presets beside the name)."""
-    if registry is None:
-        from zoo.registry import get_registry
-
-        registry = get_registry()
+    registry = registry or get_registry()
     lines = [
         "| name | plugin / module | inputs | parameters | formula | citation | reference test |",
         "|---|---|---|---|---|---|---|",
     ]
     for name in registry.names("losses", with_presets=False):
-        spec = registry.specs["losses"][name]
-        label = f"`{name}`"
-        if spec.aliases:
-            label += " (alias " + ", ".join(f"`{a}`" for a in spec.aliases) + ")"
-        if spec.presets:
-            label += "; presets " + ", ".join(f"`{name}.{p}`" for p in spec.presets)
-        formula = spec.formula or spec.summary()
-        lines.append("| " + " | ".join([
-            label,
-            f"{_cell(spec.plugin)} / `{_module_of(spec)}`",
-            ", ".join(f"`{i}`" for i in spec.inputs),
-            _params(spec),
-            _cell(formula),
-            _cell(spec.citation),
-            f"`{spec.extra['test']}`" if spec.extra.get("test") else "",
-        ]) + " |")
+        lines.append("| " + " | ".join(_row(registry.specs["losses"][name])) + " |")
     return "\n".join(lines) + "\n"
 
 
-def render_page(registry=None) -> str:
+def render_page(registry: Registry | None = None) -> str:
     return INTRO + "\n## Catalogue\n\n" + catalog_table(registry)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--table-only", action="store_true", help="print only the tables")
     args = parser.parse_args(argv)
     sys.stdout.write(catalog_table() if args.table_only else render_page())

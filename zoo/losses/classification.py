@@ -13,13 +13,21 @@ import torch
 import torch.nn.functional as F
 
 from zoo.errors import InputError
-from zoo.losses.base import check_reduction, reduce
 from zoo.losses.module import loss_module
+from zoo.losses.reducers import check_reduction, reduce
+from zoo.specs import describe
 
 
+@describe(formula="-sum_k t_k log softmax(z)_k (optional label smoothing)",
+          citation="(classical; wraps torch F.cross_entropy)",
+          test="tests/losses/test_adversarial.py::test_cross_entropy_matches_torch")
 def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, *,
                        label_smoothing: float = 0.0, reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy of ``logits`` against class indices or class probabilities."""
+    """Cross-entropy of ``logits`` against class indices or class probabilities.
+
+    Args:
+        label_smoothing: share of the target mass spread uniformly over the classes, in [0, 1).
+    """
     check_reduction("cross-entropy", reduction)
     for what, t in (("logits", logits), ("target", target)):
         if not isinstance(t, torch.Tensor):

@@ -14,13 +14,23 @@ from __future__ import annotations
 import torch
 
 from zoo.errors import InputError
-from zoo.losses.base import check_images, check_reduction, reduce
+from zoo.losses.base import check_images
+from zoo.losses.reducers import check_reduction, reduce
 from zoo.losses.module import loss_module
+from zoo.specs import describe
 
 
+@describe(formula="mean_p arccos(<pred_p, target_p> / (|pred_p| |target_p|))",
+          citation="Wang et al., Underexposed Photo Enhancement using Deep Illumination "
+                   "Estimation, CVPR 2019",
+          test="tests/losses/test_structural.py::test_colour_by_hand")
 def colour_loss(pred: torch.Tensor, target: torch.Tensor, *, eps: float = 1e-6,
                 reduction: str = "mean") -> torch.Tensor:
-    """Mean angle (radians) between the RGB vectors of pred and target at each pixel."""
+    """Mean angle (radians) between the RGB vectors of pred and target at each pixel.
+
+    Args:
+        eps: the cosine is clamped to [-1 + eps, 1 - eps] to keep the gradient finite.
+    """
     check_reduction("colour", reduction)
     check_images("colour", pred, target, channels=3)
     if not 0 < eps < 1:

@@ -226,35 +226,37 @@ class LossComposer(nn.Module):
             weighted = term.weight * value
             total = weighted if total is None else total + weighted
             parts[term.label] = value.detach()
+        assert total is not None  # there is at least one active term
         return total, parts
 
-    def _encode(self, tensors: Mapping[str, torch.Tensor]) -> dict[tuple, list[torch.Tensor]]:
+    def _encode(self, tensors: Mapping[str, torch.Tensor]) -> dict[tuple, Any]:
         """Features of every (encoder, tensor) pair the terms need, each computed once.
 
         Tensors needing a gradient are encoded one by one with a graph; the others under
         ``torch.no_grad()``, batched into one call per shape when ``batch_targets``.
         """
-        needs: dict[Hashable, tuple[nn.Module, dict[int, torch.Tensor]]] = {}
+        needs: dict[Hashable, tuple[Any, dict[int, torch.Tensor]]] = {}
         for term in self.active:
             if term.feature_key is None:
                 continue
-            xs = [tensors[n] for n in term.inputs]
-            term.loss.check_inputs(*xs)
+            inputs = [tensors[n] for n in term.inputs]
+            term.loss.check_inputs(*inputs)
             slot = needs.setdefault(term.feature_key, (term.loss, {}))[1]
-            for x in xs:
+            for x in inputs:
                 slot.setdefault(id(x), x)
-        features: dict[tuple, list[torch.Tensor]] = {}
+        features: dict[tuple, Any] = {}
         passes = calls = 0
         grad_on = torch.is_grad_enabled()
-        for fkey, (loss, xs) in needs.items():
-            groups: dict[tuple, list[torch.Tensor]] = {}
-            for x in xs.values():
+        for fkey, (loss, by_id) in needs.items():
+            groups: dict[Hashable, list[torch.Tensor]] = {}
+            for x in by_id.values():
                 if x.requires_grad and grad_on:
                     features[(fkey, id(x))] = loss.features(x)
                     passes, calls = passes + 1, calls + 1
                 else:
-                    group = (x.shape[1:], x.dtype, x.device) if self.batch_targets else id(x)
-                    groups.setdefault(group, []).append(x)
+                    key: Hashable = (x.shape[1:], x.dtype, x.device) if self.batch_targets \
+                        else id(x)
+                    groups.setdefault(key, []).append(x)
             for group in groups.values():
                 with torch.no_grad():
                     if len(group) == 1:

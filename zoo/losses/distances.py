@@ -4,12 +4,15 @@ Following the split pytorch-metric-learning uses (a distance, a reducer and the 
 separate parts; Musgrave et al., "PyTorch Metric Learning", arXiv:2008.09164), a distance here is
 a small callable ``d(x, y) -> (B,)`` on ``(B, D)`` embeddings, smaller meaning closer:
 
-* ``squared-l2``: ``d = ||x - y||_2^2`` (the distance of Song & Bae's triplet loss, eq. 1);
+* ``mse``: ``d = (1/D) sum_k (x_k - y_k)^2 = ||x - y||_2^2 / D``, the mean over the
+  embedding's ``D`` elements: Song & Bae's triplet distance (eq. 1, "L2-distance calculated by
+  MSE"); its scale does not grow with ``D``;
+* ``squared-l2``: ``d = ||x - y||_2^2`` (summed over the elements: ``D`` times ``mse``);
 * ``l2``: ``d = ||x - y||_2``;
 * ``cosine``: ``d = 1 - <x, y> / (||x|| ||y||)``, in [0, 2].
 
 ``normalize=True`` first scales every embedding to unit L2 norm (pytorch-metric-learning's
-default); squared L2 then lies in [0, 4] and equals ``2 * cosine``.
+default); squared L2 then lies in [0, 4] and equals ``2 * cosine``, and ``mse`` in [0, 4 / D].
 """
 from __future__ import annotations
 
@@ -42,6 +45,15 @@ class Distance:
         return f"{type(self).__name__}(normalize={self.normalize})"
 
 
+class MSEDistance(Distance):
+    """``||x - y||_2^2 / D`` per row: the mean of the squared differences over the D elements."""
+
+    name = "mse"
+
+    def compute(self, x, y):
+        return (x - y).pow(2).mean(dim=1)
+
+
 class SquaredL2Distance(Distance):
     """``||x - y||_2^2`` per row."""
 
@@ -69,12 +81,12 @@ class CosineDistance(Distance):
         return 1.0 - F.cosine_similarity(x, y, dim=1, eps=1e-8)
 
 
-DISTANCES: dict[str, type[Distance]] = {c.name: c for c in (SquaredL2Distance, L2Distance,
-                                                             CosineDistance)}
+DISTANCES: dict[str, type[Distance]] = {c.name: c for c in (MSEDistance, SquaredL2Distance,
+                                                             L2Distance, CosineDistance)}
 
 
 def get_distance(name: str | Distance, normalize: bool = False) -> Distance:
-    """A distance by name (``squared-l2``, ``l2``, ``cosine``), or the given instance."""
+    """A distance by name (``mse``, ``squared-l2``, ``l2``, ``cosine``), or the given instance."""
     if isinstance(name, Distance):
         return name
     if name not in DISTANCES:

@@ -14,13 +14,23 @@ import torch
 from kornia.geometry.transform import build_laplacian_pyramid
 
 from zoo.errors import InputError
-from zoo.losses.base import check_images, check_reduction, reduce
+from zoo.losses.base import check_images
+from zoo.losses.reducers import check_reduction, reduce
 from zoo.losses.module import loss_module
+from zoo.specs import describe
 
 
+@describe(formula="sum_j mean |Lap_j(pred) - Lap_j(target)|",
+          citation="Bojanowski et al., Optimizing the Latent Space of Generative Networks, ICML "
+                   "2018 (Lap1)",
+          test="tests/losses/test_structural.py::test_laplacian_by_hand")
 def laplacian_loss(pred: torch.Tensor, target: torch.Tensor, *, levels: int = 3,
                    reduction: str = "mean") -> torch.Tensor:
-    """Sum over pyramid levels of the mean absolute band difference."""
+    """Sum over pyramid levels of the mean absolute band difference.
+
+    Args:
+        levels: number of pyramid bands (the last is the low-pass residual).
+    """
     check_reduction("laplacian", reduction)
     if int(levels) != levels or levels < 1:
         raise InputError(f"laplacian: levels must be a positive integer, got {levels!r}")

@@ -1,4 +1,5 @@
-"""LPIPS as a loss, wrapping the ``lpips`` package (Zhang et al.) with offline weight handling.
+"""LPIPS as a loss, wrapping the ``lpips`` package (Zhang et al.), its trunk weights fetched as
+torchvision fetches them.
 
     LPIPS(x, y) = sum_l mean_{h,w} || w_l * ( phi^_l(x) - phi^_l(y) ) ||_2^2
 
@@ -15,8 +16,9 @@ Weights, two kinds:
   read here with ``torch.load(weights_only=True)``; ``linear=False`` drops them (the package's
   ``lpips=False`` baseline: channel-summed squared differences), a path loads your own;
 * the trunk (AlexNet / VGG-16 / SqueezeNet-1.1) comes from torchvision's ImageNet weights in the
-  torch hub cache (``pretrained=True``; never downloaded here, the error says how to get them),
-  a path, or ``pretrained=False``: random fixed weights drawn from ``seed`` (the package's
+  torch hub cache (``pretrained=True``; downloaded there when missing, with the hash check, unless
+  offline: :mod:`zoo.hub`; the error then says where to put the file), a path, or
+  ``pretrained=False``: random fixed weights drawn from ``seed`` (the package's
   ``pnet_rand=True`` route, used by the tests).
 """
 from __future__ import annotations
@@ -30,24 +32,23 @@ from zoo.encoders.base import generic_source, seeded
 from zoo.encoders.sharing import shared
 from zoo.encoders.weights import load_state_dict_file, torchvision_checkpoint
 from zoo.errors import InputError, ZooError
+from zoo.specs import describe
 
-from .base import check_images, check_reduction
+from .base import check_images
 from .feature_loss import FeatureLoss
-from .reducers import reduce_per_sample
+from .reducers import check_reduction, reduce
 
-#: lpips trunk name -> (torchvision arch, weights enum name)
-TRUNKS = {"alex": ("alexnet", "AlexNet_Weights"), "vgg": ("vgg16", "VGG16_Weights"),
-          "squeeze": ("squeezenet1_1", "SqueezeNet1_1_Weights")}
+#: lpips trunk name -> torchvision weights enum name (the trunk's ImageNet weights)
+TRUNKS = {"alex": "AlexNet_Weights", "vgg": "VGG16_Weights", "squeeze": "SqueezeNet1_1_Weights"}
 
 
 def _trunk_state(net, pretrained, what: str) -> tuple[dict, str]:
     """torchvision ``features.*`` weights renamed to the lpips trunk's ``slice<k>.<i>.*`` keys."""
     import torchvision.models as tvm
 
-    arch, enum_name = TRUNKS[net]
     if pretrained is True:
-        weights = getattr(tvm, enum_name).IMAGENET1K_V1
-        path = torchvision_checkpoint(weights, arch, what)
+        weights = getattr(tvm, TRUNKS[net]).IMAGENET1K_V1
+        path = torchvision_checkpoint(weights, what)
         source = f"torchvision {weights.name}"
     else:
         path, source = pretrained, f"file {pretrained}"
@@ -106,8 +107,17 @@ def build_lpips_model(net: str = "alex", version: str = "0.1", pretrained: bool 
     return model
 
 
+@describe(formula="L = sum_l mean_{h,w} || w_l * (phi^_l(pred) - phi^_l(target)) ||_2^2,  "
+                  "phi^ = channel-unit-normalised trunk features, inputs mapped to [-1, 1]",
+          citation="Zhang, Isola, Efros, Shechtman & Wang, 'The Unreasonable Effectiveness of "
+                   "Deep Features as a Perceptual Metric', CVPR 2018",
+          test="tests/losses/test_lpips.py::test_lpips_equals_package_value")
 class LPIPSLoss(FeatureLoss):
-    """LPIPS distance as a loss (lower = more similar); see the module docstring.
+    """LPIPS distance as a loss (lpips package; AlexNet / VGG / SqueezeNet trunk).
+
+    Linear weights ship with the package; trunk weights come from the torchvision cache
+    (offline), a path, or are random (``pretrained=False``).  Lower = more similar; see the
+    module docstring.
 
     Args:
         net: ``alex`` (default, the package's recommended loss trunk), ``vgg`` or ``squeeze``.
@@ -153,7 +163,7 @@ class LPIPSLoss(FeatureLoss):
             diff = (f0 - f1) ** 2
             diff = self.model.lins[k](diff) if self.model.lpips else diff.sum(dim=1, keepdim=True)
             total = total + diff.mean(dim=(2, 3)).reshape(-1)
-        return reduce_per_sample(total, self.reduction)
+        return reduce(total, self.reduction)
 
     def train(self, mode: bool = True) -> "LPIPSLoss":
         super().train(mode)
@@ -169,7 +179,7 @@ def lpips_loss(pred: torch.Tensor, target: torch.Tensor, net: str = "alex", vers
     key = (net, version, str(pretrained), str(linear), seed)
     if key not in _MODELS:
         _MODELS[key] = LPIPSLoss(net, version, pretrained, linear, seed, reduction="none")
-    return reduce_per_sample(_MODELS[key](pred, target), reduction)
+    return reduce(_MODELS[key](pred, target), reduction)
 
 
 _MODELS: dict[tuple, LPIPSLoss] = {}

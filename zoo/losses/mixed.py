@@ -18,9 +18,11 @@ import torch
 import torch.nn.functional as F
 
 from zoo.errors import InputError
-from zoo.losses.base import check_images, check_reduction, reduce
+from zoo.losses.base import check_images
+from zoo.losses.reducers import check_reduction, reduce
 from zoo.losses.fast_ssim import MS_SSIM_WEIGHTS, gaussian_window
 from zoo.losses.module import loss_module
+from zoo.specs import describe
 from zoo.losses.ssim import ms_ssim_loss
 
 
@@ -36,12 +38,26 @@ def gaussian_l1(pred: torch.Tensor, target: torch.Tensor, win_size: int,
     return err.flatten(1).mean(dim=1)
 
 
+@describe(formula="alpha (1 - MS-SSIM) + (1 - alpha) mean(G_sigma * |pred - target|), alpha = 0.84",
+          citation="Zhao, Gallo, Frosio, Kautz, Loss Functions for Image Restoration with Neural "
+                   "Networks, IEEE TCI 2017",
+          test="tests/losses/test_structural.py::test_l1_ms_ssim_by_parts")
 def l1_ms_ssim_loss(pred: torch.Tensor, target: torch.Tensor, *, alpha: float = 0.84,
                     data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5,
                     l1_win_size: int = 11, l1_sigma: float = 1.5,
                     weights: tuple[float, ...] = MS_SSIM_WEIGHTS,
                     reduction: str = "mean") -> torch.Tensor:
-    """``alpha (1 - MS-SSIM) + (1 - alpha) G_sigma * L1`` per image (Zhao et al. 2017)."""
+    """``alpha (1 - MS-SSIM) + (1 - alpha) G_sigma * L1`` per image (Zhao et al. 2017).
+
+    Args:
+        alpha: weight of the MS-SSIM term, in [0, 1]; the L1 term gets 1 - alpha.
+        data_range: value range of the images (1 for [0, 1]).
+        win_size: MS-SSIM Gaussian window side (odd).
+        win_sigma: MS-SSIM Gaussian window standard deviation.
+        l1_win_size: side of the Gaussian window weighting the L1 error (odd).
+        l1_sigma: standard deviation of that window.
+        weights: MS-SSIM scale exponents, finest first.
+    """
     check_reduction("l1+ms-ssim", reduction)
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"l1+ms-ssim: alpha must lie in [0, 1], got {alpha}")

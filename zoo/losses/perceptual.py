@@ -13,6 +13,18 @@ the encoder has random fixed weights: the generic perceptual loss of Liu et al.,
 
 The default encoder ``vgg16`` needs the torchvision ImageNet weights in the torch hub cache
 (offline: the error says how to get them); nothing is downloaded.
+
+Two named variants (registry presets):
+
+* ``perceptual.song-bae``: the cascaded-flare paper's ``L_PL`` (Song & Bae, CVPR 2023
+  workshops, sec. 3.2, eq. 3): the squared L2 "calculated by MSE" between the embeddings of one
+  perceptual encoder, ViT-L/16 SWAG, taken at "the activation layer just before the output
+  layer" -- the class token after the final LayerNorm, the input of the dropped classifier
+  (:mod:`zoo.encoders.vit`) -- the same encoder as the triplet term, so inside a composer both
+  terms share one encoder and one pass per tensor: ``encoder="vit-l-16-swag", distance="l2"``,
+  ``L = mean_k (f_k(pred) - f_k(target))^2`` over the 1024 elements, mean over the batch;
+* ``perceptual.vgg16-l1``: VGG16 relu1_2, relu2_2, relu3_3, relu4_3 with the L1 distance, the
+  usual perceptual loss and this loss's default, by name.
 """
 from __future__ import annotations
 
@@ -23,16 +35,27 @@ from torch import nn
 
 from zoo.encoders.sharing import cached_encoder
 from zoo.errors import InputError
+from zoo.specs import describe
 
-from .base import check_images, check_reduction
+from .base import check_images
 from .feature_loss import FeatureLoss, make_encoder
-from .reducers import reduce_per_sample
+from .reducers import check_reduction, reduce
 
 FEATURE_DISTANCES = ("l1", "l2")
 
 
+@describe(formula="L = sum_l w_l * mean_{c,h,w} |phi_l(pred) - phi_l(target)|^p,  "
+                  "p = 1 (l1) or 2 (l2)",
+          citation="Johnson, Alahi & Fei-Fei, 'Perceptual Losses for Real-Time Style Transfer "
+                   "and Super-Resolution', ECCV 2016; random-weight encoders: Liu et al., "
+                   "'Generic Perceptual Loss for Modeling Structured Output Dependencies', "
+                   "CVPR 2021; song-bae preset: Song & Bae, CVPR 2023 workshops, eq. 3",
+          test="tests/losses/test_perceptual.py::test_perceptual_matches_hand_computation")
 class Perceptual(FeatureLoss):
-    """Perceptual loss module; see the module docstring.
+    """Perceptual loss: L1/L2 distance of encoder features, weighted over layers.
+
+    Encoder by name (default vgg16: ImageNet weights from the torch hub cache;
+    'vgg16.generic-small': random fixed weights, cheap).  See the module docstring.
 
     Args:
         encoder: registered encoder name (``"vgg16"``, ``"vgg16.generic-small"``) or a module.
@@ -98,7 +121,7 @@ class Perceptual(FeatureLoss):
             total = term if total is None else total + term
         if total is None:  # every weight zero
             total = pred_features[0].reshape(pred_features[0].shape[0], -1)[:, :1].sum(1) * 0.0
-        return reduce_per_sample(total, self.reduction)
+        return reduce(total, self.reduction)
 
     def extra_repr(self) -> str:
         return (f"distance={self.distance!r}, layer_weights={self.layer_weights}, "

@@ -1,37 +1,51 @@
-"""Reducers: turn per-sample losses ``(B,)`` into what a loss returns.
+"""Reductions: how a loss turns its per-element or per-sample values into what it returns.
 
-* ``mean``: average over the batch; ``sum``: total over the batch; ``none``: the ``(B,)`` vector;
-* ``mean-of-positive``: average over the samples whose loss is > 0 (0 when there are none).  For
-  a hinge loss such as the triplet loss this keeps the many already-satisfied ("easy") triplets
-  from diluting the gradient; pytorch-metric-learning calls it ``AvgNonZeroReducer``
-  (Musgrave et al., arXiv:2008.09164).
+Every built-in loss takes ``reduction=`` and hands its values to :func:`reduce`:
+
+* ``mean`` (default): one scalar, the mean over everything;
+* ``sum``: one scalar, the sum over everything;
+* ``none``: one value per sample, shape ``(B,)`` (the per-sample mean of a ``(B, ...)`` tensor);
+* ``mean-of-positive`` (hinge losses that accept it, e.g. the triplet loss): the mean of the
+  per-sample values that are > 0 (0 when there are none).  This keeps the many already-satisfied
+  ("easy") triplets from diluting the gradient; pytorch-metric-learning calls it
+  ``AvgNonZeroReducer`` (Musgrave et al., arXiv:2008.09164).
+
+For a ``(B,)`` tensor of per-sample losses, ``mean``/``sum``/``none`` are the batch mean, the
+batch sum and the vector itself.
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 
 from zoo.errors import InputError
 
-REDUCERS = ("mean", "sum", "none", "mean-of-positive")
+#: Reductions every built-in loss accepts.
+REDUCTIONS = ("mean", "sum", "none")
+#: Reductions of hinge losses (the triplet loss): :data:`REDUCTIONS` + ``mean-of-positive``.
+HINGE_REDUCTIONS = REDUCTIONS + ("mean-of-positive",)
 
 
-def check_reducer(loss_name: str, reduction: str) -> str:
-    if reduction not in REDUCERS:
-        raise InputError(f"{loss_name}: reduction must be one of {', '.join(REDUCERS)}, "
+def check_reduction(name: str, reduction: str, allowed: Sequence[str] = REDUCTIONS) -> str:
+    """``reduction`` if it is one of ``allowed``, else an :class:`InputError` naming ``name``."""
+    if reduction not in allowed:
+        raise InputError(f"{name}: reduction must be one of {', '.join(allowed)}, "
                          f"got {reduction!r}")
     return reduction
 
 
-def reduce_per_sample(losses: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Reduce a ``(B,)`` tensor of per-sample losses with one of :data:`REDUCERS`."""
+def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Reduce a ``(B, ...)`` tensor of per-element (or ``(B,)`` per-sample) losses."""
     if reduction == "mean":
-        return losses.mean()
+        return values.mean()
     if reduction == "sum":
-        return losses.sum()
+        return values.sum()
+    per_sample = values.reshape(values.shape[0], -1).mean(dim=1) if values.dim() > 1 else values
     if reduction == "none":
-        return losses
+        return per_sample
     if reduction == "mean-of-positive":
-        positive = (losses > 0).to(losses.dtype)
+        positive = (per_sample > 0).to(per_sample.dtype)
         # sum / max(count, 1): 0 (with a graph) when no sample is positive
-        return (losses * positive).sum() / positive.sum().clamp_min(1.0)
-    raise InputError(f"reduction must be one of {', '.join(REDUCERS)}, got {reduction!r}")
+        return (per_sample * positive).sum() / positive.sum().clamp_min(1.0)
+    raise InputError(f"reduction must be one of {', '.join(HINGE_REDUCTIONS)}, got {reduction!r}")

@@ -28,9 +28,13 @@ import torch
 from kornia.color import rgb_to_grayscale
 
 from zoo.errors import InputError
-from zoo.losses.base import check_images, check_reduction, reduce
+from zoo.losses.base import check_images
+from zoo.losses.reducers import check_reduction, reduce
 from zoo.losses.finite_difference import abs_gradient, average_abs_gradient
 from zoo.losses.module import loss_module
+from zoo.specs import describe
+
+_CITATION = "Wei, Wang, Yang, Liu, Deep Retinex Decomposition, BMVC 2018"
 
 
 def check_decomposition(name: str, reflectances: dict, illuminations: dict,
@@ -59,13 +63,25 @@ def illumination_smoothness(i: torch.Tensor, r: torch.Tensor,
     return total.flatten(1).mean(dim=1)
 
 
+@describe(formula="|R_l I_l - S_l| + |R_h I_h - S_h| + 0.001 (|R_h I_l - S_l| + |R_l I_h - S_h|) "
+                  "+ 0.01 |R_l - R_h| + 0.1 sum smooth(I, R), "
+                  "smooth = |grad I| exp(-10 avg|grad R|)",
+          citation=_CITATION,
+          test="tests/losses/test_lowlight.py::test_retinex_decom_by_hand")
 def retinex_decom_loss(r_low: torch.Tensor, i_low: torch.Tensor, r_high: torch.Tensor,
                        i_high: torch.Tensor, low: torch.Tensor, high: torch.Tensor, *,
                        cross_weight: float = 0.001, reflectance_weight: float = 0.01,
                        smooth_weight: float = 0.1, lambda_g: float = 10.0,
                        reduction: str = "mean") -> torch.Tensor:
     """Retinex-Net decomposition loss (reconstruction, cross reconstruction, invariable
-    reflectance, illumination smoothness)."""
+    reflectance, illumination smoothness).
+
+    Args:
+        cross_weight: weight of the cross reconstruction terms.
+        reflectance_weight: weight of the invariable-reflectance term.
+        smooth_weight: weight of the illumination smoothness terms.
+        lambda_g: how sharply reflectance edges relax the smoothness.
+    """
     check_reduction("retinex-decom", reduction)
     check_decomposition("retinex-decom", {"r_low": r_low, "r_high": r_high},
                         {"i_low": i_low, "i_high": i_high}, {"low": low, "high": high})
@@ -78,10 +94,18 @@ def retinex_decom_loss(r_low: torch.Tensor, i_low: torch.Tensor, r_high: torch.T
     return reduce(total, reduction)
 
 
+@describe(formula="|R_l I_delta - S_h|_1 + 3 smooth(I_delta, R_l)",
+          citation=_CITATION,
+          test="tests/losses/test_lowlight.py::test_retinex_relight_by_hand")
 def retinex_relight_loss(r_low: torch.Tensor, i_delta: torch.Tensor, high: torch.Tensor, *,
                          smooth_weight: float = 3.0, lambda_g: float = 10.0,
                          reduction: str = "mean") -> torch.Tensor:
-    """Retinex-Net enhancement loss: re-lit reconstruction + illumination smoothness."""
+    """Retinex-Net enhancement loss: re-lit reconstruction + illumination smoothness.
+
+    Args:
+        smooth_weight: weight of the illumination smoothness term.
+        lambda_g: how sharply reflectance edges relax the smoothness.
+    """
     check_reduction("retinex-relight", reduction)
     check_decomposition("retinex-relight", {"r_low": r_low}, {"i_delta": i_delta},
                         {"high": high})

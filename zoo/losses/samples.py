@@ -1,6 +1,6 @@
 """Sample inputs for losses whose inputs are not plain ``(pred, target)`` images.
 
-A loss spec may set ``extra["sample_inputs"] = "zoo.losses.samples:decomposition"``; the loss
+A loss spec may set ``sample_inputs="zoo.losses.samples:decomposition"``; the loss
 battery (``tests/losses/test_battery.py``) and tools call it as
 ``fn(names, batch=2, size=32, dtype=torch.float32, generator=None) -> dict[name, Tensor]`` to get
 valid random inputs for the names in the spec's ``inputs``.  Third-party plugins can point at

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import torch
 
-from zoo.losses.base import check_images, check_reduction, reduce
+from zoo.losses.base import check_images
+from zoo.losses.reducers import check_reduction, reduce
 from zoo.losses.module import loss_module
+from zoo.specs import describe
 
 
+@describe(formula="mean |x[i+1,j] - x[i,j]| + mean |x[i,j+1] - x[i,j]|",
+          citation="Rudin, Osher, Fatemi, Physica D 1992",
+          test="tests/losses/test_structural.py::test_tv_by_hand")
 def tv_loss(pred: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
     """Mean absolute vertical plus mean absolute horizontal neighbour difference, per image."""
     check_reduction("tv", reduction)

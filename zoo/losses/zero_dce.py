@@ -28,8 +28,12 @@ import torch
 import torch.nn.functional as F
 
 from zoo.errors import InputError
-from zoo.losses.base import check_images, check_reduction, reduce
+from zoo.losses.base import check_images
+from zoo.losses.reducers import check_reduction, reduce
 from zoo.losses.module import loss_module
+from zoo.specs import describe
+
+_CITATION = "Guo et al., Zero-Reference Deep Curve Estimation, CVPR 2020"
 
 
 def _mean(t: torch.Tensor) -> torch.Tensor:
@@ -44,9 +48,16 @@ def _neighbour_differences(region_means: torch.Tensor) -> list[torch.Tensor]:
             centre - p[:, :, :-2, 1:-1], centre - p[:, :, 2:, 1:-1]]
 
 
+@describe(formula="mean sum_{k in l,r,u,d} (D_k(Y) - D_k(I))^2",
+          citation=_CITATION,
+          test="tests/losses/test_lowlight.py::test_zero_dce_terms_by_hand")
 def zero_dce_spatial_loss(enhanced: torch.Tensor, low: torch.Tensor, *, region: int = 4,
                           reduction: str = "mean") -> torch.Tensor:
-    """Spatial consistency: neighbour differences of 4x4 region means must be preserved."""
+    """Spatial consistency: neighbour differences of 4x4 region means must be preserved.
+
+    Args:
+        region: side of the square regions whose means are compared.
+    """
     check_reduction("zero-dce-spatial", reduction)
     check_images("zero-dce-spatial", enhanced, low, min_size=region)
     y = F.avg_pool2d(enhanced.mean(dim=1, keepdim=True), region)
@@ -56,15 +67,26 @@ def zero_dce_spatial_loss(enhanced: torch.Tensor, low: torch.Tensor, *, region: 
     return reduce(_mean(total), reduction)
 
 
+@describe(formula="mean_patches (Y_patch - 0.6)^2",
+          citation=_CITATION,
+          test="tests/losses/test_lowlight.py::test_zero_dce_terms_by_hand")
 def zero_dce_exposure_loss(enhanced: torch.Tensor, *, well_exposed: float = 0.6,
                            patch: int = 16, reduction: str = "mean") -> torch.Tensor:
-    """Exposure control: local 16x16 mean intensities pulled towards E = 0.6."""
+    """Exposure control: local 16x16 mean intensities pulled towards E = 0.6.
+
+    Args:
+        well_exposed: target mean intensity E of a patch.
+        patch: side of the non-overlapping patches.
+    """
     check_reduction("zero-dce-exposure", reduction)
     check_images("zero-dce-exposure", enhanced, min_size=patch)
     means = F.avg_pool2d(enhanced.mean(dim=1, keepdim=True), patch)
     return reduce(_mean((means - well_exposed).pow(2)), reduction)
 
 
+@describe(formula="sqrt(sum_{(p,q)} ((J^p - J^q)^2)^2), (p,q) in (R,G), (R,B), (G,B)",
+          citation=_CITATION,
+          test="tests/losses/test_lowlight.py::test_zero_dce_terms_by_hand")
 def zero_dce_colour_loss(enhanced: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
     """Colour constancy (grey-world): channel means pulled together."""
     check_reduction("zero-dce-colour", reduction)
@@ -76,6 +98,9 @@ def zero_dce_colour_loss(enhanced: torch.Tensor, *, reduction: str = "mean") -> 
     return reduce(torch.sqrt(s.clamp_min(torch.finfo(s.dtype).tiny)), reduction)
 
 
+@describe(formula="2 (sum (dA/dy)^2 / ((H-1) W) + sum (dA/dx)^2 / (H (W-1)))",
+          citation=_CITATION,
+          test="tests/losses/test_lowlight.py::test_zero_dce_terms_by_hand")
 def zero_dce_illumination_tv_loss(curves: torch.Tensor, *,
                                   reduction: str = "mean") -> torch.Tensor:
     """Illumination smoothness of the curve maps: 2 (sum dy^2 / (H-1)W + sum dx^2 / H(W-1))."""
@@ -87,12 +112,24 @@ def zero_dce_illumination_tv_loss(curves: torch.Tensor, *,
     return reduce(2 * (dy + dx), reduction)
 
 
+@describe(formula="200 L_tvA + 1 L_spa + 5 L_col + 10 L_exp (E = 0.6, patch 16)",
+          citation=_CITATION + " (weights of the authors' lowlight_train.py)",
+          test="tests/losses/test_lowlight.py::test_zero_dce_total_is_weighted_sum")
 def zero_dce_loss(enhanced: torch.Tensor, low: torch.Tensor, curves: torch.Tensor, *,
                   tv_weight: float = 200.0, spatial_weight: float = 1.0,
                   colour_weight: float = 5.0, exposure_weight: float = 10.0,
                   well_exposed: float = 0.6, patch: int = 16,
                   reduction: str = "mean") -> torch.Tensor:
-    """Zero-DCE objective ``200 L_tvA + L_spa + 5 L_col + 10 L_exp``."""
+    """Zero-DCE objective ``200 L_tvA + L_spa + 5 L_col + 10 L_exp``.
+
+    Args:
+        tv_weight: weight of the illumination smoothness term.
+        spatial_weight: weight of the spatial consistency term.
+        colour_weight: weight of the colour constancy term.
+        exposure_weight: weight of the exposure control term.
+        well_exposed: target mean intensity E of the exposure term.
+        patch: patch side of the exposure term.
+    """
     check_reduction("zero-dce", reduction)
     if curves.dim() == 4 and enhanced.dim() == 4 and curves.shape[0] != enhanced.shape[0]:
         raise InputError(f"zero-dce: curves batch {curves.shape[0]} differs from enhanced "

@@ -14,6 +14,10 @@ from torch import nn
 
 from zoo.losses.base import check_images
 
+#: how Flare7K's evaluation computes the full-reference metrics
+SKIMAGE_CITATION = ("scikit-image skimage.metrics, as called by Flare7K's evaluate.py "
+                    "(Dai et al., 2022)")
+
 
 def quantize_uint8(x: torch.Tensor) -> torch.Tensor:
     """``round(clamp(x, 0, 1) * 255) / 255``: the values an 8-bit image file stores."""
@@ -27,7 +31,12 @@ def check_pair(name: str, pred: torch.Tensor, gt: torch.Tensor, *, channels: int
 
 
 class Metric(nn.Module):
-    """Base class: ``forward(pred, gt, mask=None) -> (B,)``; subclasses set ``name``."""
+    """Base class: ``forward(pred, gt, mask=None) -> (B,)``; subclasses set ``name``.
+
+    Args:
+        quantize: round both images to the 256 levels of an 8-bit file first (as Flare7K's
+            evaluate.py sees the saved PNGs).
+    """
 
     name = "metric"
     needs_mask = False

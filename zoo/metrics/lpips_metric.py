@@ -7,9 +7,10 @@ to ``lpips.LPIPS(net="alex")``, which documents its inputs as [-1, 1] (the packa
 Flare7K's numbers; ``normalize=True`` gives the standard LPIPS.
 
 The linear calibration layers ship inside the ``lpips`` package; the AlexNet backbone comes
-from torchvision's ImageNet weights (``alexnet-owt-7be5be79.pth``), looked for in torch's hub
-cache (``$TORCH_HOME/hub/checkpoints``) or at ``backbone_weights``.  Nothing is downloaded: a
-missing file raises a ZooError saying where to put it.  ``pnet_rand=True`` uses a random
+from torchvision's ImageNet weights (``AlexNet_Weights.IMAGENET1K_V1``,
+``alexnet-owt-7be5be79.pth``) in torch's hub cache (``$TORCH_HOME/hub/checkpoints``), downloaded
+there when missing as torchvision does, unless offline (:mod:`zoo.hub`; the ZooError then says
+where to put the file), or read from ``backbone_weights``.  ``pnet_rand=True`` uses a random
 backbone (for tests only; the numbers mean nothing).
 """
 from __future__ import annotations
@@ -19,18 +20,19 @@ from pathlib import Path
 
 import torch
 
+from zoo.checkpoint import load_state_dict_file
 from zoo.errors import ZooError
+from zoo.hub import cached_download
+from zoo.specs import describe
 
 from .base import Metric
 
-ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
-ALEXNET_URL = "https://download.pytorch.org/models/" + ALEXNET_FILE
 
-
-def hub_alexnet_path() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
-
-
+@describe(formula="sum_l mean_hw || w_l * (phi_l(gt) - phi_l(pred)) ||^2 (unit-normalised "
+                  "AlexNet features)",
+          citation="Zhang et al., The Unreasonable Effectiveness of Deep Features as a "
+                   "Perceptual Metric, CVPR 2018",
+          test="tests/metrics/test_metric_lpips.py")
 class LPIPS(Metric):
     """LPIPS (AlexNet) per image (lower is better).
 
@@ -38,7 +40,8 @@ class LPIPS(Metric):
         quantize: round both images to 8 bits first (as files are).
         normalize: map [0, 1] to [-1, 1] before the network (standard LPIPS); the default
             False feeds [0, 1] as Flare7K does.
-        backbone_weights: torchvision AlexNet ImageNet state dict file (default: hub cache).
+        backbone_weights: torchvision AlexNet ImageNet state dict file (default: the hub cache,
+            downloaded there unless offline).
         pnet_rand: random backbone, for tests without weights.
     """
 
@@ -50,13 +53,7 @@ class LPIPS(Metric):
         import lpips
 
         self.normalize = bool(normalize)
-        source = None
-        if not pnet_rand:
-            source = Path(backbone_weights) if backbone_weights else hub_alexnet_path()
-            if not source.is_file():
-                raise ZooError(f"metric lpips: AlexNet ImageNet weights not found at {source}; "
-                               f"download {ALEXNET_URL} on a machine with internet and copy it "
-                               f"there (or pass backbone_weights=<file>)")
+        source = None if pnet_rand else self._backbone_file(backbone_weights)
         with warnings.catch_warnings():  # torchvision's "pretrained is deprecated" notices
             warnings.simplefilter("ignore", UserWarning)
             self.net = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
@@ -65,12 +62,23 @@ class LPIPS(Metric):
         self.net.eval().requires_grad_(False)
         self.pretrained_source = "random (pnet_rand)" if pnet_rand else f"torchvision {source}"
 
+    @staticmethod
+    def _backbone_file(backbone_weights: str | Path | None) -> Path:
+        """``backbone_weights``, or torchvision's AlexNet file in the hub cache (fetched there)."""
+        if backbone_weights:
+            path = Path(backbone_weights).expanduser()
+            if not path.is_file():
+                raise ZooError(f"metric lpips: backbone_weights file {path} not found")
+            return path
+        from torchvision.models import AlexNet_Weights
+
+        return cached_download(AlexNet_Weights.IMAGENET1K_V1.url,
+                               "metric lpips (AlexNet ImageNet backbone)",
+                               hint=", or pass backbone_weights=<file>")
+
     def _load_backbone(self, path: Path) -> None:
         """Copy torchvision's ``features.<i>.*`` into lpips' ``slice<k>.<i>.*`` modules."""
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise ZooError(f"metric lpips: cannot read AlexNet weights {path}: {e}") from None
+        state = load_state_dict_file(path, "metric lpips: AlexNet weights")
         target = self.net.net.state_dict()
         mapped = {}
         for key in target:

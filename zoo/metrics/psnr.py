@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from .base import Metric, work_dtype
+from zoo.specs import describe
+
+from .base import SKIMAGE_CITATION, Metric, work_dtype
 
 
 def psnr(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
@@ -20,6 +22,8 @@ def psnr(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return (10.0 * torch.log10(1.0 / mse)).float()
 
 
+@describe(formula="10 log10(1 / mean((pred - gt)^2)), images in [0, 1]",
+          citation=SKIMAGE_CITATION, test="tests/metrics/test_metric_psnr_ssim.py")
 class PSNR(Metric):
     """PSNR in dB per image (higher is better); ``quantize`` rounds to 8 bits first."""
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import Metric, work_dtype
+from zoo.specs import describe
+
+from .base import SKIMAGE_CITATION, Metric, work_dtype
 
 WINDOW = 7
 K1, K2 = 0.01, 0.03
@@ -53,6 +55,10 @@ def ssim_map(pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0) -> t
     return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
 
 
+@describe(formula="mean over valid windows and channels of (2 ux uy + C1)(2 sxy + C2) / "
+                  "((ux^2 + uy^2 + C1)(sx^2 + sy^2 + C2)), C1 = (0.01 L)^2, C2 = (0.03 L)^2",
+          citation="Wang et al., IEEE TIP 2004; " + SKIMAGE_CITATION,
+          test="tests/metrics/test_metric_psnr_ssim.py")
 class SSIM(Metric):
     """SSIM per image (higher is better), equal to scikit-image's on 8-bit images."""
 

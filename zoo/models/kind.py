@@ -37,7 +37,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from zoo.checkpoint import load_weights
 from zoo.errors import InputError
+from zoo.specs import describe
+
+_CITATION = ("Zhang, Zhang, Guo, 'Kindling the Darkness: A Practical Low-light Image Enhancer', "
+             "ACM MM 2019")
 
 from .padding import crop_to, pad_to_multiple
 
@@ -63,8 +68,15 @@ def _check(name: str, x: torch.Tensor, channels: tuple[int, ...]) -> None:
                          f"got {shape}")
 
 
+@describe(citation=_CITATION, test="tests/models/test_kind.py::test_parameter_counts")
 class KinDDecom(nn.Module):
-    """KinD layer decomposition net: image -> cat(reflectance (3), illumination (1))."""
+    """KinD layer decomposition net: image -> cat(reflectance (3), illumination (1)).
+
+    Args:
+        in_ch: image channels.
+        pad_mode: ``torch.nn.functional.pad`` mode used to pad inputs to a multiple of the
+            total stride.
+    """
 
     output_split = {"reflectance": (0, 3), "illumination": (3, 4)}
 
@@ -96,8 +108,16 @@ class KinDDecom(nn.Module):
         return crop_to(torch.cat([r, i], 1), size)
 
 
+@describe(citation=_CITATION, test="tests/models/test_kind.py::test_parameter_counts")
 class KinDRestore(nn.Module):
-    """KinD reflectance restoration net: cat(R, I) (4 ch) -> restored reflectance (3 ch)."""
+    """KinD reflectance restoration net: cat(R, I) (4 ch) -> restored reflectance (3 ch).
+
+    Args:
+        in_ch: input channels (reflectance and illumination stacked).
+        out_ch: output channels (the restored reflectance).
+        pad_mode: ``torch.nn.functional.pad`` mode used to pad inputs to a multiple of the
+            total stride.
+    """
 
     def __init__(self, in_ch: int = 4, out_ch: int = 3, pad_mode: str = "reflect"):
         super().__init__()
@@ -129,11 +149,15 @@ class KinDRestore(nn.Module):
         return crop_to(torch.sigmoid(self.conv10(d)), size)
 
 
+@describe(citation=_CITATION, test="tests/models/test_kind.py::test_parameter_counts")
 class KinDAdjust(nn.Module):
     """KinD illumination adjustment net: (I, ratio) -> adjusted illumination (1 ch).
 
-    ``ratio`` is the desired brightening factor (the release's ``evaluate.py`` uses 5.0; its
-    training pairs use ``mean(I_high) / mean(I_low)`` and the inverse for darkening).
+    Args:
+        ratio: the brightening factor used when ``forward`` gets none (the release's
+            ``evaluate.py`` uses 5.0; its training pairs are those of the ``kind-pair`` forward
+            op, :mod:`zoo.engine.forward`: ``mean(I_high) / mean(I_low)`` and the inverse for
+            darkening).
     """
 
     in_ch = 1  # the illumination; a 2-channel input carries its own ratio map
@@ -173,12 +197,23 @@ def _gaussian_blur(x: torch.Tensor, sigma: float = 3.0) -> torch.Tensor:
     return kornia.filters.gaussian_blur2d(x, (k, k), (sigma, sigma), border_type="replicate")
 
 
+@describe(citation=_CITATION, test="tests/models/test_kind.py::test_chain_forward_backward")
 class KinD(nn.Module):
     """The full KinD enhancer (decompose, restore, adjust, fuse); ``forward(x, ratio=None)``.
 
     Submodules ``decom``, ``restore``, ``adjust`` hold the three nets, so a checkpoint of the
-    chain has keys ``decom.*``, ``restore.*``, ``adjust.*``; ``decom_weights`` etc. load
-    separately trained nets (any format :func:`zoo.checkpoint.load_weights` reads).
+    chain has keys ``decom.*``, ``restore.*``, ``adjust.*``.
+
+    Args:
+        ratio: brightening factor of the adjustment net when ``forward`` gets none.
+        dark_fix: scale the restored reflectance by ``min(sqrt(2 gauss_3(gray(R))), 1)``, the
+            release's dark-region fix.
+        fuse_input: return ``I x + (1 - I) R' I'`` (the release's fusion with the input) rather
+            than ``R' I'``.
+        decom_weights: checkpoint of a separately trained decomposition net (any format
+            :func:`zoo.checkpoint.load_weights` reads).
+        restore_weights: checkpoint of the restoration net.
+        adjust_weights: checkpoint of the adjustment net.
     """
 
     def __init__(self, ratio: float = 5.0, dark_fix: bool = True, fuse_input: bool = True,
@@ -190,8 +225,6 @@ class KinD(nn.Module):
         self.restore = KinDRestore()
         self.adjust = KinDAdjust(ratio)
         self.ratio, self.dark_fix, self.fuse_input = ratio, dark_fix, fuse_input
-        from zoo.checkpoint import load_weights
-
         for sub, path in (("decom", decom_weights), ("restore", restore_weights),
                           ("adjust", adjust_weights)):
             if path:

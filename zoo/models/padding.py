@@ -19,12 +19,18 @@ def pad_to_multiple(x: torch.Tensor, multiple: int | tuple[int, int],
     """
     mh, mw = (multiple, multiple) if isinstance(multiple, int) else multiple
     h, w = x.shape[-2:]
-    ph, pw = (-h) % mh, (-w) % mw
-    if ph == 0 and pw == 0:
-        return x, (h, w)
+    return pad_bottom_right(x, (-h) % mh, (-w) % mw, mode), (h, w)
+
+
+def pad_bottom_right(x: torch.Tensor, ph: int, pw: int, mode: str = "reflect") -> torch.Tensor:
+    """Pad ``x`` (B, C, H, W) by ``ph`` rows at the bottom and ``pw`` columns on the right
+    (``reflect`` falls back to ``replicate`` when the image is not larger than the padding)."""
+    if ph <= 0 and pw <= 0:
+        return x
+    h, w = x.shape[-2:]
     if mode == "reflect" and (ph >= h or pw >= w):
         mode = "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
+    return F.pad(x, (0, max(pw, 0), 0, max(ph, 0)), mode=mode)
 
 
 def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

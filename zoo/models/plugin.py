@@ -1,8 +1,13 @@
 """Built-in plugin registering restoration networks through ``zoo_register_models``.
 
 Factories are lazy ``"module:attr"`` strings, so ``zoo list`` does not import torch.  Parameter
-counts in the docs are measured (``docs/models.md``); presets are plain keyword sets.
+counts in the summaries are measured (``docs/models.md``); presets are plain keyword sets;
+citations and reference tests live on the classes.
 """
+from __future__ import annotations
+
+from typing import Any, Callable
+
 from zoo.hookspecs import hookimpl
 
 _FLARE7K_SPLIT = {"image": (0, 3), "flare": (3, 6)}
@@ -27,49 +32,35 @@ UNET_PRESETS = {
     "t": {"width": 8, "norm": False, "act": "lrelu", "up": "deconv", "residual": True},
 }
 
-_UFORMER_CITE = ("Wang, Cun, Bao, Zhou, Liu, Li, 'Uformer: A General U-Shaped Transformer for "
-                 "Image Restoration', CVPR 2022; Flare7K preset: Dai et al., 'Flare7K', "
-                 "NeurIPS 2022")
-_UNET_CITE = ("Ronneberger et al., MICCAI 2015; Chen et al., 'Learning to See in the Dark', CVPR "
-              "2018 (sid); Dai et al., 'Flare7K', NeurIPS 2022 (flare7k)")
-_KIND_CITE = ("Zhang, Zhang, Guo, 'Kindling the Darkness: A Practical Low-light Image Enhancer', "
-              "ACM MM 2019")
-
 
 @hookimpl
-def zoo_register_models(register):
+def zoo_register_models(register: Callable[..., Any]) -> None:
     register("uformer", "zoo.models.uformer:Uformer",
              doc="Uformer: U-shaped transformer of LeWin window-attention blocks; any input size "
                  "(reflect-padded to a multiple of 128). uformer.flare7k loads the Flare7K release "
                  "checkpoint strictly (20,473,888 parameters).",
-             citation=_UFORMER_CITE, presets=UFORMER_PRESETS,
-             tags=("transformer", "restoration", "flare-removal"),
-             extra={"test": "tests/models/test_uformer.py::test_fixture_output_matches_reference",
-                    "pad_multiple": 128})
+             presets=UFORMER_PRESETS, tags=("transformer", "restoration", "flare-removal"))
     register("unet", "zoo.models.unet:UNet",
              doc="U-Net, SID style (unet.sid: 32..512, LeakyReLU) or Flare7K/BasicSR style "
                  "(unet.flare7k: 64..1024, BatchNorm, sigmoid, 6 outputs); unet.s / unet.t are "
                  "small residual nets for CPU work. Any input size (padded to a multiple of 16).",
-             citation=_UNET_CITE, presets=UNET_PRESETS, tags=("cnn", "restoration", "low-light"),
-             extra={"test": "tests/models/test_unet.py::test_flare7k_preset_matches_release",
-                    "pad_multiple": 16})
+             presets=UNET_PRESETS, tags=("cnn", "restoration", "low-light"))
     register("kind-decom", "zoo.models.kind:KinDDecom",
              doc="KinD layer decomposition net: image -> cat(reflectance 3 ch, illumination 1 ch) "
                  "(output_split reflectance/illumination); 235,876 parameters.",
-             citation=_KIND_CITE, tags=("cnn", "low-light", "retinex"),
-             extra={"test": "tests/models/test_kind.py::test_parameter_counts"})
+             tags=("cnn", "low-light", "retinex"))
     register("kind-restore", "zoo.models.kind:KinDRestore",
              doc="KinD reflectance restoration net; forward(cat(R, I)) with R 3 ch and I 1 ch, "
                  "or .restore(R, I); 7,760,739 parameters.",
-             citation=_KIND_CITE, tags=("cnn", "low-light", "retinex"),
-             extra={"test": "tests/models/test_kind.py::test_parameter_counts"})
+             tags=("cnn", "low-light", "retinex"))
     register("kind-adjust", "zoo.models.kind:KinDAdjust",
              doc="KinD illumination adjustment net; forward(I, ratio=None) (or a 2-ch input "
                  "cat(I, ratio map)); 19,393 parameters.",
-             citation=_KIND_CITE, tags=("cnn", "low-light", "retinex"),
-             extra={"test": "tests/models/test_kind.py::test_parameter_counts"})
+             tags=("cnn", "low-light", "retinex"))
     register("kind", "zoo.models.kind:KinD",
              doc="KinD low-light enhancer: decomposition, restoration and illumination adjustment "
                  "chained as in the release's evaluate.py; forward(x, ratio=None).",
-             citation=_KIND_CITE, tags=("cnn", "low-light", "retinex"),
-             extra={"test": "tests/models/test_kind.py::test_chain_forward_backward"})
+             tags=("cnn", "low-light", "retinex"))
+    register("patchgan", "zoo.models.patchgan:PatchGANDiscriminator",
+             doc="PatchGAN discriminator (pix2pix 70x70 for n_layers=3); outputs patch logits.",
+             presets={"t": {"ndf": 16, "n_layers": 2}}, tags=("discriminator", "gan"))

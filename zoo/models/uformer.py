@@ -31,7 +31,9 @@ does not restrict the input); the stochastic-depth rates rise linearly over the 
 stay at the maximum in the bottleneck and fall mirrored through the decoder.
 
 Any ``H x W`` works: the input is reflect-padded to a multiple of ``window * 2^4`` (128 for
-``M`` = 8) and the output cropped back.  Attention runs through
+``M`` = 8, the attribute ``pad_multiple``) and the output cropped back.  Reflect, not zero
+padding: a constant image is then restored exactly as the same constant extended past its border
+(``tests/models/test_tiling.py``), where zeros would pull the bottom and right edges down.  Attention runs through
 :func:`torch.nn.functional.scaled_dot_product_attention` with ``B + S`` as an additive mask
 (``fused_attention=True``) or as the explicit ``softmax(QK^T*scale + B + S) V`` (``False``);
 both give the same outputs and gradients (``tests/models/test_uformer.py``).  On CPU the fused
@@ -48,6 +50,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from zoo.errors import ConfigError, InputError
+from zoo.specs import describe
 
 from .padding import crop_to, pad_to_multiple
 
@@ -313,6 +316,10 @@ class OutputProj(nn.Module):
 _ACTIVATIONS = {None: nn.Identity, "none": nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
+@describe(citation="Wang, Cun, Bao, Zhou, Liu, Li, 'Uformer: A General U-Shaped Transformer for "
+                   "Image Restoration', CVPR 2022; Flare7K preset: Dai et al., 'Flare7K', "
+                   "NeurIPS 2022",
+          test="tests/models/test_uformer.py::test_fixture_output_matches_reference")
 class Uformer(nn.Module):
     """Uformer image-restoration network (Wang et al., CVPR 2022); any input size.
 

@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from zoo.errors import ConfigError, InputError
+from zoo.specs import describe
 
 from .padding import crop_to, pad_to_multiple
 
@@ -74,6 +75,9 @@ class UpConv(nn.Module):
         return self.up(x)
 
 
+@describe(citation="Ronneberger et al., MICCAI 2015; Chen et al., 'Learning to See in the Dark', "
+                   "CVPR 2018 (sid); Dai et al., 'Flare7K', NeurIPS 2022 (flare7k)",
+          test="tests/models/test_unet.py::test_flare7k_preset_matches_release")
 class UNet(nn.Module):
     """Configurable U-Net; see the module docstring for the SID and Flare7K presets.
 
@@ -83,10 +87,13 @@ class UNet(nn.Module):
         depth: number of 2x down-samplings (4 in both papers).
         norm: BatchNorm after every conv (Flare7K) or none (SID).
         act: ``"relu"`` (Flare7K) or ``"lrelu"`` (SID, slope ``negative_slope``).
+        negative_slope: slope of LeakyReLU below 0 (SID: 0.2).
         up: ``"nearest"`` (Flare7K) or ``"deconv"`` (SID).
         final_activation: ``None`` or ``"sigmoid"``.
         residual: add the input to the output (needs ``in_ch == out_ch``).
         output_split: channel ranges of the output parts (Flare7K: image and flare).
+        pad_mode: ``torch.nn.functional.pad`` mode used to pad inputs to a multiple of
+            ``2^depth``.
     """
 
     def __init__(self, in_ch: int = 3, out_ch: int = 3, width: int = 32, depth: int = 4,

@@ -5,7 +5,8 @@ convolutional classifier of overlapping patches,
     C64 - C128 - C256 - C512 - conv(1)     (Ck: 4x4 conv, LeakyReLU 0.2; norm on all but the first)
 
 strides 2, 2, 2, 1, 1 for ``n_layers = 3`` (the 70x70 receptive field).  ``model(x)`` returns
-the patch logits ``(B, 1, h, w)`` for :func:`zoo.losses.adversarial.adversarial_loss`.  Inputs
+the patch logits ``(B, 1, h, w)`` for :func:`zoo.losses.adversarial.adversarial_loss`
+(registered as the model ``patchgan``: it is a network to train, not a loss).  Inputs
 too small for the stack are padded (replicate) up to the smallest size it accepts.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.errors import InputError
+from zoo.specs import describe
 
 NORMS = ("batch", "instance", "none")
 
@@ -27,8 +29,18 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
+@describe(citation="Isola, Zhu, Zhou, Efros, Image-to-Image Translation with Conditional "
+                   "Adversarial Networks, CVPR 2017",
+          test="tests/losses/test_adversarial.py::test_patchgan_any_size")
 class PatchGANDiscriminator(nn.Module):
-    """PatchGAN with ``n_layers`` stride-2 blocks of ``ndf * 2^k`` (capped at 8 ndf) channels."""
+    """PatchGAN with ``n_layers`` stride-2 blocks of ``ndf * 2^k`` (capped at 8 ndf) channels.
+
+    Args:
+        in_ch: image channels.
+        ndf: channels of the first convolution.
+        n_layers: number of strided blocks after the first convolution (3: the 70x70 PatchGAN).
+        norm: ``batch``, ``instance`` or ``none`` normalisation after each block.
+    """
 
     def __init__(self, in_ch: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "batch"):
         super().__init__()

@@ -1,0 +1,80 @@
+"""``zoo plugins``: installed plugins and registry files; ``zoo plugins trust|untrust [PATH]``.
+
+A ``registry.toml`` in the current folder that lists local plugins runs their code, so it is
+loaded only once trusted (see :mod:`zoo.trust`): ``zoo plugins trust`` records the file's path
+and content digest in the user's config folder; editing the file revokes the trust.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from zoo import trust as trust_store
+from zoo.config import CWD_REGISTRY, RegistryConfig, load_toml
+from zoo.registry import Registry
+
+from . import console, pass_registry
+
+
+@click.group("plugins", invoke_without_command=True)
+@click.pass_context
+@pass_registry
+def command(registry: Registry, ctx: click.Context) -> None:
+    """Installed plugins: version, origin, what each registers, and load errors.
+
+    `zoo plugins trust [PATH]` lets a current-folder registry.toml load its local plugins."""
+    if ctx.invoked_subcommand is not None:
+        return
+    table = Table("plugin", "version", "source", "registers", "status")
+    for p in registry.plugins.values():
+        by_kind: dict[str, list[str]] = {}
+        for k, n in p.registered:
+            by_kind.setdefault(k, []).append(n)
+        regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in by_kind.items())
+        status = (Text("disabled", style="dim") if p.disabled else
+                  Text(p.status(), style="red" if p.error else "yellow") if p.error or p.problems
+                  else Text("ok", style="green"))
+        table.add_row(p.name, p.version, Text.assemble(p.source, "\n", (p.location, "dim")),
+                      Text(regs), status)
+    console().print(table)
+    for f in registry.config.files:
+        console().print(f"registry file: {escape(f.path)} ({f.role})", highlight=False,
+                        soft_wrap=True)
+    for s in registry.config.skipped:
+        console().print(Text.assemble(("skipped:", "yellow"), f" {s.notice()}"), highlight=False,
+                        soft_wrap=True)
+
+
+@command.command("trust")
+@click.argument("path", required=False, default=CWD_REGISTRY,
+                type=click.Path(dir_okay=False, path_type=Path))
+def trust_cmd(path: Path) -> None:
+    """Trust PATH (default ./registry.toml) to load its local plugins from the current folder."""
+    data = load_toml(path)  # a file that does not parse is not trusted
+    RegistryConfig().merge(data, path.resolve())
+    record = trust_store.trust(path)
+    local = (data.get("plugins") or {}).get("local") or []
+    console().print(f"trusted {escape(record.path)} ({record.sha256[:19]}…)", highlight=False,
+                    soft_wrap=True)
+    if local:
+        console().print(f"it loads local plugins: {escape(', '.join(map(str, local)))}",
+                        highlight=False, soft_wrap=True)
+    console().print(f"trust store: {escape(str(trust_store.store_path()))}", highlight=False,
+                    soft_wrap=True)
+
+
+@command.command("untrust")
+@click.argument("path", required=False, default=CWD_REGISTRY,
+                type=click.Path(dir_okay=False, path_type=Path))
+def untrust_cmd(path: Path) -> None:
+    """Forget the trust given to PATH (default ./registry.toml)."""
+    if trust_store.untrust(path):
+        console().print(f"no longer trusted: {escape(str(path.resolve()))}", highlight=False,
+                        soft_wrap=True)
+    else:
+        console().print(f"{escape(str(path.resolve()))} was not trusted", highlight=False,
+                        soft_wrap=True)
