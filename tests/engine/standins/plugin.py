@@ -153,14 +153,14 @@ def zoo_register_datasets(register):
 def zoo_register_losses(register):
     register("l1", l1, doc="test stand-in")
     register("l2", l2, doc="test stand-in")
-    register("perceptual", Perceptual, doc="test stand-in", uses_encoder=True)
+    register("perceptual", Perceptual, doc="test stand-in", extra={"uses_encoder": True})
     register("triplet", Triplet, inputs=("anchor", "positive", "negative"), doc="test stand-in",
-             uses_encoder=True)
+             extra={"uses_encoder": True})
     register("exploding", Exploding, doc="test stand-in")
 
 
 @hookimpl
 def zoo_register_metrics(register):
     register("psnr", psnr, direction="higher", doc="test stand-in")
-    register("masked-psnr", masked_psnr, direction="higher", needs_mask=True,
+    register("masked-psnr", masked_psnr, direction="higher", extra={"needs_mask": True},
              doc="test stand-in")
