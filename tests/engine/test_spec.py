@@ -127,3 +127,12 @@ def test_recipe_objects_are_resolved_already():
     r = resolve(BASE, name="x")
     assert isinstance(r, Recipe) and "stage_defaults" not in r.to_dict()
     assert all("extends" not in s for s in r.to_dict()["stages"].values())
+
+
+def test_documented_overrides_of_kind_lowlight(fresh_registry):
+    raw, name, source = load_recipe_source("kind-lowlight", zoo.get_registry())
+    r = resolve(raw, ["profile=paper", "data.train.args.root=/d", "data.test.args.root=/d",
+                      "stages.restore.data.train.args.root=/d"], name=name, source=source)
+    assert r.stages["restore"].data.train.args == {"split": "train", "size": 384, "root": "/d"}
+    assert r.stages["decom"].data.train.args == {"split": "train", "size": 48, "root": "/d"}
+    assert all(s.optimizer.args == {"lr": 0.0001} for s in r.stages.values())
