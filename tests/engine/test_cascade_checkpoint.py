@@ -12,8 +12,8 @@ from .conftest import TINY
 
 def test_cascade_file_rebuilds_anchor_of_sampler(tmp_path, standins):
     torch.manual_seed(0)
-    run = run_recipe(str(TINY), ["stages.reference.schedule.steps=2"], out_dir=tmp_path,
-                     progress=False, report=False)
+    run = run_recipe(str(TINY), ["stages.reference.schedule.steps=2"], registry=standins,
+                     out_dir=tmp_path, progress=False)
     stage = run.stages["finetune"]
     path = run.run_dir / "stages" / "finetune" / "cascade.pt"
     raw = torch.load(path, weights_only=True)
