@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+import zoo
+
 from zoo.checkpoint import CASCADE_FORMAT, CASCADE_FORMAT_VERSION, load_cascade_checkpoint
 from zoo.engine import run_recipe
 from zoo.engine.cascade import CascadedFineTuner, cascade_from_checkpoint
@@ -19,7 +21,7 @@ def test_cascade_file_rebuilds_anchor_of_sampler(tmp_path, standins):
     raw = torch.load(path, weights_only=True)
     assert raw["format"] == CASCADE_FORMAT and raw["format_version"] == CASCADE_FORMAT_VERSION
     assert load_cascade_checkpoint(path).metadata["stage"] == "finetune"
-    rebuilt = cascade_from_checkpoint(path)
+    rebuilt = cascade_from_checkpoint(path, zoo.get_registry())
     assert isinstance(rebuilt, CascadedFineTuner)
     assert rebuilt.checkpoint_metadata["stage"] == "finetune"
     assert all(not p.requires_grad for p in rebuilt.sampler.parameters())

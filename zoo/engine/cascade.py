@@ -28,6 +28,7 @@ from torch import nn
 
 from zoo.checkpoint import CascadeCheckpoint, load_cascade_checkpoint
 from zoo.losses.term import Term
+from zoo.registry import Registry
 
 from .forward import ForwardStep, name_outputs
 from .spec import CascadeSpec
@@ -86,12 +87,12 @@ class CascadedFineTuner(nn.Module):
         return out
 
 
-def cascade_from_checkpoint(source: str | CascadeCheckpoint, **overrides: Any
-                            ) -> CascadedFineTuner:
+def cascade_from_checkpoint(source: str | CascadeCheckpoint, registry: Registry,
+                            **overrides: Any) -> CascadedFineTuner:
     """The cascade saved by :func:`zoo.checkpoint.save_cascade_checkpoint` (a stage's
     ``cascade.pt``), rebuilt through the registry; ``checkpoint_metadata`` holds its metadata."""
     ckpt = source if isinstance(source, CascadeCheckpoint) else load_cascade_checkpoint(source)
-    sampler, anchor = ckpt.build_parts(**overrides)
+    sampler, anchor = ckpt.build_parts(registry, **overrides)
     model = CascadedFineTuner(sampler, anchor=anchor)
     model.checkpoint_metadata = dict(ckpt.metadata)
     return model
