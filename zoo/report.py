@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless back
 
 from zoo.engine.evaluation import EvalResult  # noqa: E402
 from zoo.engine.run import RunResult  # noqa: E402
+from zoo.stats import paired_t_interval, verdict  # noqa: E402
 from zoo.atomic import atomic_write, atomic_write_text  # noqa: E402
 from zoo.engine.run_folder import RunFolder, recipe_toml  # noqa: E402
 from zoo.errors import ZooError  # noqa: E402
@@ -119,6 +120,61 @@ def _grid(path: Path, evaluations: Mapping[str, EvalResult], n: int) -> bool:
     return True
 
 
+def contrasts_section(result: RunResult, registry: Registry) -> list[str]:
+    """The report's "Contrasts" section: for each ``[eval] contrasts`` pair (new, baseline) and
+    each evaluated metric, the mean difference new − baseline over the stages' repeats, its 95 %
+    Student-t interval with the repeats paired by index (:func:`zoo.stats.paired_t_interval`:
+    repeat r of one stage with repeat r of the other) and the verdict of :func:`zoo.stats.verdict`
+    -- "helps" / "hurts" only when the whole interval lies on one side of zero -- first in a
+    table, then in plain words for the region PSNRs (S-PSNR, G-PSNR).  Markdown lines; none
+    without contrasts."""
+    ev = result.recipe.eval
+    if ev is None or not ev.contrasts or not result.metrics:
+        return []
+    lines = ["## Contrasts (new minus baseline, over seeds)", "",
+             "Each stage of a pair was trained once per seed (`repeats`); the difference is "
+             "taken seed by seed (repeat r with repeat r) and its 95 % confidence interval is "
+             "Student's t over those differences.  The verdict is the interval's: *helps* or "
+             "*hurts* only when the whole interval lies on one side of zero, else *no evidence "
+             "either way* (also when there is a single seed, which gives no interval).", ""]
+    words = []
+    for new, base in ev.contrasts:
+        rows_new = result.repeats.get(new, (new,))
+        rows_base = result.repeats.get(base, (base,))
+        pairs = [(a, b) for a, b in zip(rows_new, rows_base)
+                 if a in result.metrics and b in result.metrics]
+        lines += [f"### {new} − {base} ({len(pairs)} seed{'s' if len(pairs) != 1 else ''})", "",
+                  f"| metric | {new} | {base} | difference | 95 % CI | verdict |",
+                  "|---|---:|---:|---:|---|---|"]
+        for m in ev.metrics:
+            kept = [(result.metrics[a][m], result.metrics[b][m]) for a, b in pairs
+                    if math.isfinite(result.metrics[a].get(m, math.nan))
+                    and math.isfinite(result.metrics[b].get(m, math.nan))]
+            if not kept:
+                lines.append(f"| {m} | n/a | n/a | n/a | | no value |")
+                continue
+            xs, ys = [k[0] for k in kept], [k[1] for k in kept]
+            ci = paired_t_interval(xs, ys)
+            try:
+                higher = registry.get("metrics", m).direction != "lower"
+            except ZooError:
+                higher = True
+            said = verdict(ci, higher_is_better=higher)
+            span = f"[{ci.low:+.3f}, {ci.high:+.3f}]" if ci.defined else "none (one seed)"
+            lines.append(f"| {m} | {sum(xs) / len(xs):.3f} | {sum(ys) / len(ys):.3f} | "
+                         f"{ci.mean:+.3f} | {span} | {said} |")
+            if m in ("s-psnr", "g-psnr", "s-psnr.masked", "g-psnr.masked"):
+                region = {"s": "streak", "g": "glare"}[m[0]]
+                reading = " (masked reading)" if m.endswith(".masked") else ""
+                words.append(f"- {new} minus {base}, {m} ({region} region{reading}): "
+                             f"{ci.format(2, 'dB')} over {ci.n} seed{'s' if ci.n != 1 else ''}"
+                             f" -- **{said}**.")
+        lines.append("")
+    if words:
+        lines += ["In words:", ""] + words + [""]
+    return lines
+
+
 def write_report(result: RunResult, *, registry: Registry) -> Path:
     """Write ``report.md`` and its PNGs into the run folder of ``result``; returns its path."""
     if result.run_dir is None:
@@ -139,7 +195,7 @@ def write_report(result: RunResult, *, registry: Registry) -> Path:
     lines += ["## Timing", "", "| stage | kind | model | steps | seconds |", "|---|---|---|---|---|"]
     total = 0.0
     for name, res in result.stages.items():
-        stage = recipe.stages[name]
+        stage = recipe.stages[result.stage_of(name)]
         note = " (done in an earlier session)" if res.skipped else ""
         lines.append(f"| {name} | {stage.kind} | {stage.model} | {res.steps} | "
                      f"{res.seconds:.1f}{note} |")
@@ -174,6 +230,7 @@ def write_report(result: RunResult, *, registry: Registry) -> Path:
             if desc:
                 lines.append(f"- **{row}**: {desc}")
         lines.append("")
+        lines += contrasts_section(result, registry)
         if _grid(run_dir / "grid.png", result.evaluations, recipe.eval.grid_images):
             lines += ["## Examples", "", "![test images](grid.png)", ""]
 
