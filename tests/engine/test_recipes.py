@@ -50,7 +50,7 @@ def test_cascaded_flare_default_is_cpu_with_generic_encoders(real_registry):
     assert (c.k, c.lam, c.delta) == (2, 0.6, 0.001)
     assert recipe.stages["control"].cascade.lam == 1.0
     assert recipe.stages["finetune"].optimizer.to_dict() == {
-        "name": "sgd", "args": {"lr": 0.001, "momentum": 0.9}}
+        "name": "sgd", "args": {"lr": 0.001, "momentum": 0.0}}
     assert "generic" in c.perceptual["encoder"] and "generic" in c.triplet["encoder"]
 
 
