@@ -349,7 +349,7 @@ def test_paper_table_states_each_row_minus_its_control_paired_by_seed(fresh_regi
                            [control[s] for s in range(3)])
     assert ci.low > 0  # the seeds pair: the spread of the seeds cancels
     assert table.remarks == [f"k=2, λ=0.6 minus k=2, λ=1.0 (control), s-psnr: "
-                             f"{ci.format(2, 'dB')}, 3 seed(s) paired -- helps"]
+                             f"{ci.format(3, 'dB')}, 3 seed(s) paired -- helps"]
     row = next(r for r in table.rows if r.label == "k=2, λ=1.0")
     assert table.spread == "ci95"
     assert table.spread_of(row, "s-psnr") == pytest.approx(

@@ -160,12 +160,13 @@ def contrasts_section(result: RunResult, registry: Registry) -> list[str]:
             except ZooError:
                 higher = True
             said = verdict(ci, higher_is_better=higher)
-            span = f"[{ci.low:+.3f}, {ci.high:+.3f}]" if ci.defined else "none (one seed)"
-            lines.append(f"| {m} | {sum(xs) / len(xs):.3f} | {sum(ys) / len(ys):.3f} | "
-                         f"{ci.mean:+.3f} | {span} | {said} |")
+            d = 4 if "ssim" in m or "lpips" in m else 3
+            span = f"[{ci.low:+.{d}f}, {ci.high:+.{d}f}]" if ci.defined else "none (one seed)"
+            lines.append(f"| {m} | {sum(xs) / len(xs):.{d}f} | {sum(ys) / len(ys):.{d}f} | "
+                         f"{ci.mean:+.{d}f} | {span} | {said} |")
             if m in ("s-psnr", "g-psnr", "s-psnr.masked", "g-psnr.masked"):
                 region = {"s": "streak", "g": "glare"}[m[0]]
-                reading = " (masked reading)" if m.endswith(".masked") else ""
+                reading = ", masked reading" if m.endswith(".masked") else ""
                 words.append(f"- {new} minus {base}, {m} ({region} region{reading}): "
                              f"{ci.format(2, 'dB')} over {ci.n} seed{'s' if ci.n != 1 else ''}"
                              f" -- **{said}**.")

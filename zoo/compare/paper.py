@@ -321,5 +321,5 @@ def control_contrasts(ps: PaperSettings, cells: Sequence[Cell], results: Mapping
                 said = verdict(ci, higher_is_better=directions.get(m, "higher") != "lower")
                 unit = "dB" if "psnr" in m else ""
                 out.append(f"{row_label(k, lam)} minus {row_label(k, 1.0)} (control), {m}: "
-                           f"{ci.format(2, unit)}, {ci.n} seed(s) paired -- {said}")
+                           f"{ci.format(3, unit)}, {ci.n} seed(s) paired -- {said}")
     return out
