@@ -66,8 +66,9 @@ def _flatten(table: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
 def _arg_prefixes(cfg: Mapping) -> list[str]:
     """Dotted prefixes under which new keys may be created (component argument tables)."""
     out = ["data.train.args.", "data.test.args.", "data.augment."]
-    stages = cfg.get("stages") if isinstance(cfg.get("stages"), dict) else {}
-    tables = {f"stages.{name}.": table for name, table in stages.items()}
+    stages = cfg.get("stages")
+    tables: dict[str, Any] = {f"stages.{name}.": table for name, table in
+                              (stages.items() if isinstance(stages, dict) else ())}
     tables["stage_defaults."] = cfg.get("stage_defaults")
     for owner, table in tables.items():
         out += [f"{owner}{arg}." for arg in _STAGE_ARG_TABLES]

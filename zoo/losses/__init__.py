@@ -33,6 +33,4 @@ def create_loss(name: str, **kwargs: Any) -> Any:
                           f"in a recipe's [[stages.X.loss]] tables or a LossComposer")
     from .composer import LossSum  # imports torch: only when a sum is asked for
 
-    loss = LossSum(name, registry)
-    loss.zoo_name = name
-    return loss
+    return LossSum(name, registry)

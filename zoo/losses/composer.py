@@ -312,7 +312,7 @@ class LossSum(nn.Module):
                                   f"({', '.join(wanted)}); a loss expression passes pred and "
                                   f"target: compose it with a LossComposer")
             terms.append(replace(term, inputs=("pred", "target")[:len(wanted)]))
-        self.expression = expression
+        self.expression = self.zoo_name = expression
         self.composer = LossComposer(terms, registry, where=where)
         self.last_parts: dict[str, torch.Tensor] = {}
 
