@@ -242,6 +242,7 @@ CASES: dict[str, Case] = {
     "compare config is a folder": compare("--config", "{tmp}/folder.toml", says="folder.toml",
                                           setup=recipe_variants),
     "compare out is a file": compare("--out", "{tmp}/file", says="file", setup=recipe_variants),
+    "compare out unwritable": compare("--out", "/proc/zoo-drill", says="/proc/zoo-drill"),
     # zoo list / info / plugins
     "list extra argument": Case(("list", "losses", "*", "more"), says="unexpected extra argument"),
     "info unknown name": Case(("info", "charbonier"), says="Did you mean 'charbonnier'"),
