@@ -197,8 +197,10 @@ def _run_in_folder(cfg: Recipe, registry: Registry, folder: RunFolder, info: D.D
             entry = state.get(stage.name, {})
             if entry.get("status") == "done":
                 log_fn(f"[{stage.name}] finished earlier; loading its weights")
-                restored = restore_finished_stage(folder.stage_dir(stage.name), stage.name,
-                                                  int(entry.get("steps", stage.schedule.steps)))
+                restored = restore_finished_stage(
+                    folder.stage_dir(stage.name), stage.name,
+                    int(entry.get("steps", stage.schedule.steps))) if info.is_main else None
+                D.barrier(info)
                 if restored:
                     log_fn(restored)
             else:

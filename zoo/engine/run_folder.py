@@ -156,8 +156,11 @@ class RunFolder:
         for entry in state.values():
             if isinstance(entry, dict) and entry.get("status") == "running":
                 entry.update(status=status, error=message)
-        self.save_json("state.json", state)
-        self.log(message if status == "interrupted" else f"error: {message}")
+        try:
+            self.save_json("state.json", state)
+            self.log(message if status == "interrupted" else f"error: {message}")
+        except ZooError:  # a full disk, say: the error being reported is the one to show
+            pass
 
     def log(self, message: str) -> None:
         if self.write:
