@@ -96,7 +96,7 @@ def test_resume_continues_an_interrupted_repeat(tmp_path, standins):
     run_dir = next((tmp_path / "b").iterdir())
     state = json.loads((run_dir / "state.json").read_text())
     assert state["finetune/s0"]["status"] == "done"
-    assert state["finetune/s1"]["status"] == "running"
+    assert state["finetune/s1"]["status"] == "interrupted"
     lines: list[str] = []
     done = run_recipe("tiny", registry=standins, resume=run_dir, progress=False,
                       log=lines.append)
