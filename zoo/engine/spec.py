@@ -116,17 +116,30 @@ def _without_none(table: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ data
 @dataclass(frozen=True)
 class DatasetRef:
-    """``{name, args}``: a registered dataset (``zoo list datasets``) and its keyword arguments."""
+    """``{name, args}``: a registered dataset (``zoo list datasets``) and its keyword arguments.
+
+    ``root`` is the ``root`` of the ``[data]`` table this reference belongs to (``data.root``):
+    it replaces ``args.root`` of a dataset that takes a ``root`` (:meth:`build_args`); it is
+    written once, as ``data.root``, not in ``args``."""
 
     name: str
     args: Mapping[str, Any] = field(default_factory=dict)
+    root: str | None = None
 
     @classmethod
-    def parse(cls, data: Any, where: str) -> "DatasetRef":
+    def parse(cls, data: Any, where: str, root: str | None = None) -> "DatasetRef":
         t = _Table(data, where, ("name", "args"))
         if not t.has("name"):
             raise ConfigError(f"{where}: missing 'name' (a registered dataset)")
-        return cls(t.text("name"), t.table("args"))
+        return cls(t.text("name"), t.table("args"), root)
+
+    def build_args(self, takes_root: bool) -> dict[str, Any]:
+        """The keyword arguments the dataset is built with: ``args``, with ``root`` replaced by
+        ``data.root`` when one is given and the dataset takes a ``root``."""
+        args = dict(self.args)
+        if self.root is not None and takes_root:
+            args["root"] = self.root
+        return args
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "args": dict(self.args)}
@@ -157,32 +170,41 @@ class AugmentSpec:
                 "erasing_scale": list(self.erasing_scale)}
 
 
-DATA_KEYS = ("train", "test", "augment", "num_workers")
+DATA_KEYS = ("train", "test", "augment", "num_workers", "root")
 
 
 @dataclass(frozen=True)
 class DataSpec:
-    """``[data]`` (or a stage's effective data: ``[data]`` with its ``[stages.X.data]`` keys)."""
+    """``[data]`` (or a stage's effective data: ``[data]`` with its ``[stages.X.data]`` keys).
+
+    ``root`` (``--set data.root=DIR``) is the folder of every dataset of the table that takes a
+    ``root`` (the Flare7K folders, LOL, the photos of the synthetic sets): it replaces their
+    ``args.root``, in ``[data]`` and in every stage's data alike (a stage may set its own
+    ``data.root``)."""
 
     train: DatasetRef | None = None
     test: DatasetRef | None = None
     augment: AugmentSpec | None = None
     num_workers: int = 0
+    root: str | None = None
 
     @classmethod
     def parse(cls, data: Any, where: str) -> "DataSpec":
         t = _Table(data, where, DATA_KEYS)
         d = t.data
-        return cls(DatasetRef.parse(d["train"], f"{where}.train") if "train" in d else None,
-                   DatasetRef.parse(d["test"], f"{where}.test") if "test" in d else None,
+        root = t.text("root") if t.has("root") else None
+        if root == "":
+            raise t.error("root", "must be a folder path")
+        return cls(DatasetRef.parse(d["train"], f"{where}.train", root) if "train" in d else None,
+                   DatasetRef.parse(d["test"], f"{where}.test", root) if "test" in d else None,
                    AugmentSpec.parse(d["augment"], f"{where}.augment") if "augment" in d else None,
-                   t.integer("num_workers", 0))
+                   t.integer("num_workers", 0), root)
 
     def to_dict(self) -> dict[str, Any]:
         return _without_none({"train": self.train.to_dict() if self.train else None,
                               "test": self.test.to_dict() if self.test else None,
                               "augment": self.augment.to_dict() if self.augment else None,
-                              "num_workers": self.num_workers})
+                              "num_workers": self.num_workers, "root": self.root})
 
 
 # ------------------------------------------------------------------------------------ stages
