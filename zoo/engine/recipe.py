@@ -7,7 +7,8 @@ whole; then every other ``--set key=value`` (``--set data.train.args={...}`` rep
 Overrides are type-checked against the existing value (:func:`zoo.config.apply_overrides`); new
 keys are allowed only inside argument tables (``data.train.args``, ``stages.X.model_args``,
 ``stages.X.optimizer.args`` ...), whose keys belong to the component they configure, and for the
-optional keys a recipe need not write (:data:`OPTIONAL_KEYS`: ``data.root``).  A profile with
+optional keys a recipe need not write (:data:`OPTIONAL_KEYS`: ``data.root``, ``amp``,
+``channels_last``).  A profile with
 ``extends = "<profile>"`` is that profile plus its own keys, applied down to single values
 (:func:`profile_overrides`): ``paper-smoke`` is ``paper`` with smaller sizes.
 
@@ -57,7 +58,7 @@ def _flatten(table: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 #: Keys with a default that a recipe need not write but ``--set`` and profiles may set.
-OPTIONAL_KEYS = ("data.root",)
+OPTIONAL_KEYS = ("data.root", "amp", "channels_last")
 
 
 def _leaves(table: Mapping, prefix: str = "") -> list[tuple[str, Any]]:

@@ -28,6 +28,7 @@ from . import distributed as D
 from .build import DatasetCache, StageSetup, build_stage
 from .cascade import CascadedFineTuner
 from .evaluation import EvalResult, evaluate_model
+from .precision import Precision
 from .recipe import resolve_recipe
 from .run_folder import RunFolder, new_run_dir
 from .spec import Recipe, Stage
@@ -101,7 +102,7 @@ def run_stage(s: _Session, stage: Stage, index: int, prior: Mapping[str, nn.Modu
             checkpoint_every=stage.checkpoint_every, name=stage.name, progress=s.progress,
             log=s.log, dist_info=s.info, num_workers=stage.data.num_workers,
             find_unused_parameters=stage.find_unused_parameters, global_step_offset=offset,
-            on_step=s.on_step))
+            on_step=s.on_step, precision=s.recipe.precision))
     if s.info.is_main:
         _save_stage_weights(s.folder, s.recipe, setup)
     D.barrier(s.info)
@@ -112,14 +113,16 @@ def run_stage(s: _Session, stage: Stage, index: int, prior: Mapping[str, nn.Modu
 def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] = (), *,
                registry: Registry, out_dir: str | Path | None = None,
                resume: str | Path | None = None, device: str | None = None,
-               seed: int | None = None, dry_run: bool = False, progress: bool = True,
+               amp: str | None = None, seed: int | None = None, dry_run: bool = False,
+               progress: bool = True,
                log: Callable[[str], None] | None = None, argv: list[str] | None = None,
                on_step: StepCallback | None = None) -> RunResult:
     """Run a recipe (a registered name, a TOML path, a dict or a :class:`Recipe`) end to end.
 
     ``overrides`` are ``"key=value"`` strings (``profile=smoke`` picks a profile); ``out_dir`` is
     the parent of the run folder (default ``runs``); ``resume`` an existing run folder to
-    continue (its recorded config is used; finished stages are skipped).  ``dry_run`` only
+    continue (its recorded config is used; finished stages are skipped).  ``device`` and ``amp``
+    (``"off"``, ``"bf16"``, ``"fp16"``) override the recipe's (also on resume).  ``dry_run`` only
     validates; ``on_step(stage, step, global_step)`` is called after every training step.
     Returns a :class:`RunResult`: run folder, per-stage results, final metrics.
     """
@@ -140,6 +143,8 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
             cfg = dataclasses.replace(cfg, seed=int(seed))
     if device:
         cfg = dataclasses.replace(cfg, device=device)
+    if amp:
+        cfg = dataclasses.replace(cfg, amp=Precision(amp).amp)  # Precision checks the mode
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ZooError(f"device {cfg.device!r} requested but CUDA is not available "
                        f"(use --device cpu)")
@@ -225,7 +230,8 @@ def final_evaluation(s: _Session, result: RunResult) -> None:
     test = s.cache.require(s.recipe.data.test, "data.test")
     score = functools.partial(evaluate_model, dataset=test, metrics=ev.metrics,
                               registry=s.registry, batch_size=ev.batch_size, device=s.device,
-                              max_images=ev.max_images or None, keep_images=ev.grid_images)
+                              max_images=ev.max_images or None, keep_images=ev.grid_images,
+                              precision=s.recipe.precision)
     t = time.perf_counter()
     rows = {"input": score({}, (), output="input")}
     for name in s.recipe.eval_stages:

@@ -23,6 +23,7 @@ from zoo.errors import ConfigError, did_you_mean
 from zoo.losses.term import Term, parse_terms
 
 from .forward import ForwardStep, plan_from_config
+from .precision import AMP_MODES, Precision
 
 STAGE_KINDS = ("train", "cascade")
 LR_SCHEDULES = ("constant", "cosine", "step")
@@ -453,8 +454,8 @@ class EvalSpec:
                 "grid_images": self.grid_images}
 
 
-RECIPE_KEYS = ("name", "description", "citation", "seed", "profile", "device", "threads", "data",
-               "stages", "eval")
+RECIPE_KEYS = ("name", "description", "citation", "seed", "profile", "device", "threads", "amp",
+               "channels_last", "data", "stages", "eval")
 
 
 @dataclass(frozen=True)
@@ -463,7 +464,8 @@ class Recipe:
 
     ``profile`` is the profile that was applied (``""``: none); ``source`` says where the recipe
     came from (a file, a registered name's file, ``<dict>``) and is not part of the
-    configuration.
+    configuration.  ``amp`` (``"off"``, ``"bf16"``, ``"fp16"``) and ``channels_last`` are the
+    mixed precision and memory format of training and evaluation (:mod:`zoo.engine.precision`).
     """
 
     name: str
@@ -476,6 +478,8 @@ class Recipe:
     profile: str = ""
     device: str = "cpu"
     threads: int = 0
+    amp: str = "off"
+    channels_last: bool = False
     source: str = field(default="<recipe>", compare=False)
 
     @classmethod
@@ -503,18 +507,26 @@ class Recipe:
         return cls(name=t.text("name", "recipe"), stages=stages, data=recipe_data, eval=ev,
                    description=t.text("description", ""), citation=t.text("citation", ""),
                    seed=t.data.get("seed", 0), profile=t.text("profile", ""),
-                   device=t.text("device", "cpu"), threads=t.integer("threads", 0), source=source)
+                   device=t.text("device", "cpu"), threads=t.integer("threads", 0),
+                   amp=t.text("amp", "off", AMP_MODES),
+                   channels_last=t.flag("channels_last", False), source=source)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration (``config.toml``); :meth:`parse` reads it back."""
         out: dict[str, Any] = {
             "name": self.name, "description": self.description, "citation": self.citation,
             "seed": self.seed, "profile": self.profile, "device": self.device,
-            "threads": self.threads, "data": self.data.to_dict(),
+            "threads": self.threads, "amp": self.amp, "channels_last": self.channels_last,
+            "data": self.data.to_dict(),
             "stages": {n: s.to_dict(self.data) for n, s in self.stages.items()}}
         if self.eval is not None:
             out["eval"] = self.eval.to_dict()
         return out
+
+    @property
+    def precision(self) -> Precision:
+        """The run's mixed precision and memory format."""
+        return Precision(self.amp, self.channels_last)
 
     def stage_seed(self, index: int) -> int:
         """The seed of the ``index``-th stage, ``seed + 1000·index``: every stage is reseeded
