@@ -36,6 +36,17 @@ def metric_needs_mask(registry: Registry, name: str) -> bool:
     return bool(registry.get("metrics", name).needs_mask)
 
 
+def metrics_with_masks(registry: Registry, metrics: Sequence[str], dataset: Dataset
+                       ) -> tuple[list[str], list[str]]:
+    """``(computable, skipped)``: ``metrics`` split by whether ``dataset`` can serve them -- the
+    metrics that need the Flare7K colour-code ``mask`` are skipped when its items have none (the
+    Flare7K 2022 test pairs), the others kept, in order."""
+    needs = [m for m in metrics if metric_needs_mask(registry, m)]
+    if not needs or len(cast(Sized, dataset)) == 0 or "mask" in dataset[0]:
+        return list(metrics), []
+    return [m for m in metrics if m not in needs], needs
+
+
 def metric_parts(registry: Registry, name: str) -> tuple[str, ...]:
     """The metrics whose means summarise metric ``name`` (``flare-score``), else ``()``."""
     return tuple(registry.get("metrics", name).parts)

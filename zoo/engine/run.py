@@ -27,7 +27,7 @@ from zoo.registry import Registry
 from . import distributed as D
 from .build import DatasetCache, StageSetup, build_stage
 from .cascade import CascadedFineTuner
-from .evaluation import EvalResult, evaluate_model
+from .evaluation import EvalResult, evaluate_model, metrics_with_masks
 from .precision import Precision
 from .recipe import resolve_recipe
 from .run_folder import RunFolder, new_run_dir
@@ -228,7 +228,12 @@ def final_evaluation(s: _Session, result: RunResult) -> None:
     ev = s.recipe.eval
     assert ev is not None
     test = s.cache.require(s.recipe.data.test, "data.test")
-    score = functools.partial(evaluate_model, dataset=test, metrics=ev.metrics,
+    metrics, skipped = metrics_with_masks(s.registry, ev.metrics, test)
+    if skipped:
+        s.log(f"[eval] {', '.join(skipped)} need the Flare7K colour-code masks, which the test "
+              f"set ({s.recipe.data.test.name if s.recipe.data.test else '?'}) does not have: "
+              f"not computed")
+    score = functools.partial(evaluate_model, dataset=test, metrics=metrics,
                               registry=s.registry, batch_size=ev.batch_size, device=s.device,
                               max_images=ev.max_images or None, keep_images=ev.grid_images,
                               precision=s.recipe.precision)
