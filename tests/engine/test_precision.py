@@ -197,3 +197,15 @@ def test_amp_is_a_recipe_key_and_a_run_option(tmp_path, standins):
     assert res.recipe.amp == "bf16"
     assert 'amp = "bf16"' in (res.run_dir / "config.toml").read_text()
     assert all(v == v for row in res.metrics.values() for v in row.values())  # no NaN
+
+
+def test_amp_command_line_option(standins, capsys):
+    from zoo.cli import main
+
+    from .conftest import REGISTRY
+
+    args = ["--registry", str(REGISTRY), "run", "recipe", str(TINY)]
+    assert main([*args, "--amp", "fp16", "--dry-run"]) == 0
+    assert "checks passed" in capsys.readouterr().out
+    assert main([*args, "--amp", "fp8", "--dry-run"]) == 2
+    assert "'fp8' is not one of 'off', 'bf16', 'fp16'" in capsys.readouterr().err
