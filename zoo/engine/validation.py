@@ -20,7 +20,7 @@ from zoo.registry import Registry
 
 from .build import DatasetCache, StageSetup, build_stage
 from .cascade import cascade_terms
-from .evaluation import metric_needs_mask, metrics_with_masks
+from .evaluation import metrics_with_masks
 from .forward import run_plan
 from .spec import Recipe, Stage
 from .state import seed_everything
@@ -158,7 +158,7 @@ def validate(recipe: Recipe, *, registry: Registry, log: Callable[[str], None] |
     if recipe.eval is not None:
         for m in recipe.eval.metrics:
             try:
-                metric_needs_mask(registry, m)
+                registry.get("metrics", m)
             except ZooError as e:
                 raise with_context(e, "[eval] metrics") from None
         if recipe.data.test is None:
