@@ -76,3 +76,14 @@ class ReportedError(ZooError):
 
 class InputError(ZooError, ValueError):
     """A tensor or file handed to a loss, model or metric does not meet its contract."""
+
+
+class MissingExtraError(ZooError):
+    """A feature needs an optional dependency that is not installed; the message names the
+    extra that provides it (``pip install 'restoration-zoo[ray]'``)."""
+
+    def __init__(self, feature: str, extra: str, cause: BaseException | None = None):
+        self.feature, self.extra = feature, extra
+        why = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        super().__init__(f"{feature} needs the '{extra}' extra: pip install "
+                         f"'restoration-zoo[{extra}]'{why}")

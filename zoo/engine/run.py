@@ -28,6 +28,7 @@ from . import distributed as D
 from .build import DatasetCache, StageSetup, build_stage
 from .cascade import CascadedFineTuner
 from .evaluation import EvalResult, evaluate_model
+from .loggers import NO_LOGGER, RunLogger, check_logger, make_logger
 from .recipe import resolve_recipe
 from .run_folder import RunFolder, new_run_dir
 from .spec import Recipe, Stage
@@ -78,6 +79,7 @@ class _Session:
     progress: bool
     log: Callable[[str], None]
     on_step: StepCallback | None
+    logger: RunLogger = NO_LOGGER
 
 
 def run_stage(s: _Session, stage: Stage, index: int, prior: Mapping[str, nn.Module],
@@ -101,7 +103,7 @@ def run_stage(s: _Session, stage: Stage, index: int, prior: Mapping[str, nn.Modu
             checkpoint_every=stage.checkpoint_every, name=stage.name, progress=s.progress,
             log=s.log, dist_info=s.info, num_workers=stage.data.num_workers,
             find_unused_parameters=stage.find_unused_parameters, global_step_offset=offset,
-            on_step=s.on_step))
+            on_step=s.on_step, logger=s.logger))
     if s.info.is_main:
         _save_stage_weights(s.folder, s.recipe, setup)
     D.barrier(s.info)
@@ -114,13 +116,15 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
                resume: str | Path | None = None, device: str | None = None,
                seed: int | None = None, dry_run: bool = False, progress: bool = True,
                log: Callable[[str], None] | None = None, argv: list[str] | None = None,
-               on_step: StepCallback | None = None) -> RunResult:
+               on_step: StepCallback | None = None, logger: str = "csv") -> RunResult:
     """Run a recipe (a registered name, a TOML path, a dict or a :class:`Recipe`) end to end.
 
     ``overrides`` are ``"key=value"`` strings (``profile=smoke`` picks a profile); ``out_dir`` is
     the parent of the run folder (default ``runs``); ``resume`` an existing run folder to
     continue (its recorded config is used; finished stages are skipped).  ``dry_run`` only
-    validates; ``on_step(stage, step, global_step)`` is called after every training step.
+    validates; ``on_step(stage, step, global_step)`` is called after every training step;
+    ``logger`` (``csv``, ``tensorboard``, ``none``: :mod:`zoo.engine.loggers`) logs scalars and
+    image grids into the run folder.
     Returns a :class:`RunResult`: run folder, per-stage results, final metrics.
     """
     t0 = time.perf_counter()
@@ -145,6 +149,7 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
                        f"(use --device cpu)")
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
+    check_logger(logger)
     info = D.setup(cfg.device)
     log_lines = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
@@ -171,7 +176,8 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
     log_fn(f"run folder {folder.path} (recipe {cfg.name}, profile {cfg.profile or '-'}, device "
            f"{info.device}, {info.world} process(es))")
     session = _Session(cfg, registry, folder, info, DatasetCache(registry), info.device,
-                       progress, log_fn, on_step)
+                       progress, log_fn, on_step,
+                       make_logger(logger, folder.path) if info.is_main else NO_LOGGER)
     state = folder.load_json("state.json", {}) or {}
     result = RunResult(cfg, folder.path, is_main=info.is_main)
     prior: dict[str, nn.Module] = {}
@@ -200,6 +206,8 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
                              {"history": res.history, "evals": res.evals})
             if not res.skipped:
                 log_fn(f"[{stage.name}] done in {res.seconds:.1f}s")
+        if cfg.eval is not None and info.is_main:
+            final_evaluation(session, result)
     except Interrupted as e:
         cmd = f"zoo run recipe {cfg.name} --resume {folder.path}"
         e.args = (f"{e.args[0]}; resume with: {cmd}",)
@@ -208,8 +216,8 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
     except ZooError as e:
         folder.log(f"error: {e}")
         raise
-    if cfg.eval is not None and info.is_main:
-        final_evaluation(session, result)
+    finally:
+        session.logger.close()
     result.seconds = time.perf_counter() - t0
     if info.is_main:
         folder.save_json("metrics.json", result.metrics)
@@ -233,6 +241,7 @@ def final_evaluation(s: _Session, result: RunResult) -> None:
         assert setup is not None
         rows[name] = score(setup.models, setup.plan.eval_steps, output=setup.plan.eval_output)
     for row, res in rows.items():
+        s.logger.evaluation(row, sum(st.schedule.steps for st in s.recipe.stages.values()), res)
         result.evaluations[row] = res
         result.metrics[row] = dict(res.means)
         s.log(f"[eval] {row}: " + " ".join(f"{k}={v:.4g}" for k, v in res.means.items()))
