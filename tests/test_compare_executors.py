@@ -146,15 +146,18 @@ def test_local_killed_worker_is_failed_and_retried(registry, tmp_path):
 
 def test_ray_gives_the_local_table_and_survives_a_killed_worker(registry, local_table,
                                                                 tmp_path):
-    """One local Ray cluster (2 CPUs, 127.0.0.1, no dashboard) for both checks: it costs
-    seconds to start."""
-    ray = pytest.importorskip("ray", reason="the 'ray' extra is not installed "
-                                            "(pip install 'restoration-zoo[ray]')")
+    """One local Ray cluster (2 CPUs, on 127.0.0.1 only, no dashboard) for both checks: it
+    costs seconds to start."""
     from zoo.compare import run_comparison
+    from zoo.compare.executors import import_ray, start_local_ray
 
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False)
     try:
+        ray = import_ray(local=True)
+    except MissingExtraError:
+        pytest.skip("the 'ray' extra is not installed (pip install 'restoration-zoo[ray]')")
+    start_local_ray(ray, num_cpus=2)
+    try:
+        assert ray.util.get_node_ip_address() == "127.0.0.1"  # its servers on the loopback
         res = run_comparison(grid(), registry=registry, out=tmp_path / "grid",
                              options=RunOptions(executor="ray", num_cpus=1))
         assert not res.summary.failed, res.summary.failed

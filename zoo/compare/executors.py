@@ -4,8 +4,8 @@
   processes (forked where the platform allows, each with one torch thread), or this process when
   one cell at a time is asked for.
 * :class:`RayExecutor` — one Ray task per cell with its resources (``num_cpus``, ``num_gpus``),
-  on the cluster at ``ray_address`` or on a local cluster started for the comparison (bound to
-  127.0.0.1, dashboard off).  Needs the ``ray`` extra.
+  on the cluster at ``ray_address`` or on a local cluster started for the comparison (listening
+  on 127.0.0.1 only, dashboard off).  Needs the ``ray`` extra.
 * :class:`SlurmExecutor` — one Slurm job per cell through submitit (partition, time limit,
   CPUs, GPUs, memory), the cells submitted as one job array of bounded parallelism.  Needs the
   ``slurm`` extra.
@@ -21,6 +21,7 @@ environment).
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -29,6 +30,8 @@ from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Generator, Protocol, Sequence
+
+import torch
 
 from zoo.errors import ConfigError, MissingExtraError
 from zoo.registry import Registry
@@ -99,6 +102,8 @@ class LocalExecutor:
         # fork-safe); else spawn, and the workers rebuild the registry from its configuration
         context = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
         handed = registry if context.get_start_method() == "fork" else registry.config
+        if handed is registry:
+            _warm_up_for_fork()
         pool = ProcessPoolExecutor(max_workers=min(self.jobs, len(cells)), mp_context=context,
                                    initializer=worker_setup,
                                    initargs=(handed, int(ctx.get("threads", 1))))
@@ -119,7 +124,35 @@ class LocalExecutor:
             pool.shutdown(wait=clean, cancel_futures=True)
 
 
+def _warm_up_for_fork() -> None:
+    """Pay once, in the parent, for torch's lazy imports that every forked worker would
+    otherwise repeat: the first optimizer imports ``torch._dynamo`` (measured 2–7 s per worker
+    on the project's loaded 2-core machine; benchmarks/bench_compare_executors.py)."""
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
+
+
 # --------------------------------------------------------------------------------------- ray
+#: Read by Ray when it is imported: with "0", a cluster confined to this machine takes the
+#: loopback address as its node address, so its servers listen on 127.0.0.1 only (without it
+#: they listen on every interface; ``ray.init(_node_ip_address="127.0.0.1")`` does not help:
+#: Ray replaces a loopback address by the machine's own).
+RAY_LOOPBACK = ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+def import_ray(local: bool) -> ModuleType:
+    """Ray, imported for a local cluster (``local``: on the loopback only, unless Ray was
+    imported before or the variable is set) or for joining one."""
+    if local:
+        os.environ.setdefault(*RAY_LOOPBACK)
+    return require_extra("ray", "ray", "--executor ray")
+
+
+def start_local_ray(ray: Any, num_cpus: int | None = None) -> None:
+    """A Ray cluster on this machine for this process: no dashboard, workers' output not
+    copied to this terminal (each cell logs into its folder)."""
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+
+
 class RayExecutor:
     """One Ray task per cell, with ``num_cpus`` / ``num_gpus``; no automatic retry (a cell whose
     worker died is recorded as failed and retried by ``--resume``).
@@ -133,7 +166,7 @@ class RayExecutor:
 
     def __init__(self, options: RunOptions):
         self.options = options
-        self.ray = require_extra("ray", "ray", "--executor ray")
+        self.ray = import_ray(local=not options.ray_address)
 
     def _init(self, ray: Any) -> bool:
         if ray.is_initialized():
@@ -141,8 +174,7 @@ class RayExecutor:
         if self.options.ray_address:
             ray.init(address=self.options.ray_address, log_to_driver=False)
         else:
-            ray.init(include_dashboard=False, log_to_driver=False,
-                     _node_ip_address="127.0.0.1")
+            start_local_ray(ray)
         return True
 
     def run(self, cells: Sequence[Cell], ctx: dict, registry: Registry) -> Outcomes:
