@@ -303,3 +303,17 @@ def test_a_record_the_output_folder_never_got_is_a_failure(registry, tmp_path, m
         assert "must share the output folder" in r["error"]
     again = run_comparison(s, registry=registry, out=tmp_path / "out", jobs=1)
     assert sorted(again.summary.ran) == ["denoise__die__s0", "denoise__l1__s0"]
+
+
+def test_the_documented_cluster_config_parses(tmp_path):
+    """docs/compare.md's Slurm example is a valid comparison file (54 cells, its run options)."""
+    from zoo.compare.settings import load_settings_file
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "compare.md").read_text()
+    block = doc.split("```toml\n# my-grid.toml")[1].split("```")[0]
+    cfg = tmp_path / "my-grid.toml"
+    cfg.write_text(block.split("\n", 1)[1])
+    s, opts = load_settings_file(cfg)
+    assert len(s.tasks) * len(s.losses) * len(s.seeds) == 54
+    assert (opts.executor, opts.num_gpus, opts.slurm_array_parallelism, opts.logger) == \
+        ("slurm", 1.0, 16, "tensorboard")
