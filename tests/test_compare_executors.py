@@ -144,6 +144,7 @@ def test_local_killed_worker_is_failed_and_retried(registry, tmp_path):
     check_killed_then_resumed(registry, tmp_path, RunOptions(jobs=2))
 
 
+@pytest.mark.slow
 def test_ray_gives_the_local_table_and_survives_a_killed_worker(registry, local_table,
                                                                 tmp_path):
     """One local Ray cluster (2 CPUs, on 127.0.0.1 only, no dashboard) for both checks: it
@@ -170,6 +171,7 @@ def test_ray_gives_the_local_table_and_survives_a_killed_worker(registry, local_
         ray.shutdown()
 
 
+@pytest.mark.slow
 def test_submitit_local_gives_the_local_table_and_survives_a_killed_job(registry, local_table,
                                                                         tmp_path):
     pytest.importorskip("submitit", reason="the 'slurm' extra is not installed "
