@@ -33,12 +33,12 @@ from typing import Any, Generator, Protocol, Sequence
 
 import torch
 
-from zoo.errors import ConfigError, MissingExtraError
+from zoo.errors import ConfigError, MissingExtraError, error_line
 from zoo.registry import Registry
 
 from .cells import Cell
 from .settings import RunOptions
-from .worker import execute_cell, one_line, run_in_pool_worker, run_remote, worker_setup
+from .worker import execute_cell, run_in_pool_worker, run_remote, worker_setup
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,8 @@ class LocalExecutor:
                     try:
                         yield Outcome(futures[fut], fut.result())
                     except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
-                        yield Outcome(futures[fut], error=f"worker process died ({one_line(exc)})")
+                        yield Outcome(futures[fut],
+                                      error=f"worker process died ({error_line(exc)})")
             clean = True
         finally:
             pool.shutdown(wait=clean, cancel_futures=True)

@@ -27,7 +27,7 @@ import torch
 
 from zoo.atomic import atomic_write_json
 from zoo.engine.evaluation import metric_needs_mask
-from zoo.errors import ConfigError, UnknownNameError, ZooError
+from zoo.errors import ConfigError, UnknownNameError, ZooError, error_line
 from zoo.registry import Registry
 
 from .cells import Cell, jsonable
@@ -35,10 +35,10 @@ from .executors import CellExecutor, LocalExecutor
 from .settings import budget_diff, budget_hash
 # the worker's helpers, also used by the adapters (train, paper) through this module
 from .worker import (DEFAULT_TRAIN_FN, TrainFn, cell_json, cell_logger, execute_cell,
-                     failure_record, now, one_line, read_json)
+                     failure_record, now, read_json)
 
 __all__ = ["DEFAULT_TRAIN_FN", "TrainFn", "RunSummary", "cell_json", "cell_logger",
-           "default_jobs", "execute_cell", "finished", "one_line", "prepare_out_dir",
+           "default_jobs", "execute_cell", "finished", "prepare_out_dir",
            "probe_metrics", "read_json", "run_cells"]
 
 
@@ -170,7 +170,7 @@ def probe_metrics(names: Iterable[str], registry: Registry) -> dict[str, str]:
         except ZooError as exc:
             if isinstance(exc, UnknownNameError):  # the user's mistake: say so now
                 raise
-            out[name] = one_line(exc)
+            out[name] = error_line(exc)
         except Exception as exc:  # noqa: BLE001 - reported as the column's reason
-            out[name] = one_line(exc)
+            out[name] = error_line(exc)
     return out

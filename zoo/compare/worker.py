@@ -26,7 +26,7 @@ import torch
 from zoo.atomic import atomic_write_json
 from zoo.config import RegistryConfig
 from zoo.engine.trainer import Interrupted
-from zoo.errors import ZooError
+from zoo.errors import error_line
 from zoo.registry import Registry, build_registry
 
 from .cells import Cell, jsonable
@@ -46,12 +46,6 @@ def read_json(path: Path) -> dict | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line: a ZooError's message, else ``Type: message``."""
-    text = str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split()) or type(exc).__name__
 
 
 def cell_json(out: Path, cell_id: str) -> Path:
@@ -112,7 +106,7 @@ def execute_cell(cell_dict: dict, ctx: dict, registry: Registry) -> dict:
             raise
         except BaseException as exc:  # noqa: BLE001 - a crashed cell must not stop the others
             status = "interrupted" if _is_interruption(exc) else "failed"
-            error = one_line(exc)
+            error = error_line(exc)
             log.write(traceback.format_exc())
         wall = time.perf_counter() - t0
         log.write(f"[{now()}] {status} in {wall:.1f} s: {error or metrics}\n")
