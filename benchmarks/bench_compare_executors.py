@@ -1,8 +1,8 @@
 """Benchmark: the scale-out overhead of ``zoo compare --executor ray`` against the local executor,
 on one machine.
 
-The same comparison of 8 tiny cells (``denoise`` × l1, l2, ssim, charbonnier × 2 seeds, ``unet.t``,
-``--steps`` steps at 32², PSNR/SSIM on 4 test images) runs alternately
+The same comparison of 8 tiny cells (``denoise`` × l1, l2, ssim, charbonnier × 2 seeds,
+``unet.t``, ``--steps`` steps at 32², PSNR/SSIM on 4 test images) runs alternately
 
 * **local**: ``--executor local --jobs N`` (N forked worker processes, one torch thread each);
 * **ray**: ``--executor ray --num-cpus 1`` on a local Ray cluster of N CPUs (on 127.0.0.1, no

@@ -252,8 +252,9 @@ def test_run_options_from_toml_and_flags(tmp_path):
 
 
 def test_slurm_job_array_script(registry, tmp_path, monkeypatch):
-    """What sbatch gets (stand-ins for sbatch and srun on PATH; sbatch records the script): one job array with the
-    partition, time limit, CPUs, GPUs, memory and array parallelism of the run options."""
+    """What sbatch gets (stand-ins for sbatch and srun on PATH; sbatch records the script):
+    one job array with the partition, time limit, CPUs, GPUs, memory and array parallelism of
+    the run options."""
     pytest.importorskip("submitit", reason="the 'slurm' extra is not installed")
     from zoo.compare.cells import Cell
     from zoo.compare.executors import SlurmExecutor
