@@ -161,7 +161,7 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
     else:
         folder = RunFolder(resume, write=info.is_main)
     folder.save_environment(seed=cfg.seed, device=info.device, argv=argv, world=info.world,
-                            resumed=resume is not None)
+                            resumed=resume is not None, registry=registry)
 
     def log_fn(msg: str) -> None:
         if info.is_main:
