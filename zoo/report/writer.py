@@ -1,32 +1,51 @@
-"""The run report: ``report.md`` plus PNGs in the run folder.
+"""``report.md``: a run explained to a researcher who was not there.
 
-Sections: what ran (recipe, profile, seed, device, timing per stage), the loss encoders in use
-(their ``pretrained_source``: pretrained weights or the generic random encoder), the final
-evaluation table (one row per evaluated stage plus the unrestored input, mean over the held-out
-test images), an image grid (input / each stage / ground truth / mask), loss curves per term and
-the resolved configuration.  Written from a :class:`zoo.engine.run.RunResult` (which carries its
-:class:`~zoo.engine.spec.Recipe`) by :func:`write_report`; matplotlib runs headless (Agg).
+Sections, in reading order (each a function of the :class:`Context` returning Markdown lines):
+
+1. **header** -- recipe, method citation, run folder, the one command that reruns it;
+2. **verdict** -- in plain words, each model against the reference (and the reference against
+   the input) in the first metric, with a paired per-image bootstrap 95 % CI
+   (:mod:`zoo.report.statistics`), and what that interval does and does not cover;
+3. **setting** -- profile, test set (size, light-source convention), loss encoders, and a
+   warning when the run is not the setting of the paper it cites (random encoders, a profile
+   other than ``paper``);
+4. *(contrasts over seeds go here: the ``[eval] contrasts`` section)*;
+5. **results** -- the mean table, what each row is, what each metric measures and on how many
+   images (streak and glare regions exist only on some);
+6. **differences** -- every metric of every comparison with its CI;
+7. **examples** -- the image grid with error maps and the mask legend;
+8. **training** -- loss curves with each term's weighted share, validation curves;
+9. **timing**, **environment** (versions, threads, load, plugins and registry files), and the
+   resolved configuration, folded.
+
+Written from a :class:`zoo.engine.run.RunResult` (which carries its
+:class:`~zoo.engine.spec.Recipe`) by :func:`write_report`.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
-import matplotlib
+from zoo.atomic import atomic_write_text
+from zoo.engine.run import RunResult
+from zoo.engine.run_folder import RunFolder, recipe_toml
+from zoo.errors import ZooError
+from zoo.metrics.flare_regions import MASK_COLOURS
+from zoo.registry import Registry
+from zoo.stats import LEVEL
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
+from .environment import command_line, environment_lines
+from .figures import image_grid, loss_figure, validation_figure
+from .statistics import (INPUT_ROW, Difference, compare_rows, comparison_pairs, defined_images,
+                         group_rows, per_image, unit)
 
-from zoo.engine.evaluation import EvalResult  # noqa: E402
-from zoo.engine.run import RunResult  # noqa: E402
-from zoo.atomic import atomic_write, atomic_write_text  # noqa: E402
-from zoo.engine.run_folder import RunFolder, recipe_toml  # noqa: E402
-from zoo.errors import ZooError  # noqa: E402
-from zoo.registry import Registry  # noqa: E402
-
-ROW_NOTES = {"input": "the degraded input itself (no restoration)"}
+ROW_NOTES = {INPUT_ROW: "the degraded input itself (no restoration)"}
+#: The profile a recipe names for its paper's setting.
+PAPER_PROFILE = "paper"
 
 
 def _fmt(v: float | None) -> str:
@@ -57,135 +76,359 @@ def metrics_table(metrics: Mapping[str, Mapping[str, float]], registry: Registry
     return "\n".join(lines) + "\n"
 
 
-def _plot_losses(path: Path, stage: str, history: list[dict]) -> bool:
-    if not history:
-        return False
-    keys = [k for k in history[0] if k not in ("step", "lr")]
-    steps = [r["step"] for r in history]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False)
-    win = max(1, len(history) // 50)
-    for ax, k in zip(axes[0], keys):
-        ys = [r.get(k, float("nan")) for r in history]
-        ax.plot(steps, ys, alpha=0.3 if win > 1 else 1.0, lw=0.8)
-        if win > 1:
-            sm = [sum(ys[max(0, i - win + 1):i + 1]) / len(ys[max(0, i - win + 1):i + 1])
-                  for i in range(len(ys))]
-            ax.plot(steps, sm, lw=1.4)
-        ax.set_title(k, fontsize=9)
-        ax.set_xlabel("step", fontsize=8)
-        ax.tick_params(labelsize=7)
-        if all(y > 0 for y in ys if y == y):
-            ax.set_yscale("log")
-    fig.suptitle(f"stage {stage}: total (weighted) and each term (unweighted)", fontsize=10)
-    fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=90))
-    plt.close(fig)
-    return True
+@dataclass
+class Context:
+    """What the sections read: the result, the registry, the run folder's records."""
+
+    result: RunResult
+    registry: Registry
+    run_dir: Path
+    environment: dict[str, Any] = field(default_factory=dict)
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def recipe(self):
+        return self.result.recipe
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.recipe.eval.metrics) if self.recipe.eval is not None else []
+
+    def higher_is_better(self, metric: str) -> bool:
+        try:
+            return self.registry.get("metrics", metric).direction != "lower"
+        except ZooError:
+            return True
+
+    def image_count(self) -> int:
+        first = next(iter(self.result.evaluations.values()), None)
+        return len(next(iter(first.per_image.values()), [])) if first is not None else 0
+
+    def description(self, group: str) -> str:
+        """What a row is: the input note or the stage's description, without a leading
+        ``"<group>: "`` the description may repeat."""
+        desc = ROW_NOTES.get(group) or (self.recipe.stages[group].description
+                                        if group in self.recipe.stages else "")
+        return desc[len(group) + 1:].strip() if desc.startswith(f"{group}:") else desc
+
+    def light_source(self) -> tuple[str, str] | None:
+        """The test set's light-source convention when its dataset has a ``light_source``
+        parameter: its value and what the parameter's doc says of that value (the text in
+        brackets after ``"<value>"``, else the whole doc)."""
+        test = self.recipe.data.test
+        if test is None:
+            return None
+        try:
+            params = {p.name: p for p in self.registry.get("datasets", test.name).parameters()}
+        except ZooError:
+            return None
+        if "light_source" not in params:
+            return None
+        value = str(test.args.get("light_source", params["light_source"].default))
+        doc = params["light_source"].doc.replace("``", "`")
+        meaning = re.search(rf'"{re.escape(value)}"\s*\(([^()]*)\)', doc)
+        return value, meaning.group(1) if meaning else doc
 
 
-def _grid(path: Path, evaluations: Mapping[str, EvalResult], n: int) -> bool:
-    """Rows: test images; columns: input, each evaluated stage, ground truth, mask."""
-    if not evaluations:
-        return False
-    first = next(iter(evaluations.values()))
-    if "input" not in first.images or "gt" not in first.images:
-        return False
-    n = min(n, len(first.images["input"]))
-    if n == 0:
-        return False
-    cols = [("input", first.images["input"])]
-    for row, res in evaluations.items():
-        if row == "input":
-            continue
-        out = [v for k, v in res.images.items() if k not in ("input", "gt", "mask")]
-        if out:
-            cols.append((row, out[-1]))
-    cols.append(("ground truth", first.images["gt"]))
-    if "mask" in first.images:
-        cols.append(("mask", first.images["mask"]))
-    fig, axes = plt.subplots(n, len(cols), figsize=(1.9 * len(cols), 1.9 * n), squeeze=False)
-    for r in range(n):
-        for c, (title, imgs) in enumerate(cols):
-            ax = axes[r][c]
-            img = imgs[r].clamp(0, 1)
-            img = img.repeat(3, 1, 1) if img.shape[0] == 1 else img[:3]
-            ax.imshow(img.permute(1, 2, 0).numpy())
-            ax.set_xticks([]), ax.set_yticks([])
-            if r == 0:
-                ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
-    return True
-
-
-def write_report(result: RunResult, *, registry: Registry) -> Path:
-    """Write ``report.md`` and its PNGs into the run folder of ``result``; returns its path."""
-    if result.run_dir is None:
-        raise ValueError("a dry run has no run folder to report on")
-    run_dir, recipe = Path(result.run_dir), result.recipe
+def _header(ctx: Context) -> list[str]:
+    recipe = ctx.recipe
     lines = [f"# Run report: {recipe.name}", ""]
     if recipe.description:
         lines += [recipe.description, ""]
     if recipe.citation:
         lines += [f"Method: {recipe.citation}", ""]
-    lines += [f"- run folder: `{run_dir}`",
-              f"- written: {_dt.datetime.now().isoformat(timespec='seconds')}",
-              f"- profile: `{recipe.profile or '-'}`, seed {recipe.seed}, device {recipe.device}",
-              f"- reproduce: `zoo run recipe {recipe.name} --set profile="
-              f"{recipe.profile or '...'}` (plus the `--set` overrides recorded in "
-              f"`config.toml`), or resume with `--resume {run_dir}`", ""]
+    config = ctx.run_dir / "config.toml"
+    lines += [f"- run folder: `{ctx.run_dir}`; written "
+              f"{_dt.datetime.now().isoformat(timespec='seconds')}",
+              f"- profile `{recipe.profile or '-'}`, seed {recipe.seed}, device {recipe.device}",
+              f"- rerun exactly this configuration: `zoo run recipe {config}` (the resolved "
+              f"recipe, every default written out; plugins it needs: see Environment)", ""]
+    return lines
 
-    lines += ["## Timing", "", "| stage | kind | model | steps | seconds |", "|---|---|---|---|---|"]
+
+def _verdict(ctx: Context) -> list[str]:
+    if not ctx.differences:
+        return []
+    headline = ctx.metrics[0]
+    n = ctx.image_count()
+    lines = ["## Verdict", ""]
+    lines += [f"- {d.sentence()}" for d in ctx.differences if d.metric == headline]
+    seeds = max(max(d.repeats) for d in ctx.differences)
+    spread = ("one training seed per model" if seeds == 1 else
+              f"up to {seeds} training seeds per model, averaged per image")
+    lines += ["", f"{round(LEVEL * 100)} % intervals: paired bootstrap (BCa) of the per-image "
+              f"difference over the {n} held-out test images, {spread}. They show how much the "
+              f"choice of test images moves each comparison; they do **not** include the "
+              f"spread over training seeds, so a difference 'beyond noise' here may still not "
+              f"reproduce with another seed. Every metric: see Differences below.", ""]
+    return lines
+
+
+def _setting(ctx: Context) -> list[str]:
+    recipe, result = ctx.recipe, ctx.result
+    lines = ["## Setting", ""]
+    test = recipe.data.test
+    if test is not None:
+        args = ", ".join(f"{k}={v}" for k, v in test.args.items())
+        lines.append(f"- held-out test set: {ctx.image_count()} images of `{test.name}` "
+                     f"({args})")
+    light = ctx.light_source()
+    if light is not None:
+        lines.append(f"- light-source convention: **{light[0]}** ({light[1]}; the test set's "
+                     f"`light_source` parameter)")
+    encoders = [(name, e) for name, res in result.stages.items() for e in res.encoders]
+    if encoders:
+        lines += [f"- loss encoder of {name}: {e}" for name, e in encoders]
+    else:
+        lines.append("- loss encoders: none (pixel losses only)")
+    random = sorted({e.split(": ", 1)[0] for _, e in encoders
+                     if e.split(": ", 1)[-1].startswith("random")})
+    warnings = []
+    if random:
+        warnings.append(f"the {' and '.join(random)} term{'s' if len(random) > 1 else ''} "
+                        f"compare{'' if len(random) > 1 else 's'} features of a **random, "
+                        f"untrained** encoder (a stand-in that needs no download), not of the "
+                        f"pretrained network a paper uses")
+    if recipe.citation and recipe.profile != PAPER_PROFILE:
+        if _has_profile(ctx, PAPER_PROFILE):
+            warnings.append(f"this is the `{recipe.profile or 'default'}` profile, scaled down "
+                            f"to run here; the cited paper's setting is `--set "
+                            f"profile={PAPER_PROFILE}`")
+        else:
+            warnings.append("this recipe scales the cited method down; its numbers are not the "
+                            "paper's")
+    if warnings:
+        lines += ["", "**Not the paper's setting:** " + "; ".join(warnings) + ". Compare these "
+                  "numbers with each other, not with the paper's tables.", ""]
+    else:
+        lines.append("")
+    return lines
+
+
+def _has_profile(ctx: Context, profile: str) -> bool:
+    try:
+        table = ctx.registry.create("recipes", ctx.recipe.name)
+    except ZooError:
+        return False
+    return isinstance(table, Mapping) and profile in (table.get("profiles") or {})
+
+
+def _results(ctx: Context) -> list[str]:
+    result = ctx.result
+    if not result.metrics or ctx.recipe.eval is None:
+        return []
+    test = ctx.recipe.data.test
+    lines = ["## Results on the held-out test set", "",
+             f"Mean over {ctx.image_count()} test images of `{test.name if test else None}`; "
+             f"↑ higher is better, ↓ lower. A region metric averages only the images that have "
+             f"the region (counts below).", "", metrics_table(result.metrics, ctx.registry)]
+    for group in ctx.groups:
+        desc = ctx.description(group)
+        seeds = len(ctx.groups[group])
+        extra = f" ({seeds} seed repeats: rows {', '.join(ctx.groups[group])})" if seeds > 1 \
+            else ""
+        if desc or extra:
+            lines.append(f"- **{group}**: {desc}{extra}")
+    lines += ["", "What the metrics measure:", ""]
+    base = result.evaluations.get(INPUT_ROW) or next(iter(result.evaluations.values()))
+    n = ctx.image_count()
+    for m in ctx.metrics:
+        try:
+            spec = ctx.registry.get("metrics", m)
+            doc, needs_mask = spec.summary(), spec.needs_mask
+        except ZooError:
+            doc, needs_mask = "", False
+        count = defined_images(base.per_image.get(m, []))
+        where = f" Scored on {count} of {n} images" + (" (the others lack the region)."
+                                                       if count < n else ".") if needs_mask else ""
+        lines.append(f"- `{m}`: {doc}{where}")
+    if any(_needs_mask(ctx, m) for m in ctx.metrics):
+        colours = ", ".join(f"{_colour_name(rgb)} = {region}" for region, rgb in
+                            MASK_COLOURS.items())
+        lines += ["", f"Regions come from the test set's Flare7K colour-code mask ({colours}); "
+                  f"`s-` is the streak region, `g-` the glare region."]
+    return lines + [""]
+
+
+def _needs_mask(ctx: Context, metric: str) -> bool:
+    try:
+        return bool(ctx.registry.get("metrics", metric).needs_mask)
+    except ZooError:
+        return False
+
+
+def _colour_name(rgb: tuple[float, float, float]) -> str:
+    names = {(1.0, 0.0, 0.0): "red", (1.0, 1.0, 0.0): "yellow", (0.0, 0.0, 1.0): "blue"}
+    return names.get(tuple(float(c) for c in rgb), str(rgb))
+
+
+def _differences(ctx: Context) -> list[str]:
+    if not ctx.differences:
+        return []
+    metrics = ctx.metrics
+    arrows = _directions(metrics, ctx.registry)
+    lines = ["## Differences", "",
+             f"Mean per-image difference (row minus baseline), {round(LEVEL * 100)} % paired "
+             f"bootstrap CI, and the verdict: *better* / *worse* when the whole interval lies on "
+             f"one side of zero, else *within noise*. The number of paired images is in "
+             f"brackets after the metric where a region leaves some out.", "",
+             "| comparison | " + " | ".join(f"{m}{arrows[m]}{_unit_suffix(m)}" for m in metrics)
+             + " |", "|---|" + "---|" * len(metrics)]
+    by_pair: dict[tuple[str, str], dict[str, Difference]] = {}
+    for d in ctx.differences:
+        by_pair.setdefault((d.row, d.baseline), {})[d.metric] = d
+    n = ctx.image_count()
+    for (row, baseline), diffs in by_pair.items():
+        cells = []
+        for m in metrics:
+            d = diffs.get(m)
+            if d is None:
+                cells.append("n/a")
+                continue
+            digits = 4 if "ssim" in m or m == "lpips" else 2
+            cells.append(d.cell(digits) + (f" ({d.images})" if d.images != n else ""))
+        lines.append(f"| {row} − {baseline} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _unit_suffix(metric: str) -> str:
+    u = unit(metric)
+    return f" ({u})" if u else ""
+
+
+def _examples(ctx: Context) -> list[str]:
+    ev = ctx.recipe.eval
+    if ev is None or not ctx.result.evaluations:
+        return []
+    columns = {g: rows[0] for g, rows in ctx.groups.items() if g != INPUT_ROW}
+    light = ctx.light_source()
+    notes = {"light source": f"{light[0]}: {light[1].replace('`', '')}"} if light else {}
+    if not image_grid(ctx.run_dir / "grid.png", ctx.result.evaluations, columns,
+                      ev.grid_images, mask_colours=MASK_COLOURS, mask_notes=notes):
+        return []
+    repeats = any(len(rows) > 1 for rows in ctx.groups.values())
+    return ["## Examples", "",
+            "First test images; under each output its absolute error against the ground truth "
+            "(mean over RGB, one colour scale for the whole figure: brighter is worse), so the "
+            "places where the models differ stand out."
+            + (" A model with seed repeats shows its first repeat." if repeats else ""), "",
+            "![test images, outputs and their errors](grid.png)", ""]
+
+
+def _stage_weights(res) -> dict[str, float] | None:
+    """Each loss term's label -> weight, as the composer labels terms (explicit label, else
+    the loss name, ``name#2`` for a repeat); None when the stage's terms are unknown."""
+    setup = getattr(res, "setup", None)
+    if setup is None:
+        return None
+    taken = {t.label for t in setup.terms if t.label}
+    out: dict[str, float] = {}
+    for t in setup.terms:
+        label = t.label
+        if not label:
+            label, n = t.name, 1
+            while label in taken:
+                n += 1
+                label = f"{t.name}#{n}"
+            taken.add(label)
+        out[label] = t.weight
+    return out
+
+
+def _training(ctx: Context) -> list[str]:
+    curves = []
+    for name, res in ctx.result.stages.items():
+        png = ctx.run_dir / f"loss_{name}.png"
+        if loss_figure(png, name, res.history, _stage_weights(res)):
+            curves.append(f"![loss curves of {name}]({png.name})")
+    if not curves:
+        return []
+    lines = ["## Training", "",
+             "Per stage: the weighted total and each term unweighted, every step faint and its "
+             "moving mean solid; then each term's share of the weighted total (weight × value / "
+             "total) — the term with the largest share drives the gradient.", ""]
+    lines += [c + "\n" for c in curves]
+    offset, stages = 0, []
+    for name, res in ctx.result.stages.items():
+        stages.append((name, offset, res.evals))
+        offset += ctx.recipe.stages[name].schedule.steps if name in ctx.recipe.stages else 0
+    val_metrics = [m for name in ctx.result.stages if name in ctx.recipe.stages
+                   for m in ctx.recipe.stages[name].eval.metrics]
+    val_metrics = list(dict.fromkeys(val_metrics))
+    inputs = ctx.result.metrics.get(INPUT_ROW)
+    if validation_figure(ctx.run_dir / "validation.png", stages, val_metrics, inputs,
+                         _directions(val_metrics, ctx.registry)):
+        lines += ["Validation during training (each stage's `eval.every`):", "",
+                  "![validation metrics over steps](validation.png)", ""]
+    return lines
+
+
+def _timing(ctx: Context) -> list[str]:
+    result, recipe = ctx.result, ctx.recipe
+    lines = ["## Timing", "", "| stage | kind | model | steps | seconds | s/step |",
+             "|---|---|---|---|---|---|"]
     total = 0.0
     for name, res in result.stages.items():
         stage = recipe.stages[name]
         note = " (done in an earlier session)" if res.skipped else ""
+        per = f"{res.seconds / res.steps:.2f}" if res.steps and not res.skipped else ""
         lines.append(f"| {name} | {stage.kind} | {stage.model} | {res.steps} | "
-                     f"{res.seconds:.1f}{note} |")
+                     f"{res.seconds:.1f}{note} | {per} |")
         total += res.seconds
-    lines += [f"| final evaluation | | | | {result.eval_seconds:.1f} |", "",
+    lines += [f"| final evaluation | | | | {result.eval_seconds:.1f} | |", "",
               f"Training + evaluation: {total + result.eval_seconds:.1f} s; wall time of this "
-              f"session (incl. model building and IO): {result.seconds:.1f} s.", ""]
+              f"session (incl. model building and IO): {result.seconds:.1f} s. Timings depend "
+              f"on the machine's load: see Environment.", ""]
+    return lines
 
-    lines += ["## Loss encoders", ""]
-    any_enc = False
-    for name, res in result.stages.items():
-        for e in res.encoders:
-            lines.append(f"- {name}: {e}")
-            any_enc = True
-    if not any_enc:
-        lines.append("- none (pixel losses only)")
-    lines.append("")
 
-    if result.metrics and recipe.eval is not None:
-        first = next(iter(result.evaluations.values()), None)
-        n = len(next(iter(first.per_image.values()), [])) if first is not None else 0
-        test = recipe.data.test
-        args = ", ".join(f"{k}={v}" for k, v in (test.args if test else {}).items())
-        lines += ["## Results on the held-out test set", "",
-                  f"Mean over {n} test images of `{test.name if test else None}` ({args}).  "
-                  "Region metrics (names starting with `s-`/`g-`, or as documented in "
-                  "`zoo info <metric>`) average only the images where the region exists.", "",
-                  metrics_table(result.metrics, registry)]
-        for row in result.metrics:
-            desc = ROW_NOTES.get(row) or (recipe.stages[row].description
-                                          if row in recipe.stages else "")
-            if desc:
-                lines.append(f"- **{row}**: {desc}")
-        lines.append("")
-        if _grid(run_dir / "grid.png", result.evaluations, recipe.eval.grid_images):
-            lines += ["## Examples", "", "![test images](grid.png)", ""]
+def _environment(ctx: Context) -> list[str]:
+    return ["## Environment", "",
+            *environment_lines(ctx.environment, ctx.registry.provenance().to_dict()), ""]
 
-    curves = []
-    for name, res in result.stages.items():
-        png = run_dir / f"loss_{name}.png"
-        if _plot_losses(png, name, res.history):
-            curves.append(f"![loss curves of {name}]({png.name})")
-    if curves:
-        lines += ["## Loss curves", ""] + [c + "\n" for c in curves]
 
-    lines += ["## Resolved configuration", "", "```toml", recipe_toml(recipe).strip(), "```", ""]
-    path = atomic_write_text("\n".join(lines), run_dir / "report.md")
-    RunFolder(run_dir).log(f"report: {path}")
+def _configuration(ctx: Context) -> list[str]:
+    return ["## Resolved configuration", "",
+            "<details><summary><code>config.toml</code>: profile, <code>--set</code> and "
+            "defaults applied</summary>", "", "```toml", recipe_toml(ctx.recipe).strip(), "```",
+            "", "</details>", ""]
+
+
+#: The sections in reading order.  The contrasts over seeds (``[eval] contrasts``) go after
+#: the verdict and setting, before the per-image results.
+SECTIONS: tuple[Callable[[Context], list[str]], ...] = (
+    _header, _verdict, _setting, _results, _differences, _examples, _training, _timing,
+    _environment, _configuration)
+
+
+def build_context(result: RunResult, registry: Registry) -> Context:
+    """The :class:`Context` of ``result``: records read, rows grouped, differences computed."""
+    if result.run_dir is None:
+        raise ValueError("a dry run has no run folder to report on")
+    run_dir = Path(result.run_dir)
+    env = RunFolder(run_dir, write=False).load_json("environment.json", {}) or {}
+    ctx = Context(result, registry, run_dir, env,
+                  group_rows(result.evaluations, result.recipe.stages))
+    for row, baseline in comparison_pairs(list(ctx.groups)):
+        for m in ctx.metrics:
+            if per_image(result.evaluations, ctx.groups[row], m) and \
+                    per_image(result.evaluations, ctx.groups[baseline], m):
+                ctx.differences.append(compare_rows(result.evaluations, ctx.groups, row,
+                                                    baseline, m, ctx.higher_is_better(m)))
+    return ctx
+
+
+def write_report(result: RunResult, *, registry: Registry) -> Path:
+    """Write ``report.md`` and its PNGs into the run folder of ``result``; returns its path."""
+    ctx = build_context(result, registry)
+    lines: list[str] = []
+    for section in SECTIONS:
+        lines += section(ctx)
+    path = atomic_write_text("\n".join(lines), ctx.run_dir / "report.md")
+    RunFolder(ctx.run_dir).log(f"report: {path}")
     return path
+
+
+__all__ = ["Context", "SECTIONS", "build_context", "command_line", "metrics_table",
+           "write_report"]
