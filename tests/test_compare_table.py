@@ -66,7 +66,7 @@ def test_lower_is_better_and_one_seed():
     assert _table(a, b, direction="lower").best("flare", "psnr") == "l1"
     one = _table(_row("l1", {0: 20.0}), _row("l2", {0: 19.0}))
     assert one.best("flare", "psnr") is None  # one seed: no interval, nothing marked
-    assert "one seed: no interval" in to_markdown(one)
+    assert "flare: no significant best — PSNR: one seed, no interval" in to_markdown(one)
 
 
 def test_rich_rendering_states_the_rule():

@@ -138,19 +138,23 @@ class ResultTable:
         return lead.best if lead is not None and lead.significant else None
 
     def unmarked_leads(self, group: str) -> list[str]:
-        """One phrase per column of ``group`` whose leader is not significantly ahead."""
-        out = []
+        """One phrase per column of ``group`` whose leader is not significantly ahead (columns
+        where one seed leaves no interval are named together)."""
+        out, no_interval = [], []
         for m in self.metrics_of(group):
             lead = None if m in self.unavailable else self.leader(group, m)
             if lead is None or lead.significant:
                 continue
-            d = self.digits(m)
             iv = lead.difference
+            if not iv.defined:
+                no_interval.append(display(m))
+                continue
             method = (f"paired t over {iv.n} seeds" if iv.method == "paired t"
                       else f"Welch, {iv.n} runs in all")
-            how = (f"{iv.format(d)} ({method})" if iv.defined
-                   else f"{iv.mean:+.{d}f} (one seed: no interval)")
-            out.append(f"{display(m)}: {lead.best} vs {lead.runner_up} {how}")
+            out.append(f"{display(m)}: {lead.best} vs {lead.runner_up} "
+                       f"{iv.format(self.digits(m))} ({method})")
+        if no_interval:
+            out.append(f"{', '.join(no_interval)}: one seed, no interval")
         return out
 
     def digits(self, metric: str) -> int:
