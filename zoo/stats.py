@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Hashable, Literal, Mapping, Sequence
+from typing import Hashable, Literal, Mapping, Sequence, TypeVar
 
 import numpy as np
 from scipy import stats as _scipy_stats
 
 Verdict = Literal["helps", "no evidence either way", "hurts"]
+Key = TypeVar("Key", bound=Hashable)
 
 #: The confidence level used across the project's reports.
 LEVEL = 0.95
@@ -134,7 +135,7 @@ def welch_interval(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndar
     return Interval(mean, float(ci.low), float(ci.high), n, level, "welch")
 
 
-def seed_difference(a: Mapping[Hashable, float], b: Mapping[Hashable, float],
+def seed_difference(a: Mapping[Key, float], b: Mapping[Key, float],
                     level: float = LEVEL) -> Interval:
     """The interval of ``mean(a) - mean(b)`` for two results given per seed (``{seed: value}``).
 

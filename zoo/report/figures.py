@@ -157,7 +157,7 @@ def image_grid(path: Path, evaluations: Mapping[str, EvalResult],
     return True
 
 
-def _smooth(values: Sequence[float], window: int) -> np.ndarray:
+def _smooth(values: Sequence[float] | np.ndarray, window: int) -> np.ndarray:
     """Trailing moving mean over ``window`` steps (NaN-aware)."""
     arr = np.asarray(values, dtype=np.float64)
     if window <= 1:

@@ -260,7 +260,8 @@ def _needs_mask(ctx: Context, metric: str) -> bool:
 
 def _colour_name(rgb: tuple[float, float, float]) -> str:
     names = {(1.0, 0.0, 0.0): "red", (1.0, 1.0, 0.0): "yellow", (0.0, 0.0, 1.0): "blue"}
-    return names.get(tuple(float(c) for c in rgb), str(rgb))
+    key = (float(rgb[0]), float(rgb[1]), float(rgb[2]))
+    return names.get(key, str(rgb))
 
 
 def _differences(ctx: Context) -> list[str]:
@@ -282,12 +283,12 @@ def _differences(ctx: Context) -> list[str]:
     for (row, baseline), diffs in by_pair.items():
         cells = []
         for m in metrics:
-            d = diffs.get(m)
-            if d is None:
+            diff = diffs.get(m)
+            if diff is None:
                 cells.append("n/a")
                 continue
             digits = 4 if "ssim" in m or m == "lpips" else 2
-            cells.append(d.cell(digits) + (f" ({d.images})" if d.images != n else ""))
+            cells.append(diff.cell(digits) + (f" ({diff.images})" if diff.images != n else ""))
         lines.append(f"| {row} − {baseline} | " + " | ".join(cells) + " |")
     return lines + [""]
 
