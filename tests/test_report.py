@@ -154,8 +154,15 @@ def test_setting_names_regions_light_source_and_what_is_not_the_paper(written):
     assert "`s-` is the streak region, `g-` the glare region" in text
     assert "light-source convention: **keep** (Flare7K++: the light source is in `gt`" in text
     assert "**Not the paper's setting:**" in text and "**random, untrained** encoder" in text
-    assert "the cited paper's setting is `--set profile=paper`" not in text  # no such profile
-    assert "this recipe scales the cited method down" in text
+    assert "--set profile=paper" not in text  # the toy recipe has no paper profile
+
+
+def test_a_scaled_down_profile_of_a_registered_recipe_says_so(registry, tmp_path):
+    recipe = {**RECIPE, "name": "cascaded-flare"}  # a registered recipe with a paper profile
+    text = write_report(make_result(tmp_path, registry, recipe=recipe),
+                        registry=registry).read_text()
+    assert ("this is the `cpu` profile, scaled down to run here; the cited paper's setting is "
+            "`--set profile=paper`") in text
 
 
 def test_no_duplicated_labels_and_one_reproduce_command(written):

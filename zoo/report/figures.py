@@ -7,8 +7,9 @@
 * :func:`loss_figure` -- a stage's loss: the weighted total and each term (unweighted), raw per
   step (faint) and smoothed, with a legend; then each term's **weighted share** of the total
   (``weight * value / total``, smoothed), the panel that shows which term drives the gradient.
-* :func:`validation_figure` -- the periodic validation metrics of every stage over the run's
-  global step, the unrestored input's final score as a dashed line.
+* :func:`validation_figure` -- the periodic validation metrics of every stage over training
+  steps (a stage starting from another's weights continues its step count), the unrestored
+  input's final score as a dashed line.
 """
 from __future__ import annotations
 
@@ -110,20 +111,22 @@ def image_grid(path: Path, evaluations: Mapping[str, EvalResult],
     for r in range(n):
         top, bottom = axes[2 * r], axes[2 * r + 1]
         for c, (title, imgs) in enumerate(shown):
-            top[c].imshow(_rgb(imgs[r]))
-            heat = bottom[c].imshow(errors[c][r].numpy(), cmap="inferno", vmin=0, vmax=vmax)
+            top[c].imshow(_rgb(imgs[r]), interpolation="nearest")
+            heat = bottom[c].imshow(errors[c][r].numpy(), cmap="inferno", vmin=0, vmax=vmax,
+                                    interpolation="nearest")
             if r == 0:
                 top[c].set_title(title, fontsize=9)
-        top[len(shown)].imshow(_rgb(gt[r]))
+        top[len(shown)].imshow(_rgb(gt[r]), interpolation="nearest")
         if r == 0:
             top[len(shown)].set_title("ground truth", fontsize=9)
         if has_mask:
-            top[-1].imshow(_rgb(first.images["mask"][r]))
+            top[-1].imshow(_rgb(first.images["mask"][r]), interpolation="nearest")
             if r == 0:
                 top[-1].set_title("mask", fontsize=9)
         for k, (title, d) in enumerate(changes):
             ax = bottom[len(shown) + k]
-            change = ax.imshow(d[r].numpy(), cmap="RdBu_r", vmin=-dmax, vmax=dmax)
+            change = ax.imshow(d[r].numpy(), cmap="RdBu_r", vmin=-dmax, vmax=dmax,
+                               interpolation="nearest")
             if r == 0:
                 ax.text(0.03, 0.97, f"error change\n{title}", transform=ax.transAxes,
                         va="top", ha="left", fontsize=6.5,
@@ -269,8 +272,8 @@ def loss_figure(path: Path, stage: str, history: Sequence[Mapping[str, float]],
 def validation_figure(path: Path, stages: Sequence[tuple[str, int, Sequence[Mapping]]],
                       metrics: Sequence[str], input_scores: Mapping[str, float] | None = None,
                       arrows: Mapping[str, str] | None = None) -> bool:
-    """Write the validation metrics over the run's global step: ``stages`` lists
-    ``(stage, first global step, evals)`` with evals ``[{"step": s, metric: value}]``;
+    """Write the validation metrics over training steps: ``stages`` lists
+    ``(stage, its first step, evals)`` with evals ``[{"step": s, metric: value}]``;
     ``input_scores`` (the unrestored input's final scores) are drawn dashed.  False when no
     stage validated."""
     metrics = [m for m in metrics if any(m in e for _, _, evs in stages for e in evs)]
@@ -283,9 +286,9 @@ def validation_figure(path: Path, stages: Sequence[tuple[str, int, Sequence[Mapp
             if pts:
                 ax.plot(*zip(*pts), marker="o", ms=3, lw=1.2, color=f"C{i}", label=stage)
         if input_scores and m in input_scores and math.isfinite(input_scores[m]):
-            ax.axhline(input_scores[m], color="0.4", ls="--", lw=1, label="input")
+            ax.axhline(input_scores[m], color="0.4", ls="--", lw=1, label="input (unrestored)")
         ax.set_title(m + (arrows or {}).get(m, ""), fontsize=9)
-        ax.set_xlabel("global step", fontsize=8)
+        ax.set_xlabel("training steps since the start from scratch", fontsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         ax.ticklabel_format(axis="y", style="plain", useOffset=False)
         ax.tick_params(labelsize=7)

@@ -153,7 +153,18 @@ def _verdict(ctx: Context) -> list[str]:
     headline = ctx.metrics[0]
     n = ctx.image_count()
     lines = ["## Verdict", ""]
-    lines += [f"- {d.sentence()}" for d in ctx.differences if d.metric == headline]
+    for d in ctx.differences:
+        if d.metric != headline:
+            continue
+        others: dict[str, list[str]] = {}
+        for o in ctx.differences:
+            if (o.row, o.baseline) == (d.row, d.baseline) and o.metric != headline \
+                    and o.interval.defined:
+                others.setdefault(o.words(), []).append(f"`{o.metric}`")
+        rest = "; ".join(f"{words} in {', '.join(names)}" for words, names in
+                         sorted(others.items(), key=lambda kv: ("better", "worse",
+                                                                "within noise").index(kv[0])))
+        lines.append(f"- {d.sentence()}" + (f" Other metrics: {rest}." if rest else ""))
     seeds = max(max(d.repeats) for d in ctx.differences)
     spread = ("one training seed per model" if seeds == 1 else
               f"up to {seeds} training seeds per model, averaged per image")
@@ -190,17 +201,13 @@ def _setting(ctx: Context) -> list[str]:
                         f"compare{'' if len(random) > 1 else 's'} features of a **random, "
                         f"untrained** encoder (a stand-in that needs no download), not of the "
                         f"pretrained network a paper uses")
-    if recipe.citation and recipe.profile != PAPER_PROFILE:
-        if _has_profile(ctx, PAPER_PROFILE):
-            warnings.append(f"this is the `{recipe.profile or 'default'}` profile, scaled down "
-                            f"to run here; the cited paper's setting is `--set "
-                            f"profile={PAPER_PROFILE}`")
-        else:
-            warnings.append("this recipe scales the cited method down; its numbers are not the "
-                            "paper's")
+    if recipe.profile != PAPER_PROFILE and _has_profile(ctx, PAPER_PROFILE):
+        warnings.append(f"this is the `{recipe.profile or 'default'}` profile, scaled down to "
+                        f"run here; the cited paper's setting is `--set profile={PAPER_PROFILE}`")
     if warnings:
         lines += ["", "**Not the paper's setting:** " + "; ".join(warnings) + ". Compare these "
-                  "numbers with each other, not with the paper's tables.", ""]
+                  "numbers with each other, not with "
+                  + ("the paper's tables." if recipe.citation else "published ones."), ""]
     else:
         lines.append("")
     return lines
@@ -219,10 +226,12 @@ def _results(ctx: Context) -> list[str]:
     if not result.metrics or ctx.recipe.eval is None:
         return []
     test = ctx.recipe.data.test
+    regions = any(_needs_mask(ctx, m) for m in ctx.metrics)
     lines = ["## Results on the held-out test set", "",
              f"Mean over {ctx.image_count()} test images of `{test.name if test else None}`; "
-             f"↑ higher is better, ↓ lower. A region metric averages only the images that have "
-             f"the region (counts below).", "", metrics_table(result.metrics, ctx.registry)]
+             f"↑ higher is better, ↓ lower."
+             + (" A region metric averages only the images that have the region (counts "
+                "below)." if regions else ""), "", metrics_table(result.metrics, ctx.registry)]
     for group in ctx.groups:
         desc = ctx.description(group)
         seeds = len(ctx.groups[group])
@@ -243,7 +252,7 @@ def _results(ctx: Context) -> list[str]:
         where = f" Scored on {count} of {n} images" + (" (the others lack the region)."
                                                        if count < n else ".") if needs_mask else ""
         lines.append(f"- `{m}`: {doc}{where}")
-    if any(_needs_mask(ctx, m) for m in ctx.metrics):
+    if regions:
         colours = ", ".join(f"{_colour_name(rgb)} = {region}" for region, rgb in
                             MASK_COLOURS.items())
         lines += ["", f"Regions come from the test set's Flare7K colour-code mask ({colours}); "
@@ -272,8 +281,10 @@ def _differences(ctx: Context) -> list[str]:
     lines = ["## Differences", "",
              f"Mean per-image difference (row minus baseline), {round(LEVEL * 100)} % paired "
              f"bootstrap CI, and the verdict: *better* / *worse* when the whole interval lies on "
-             f"one side of zero, else *within noise*. The number of paired images is in "
-             f"brackets after the metric where a region leaves some out.", "",
+             f"one side of zero, else *within noise*."
+             + (" Where a region leaves images out, the number of paired images follows in "
+                "brackets." if any(d.images != ctx.image_count() for d in ctx.differences)
+                else ""), "",
              "| comparison | " + " | ".join(f"{m}{arrows[m]}{_unit_suffix(m)}" for m in metrics)
              + " |", "|---|" + "---|" * len(metrics)]
     by_pair: dict[tuple[str, str], dict[str, Difference]] = {}
@@ -350,19 +361,49 @@ def _training(ctx: Context) -> list[str]:
              "moving mean solid; then each term's share of the weighted total (weight × value / "
              "total) — the term with the largest share drives the gradient.", ""]
     lines += [c + "\n" for c in curves]
-    offset, stages = 0, []
+    stages = []
+    ends: dict[str, int] = {}  # the step at which each stage's weights were made
     for name, res in ctx.result.stages.items():
-        stages.append((name, offset, res.evals))
-        offset += ctx.recipe.stages[name].schedule.steps if name in ctx.recipe.stages else 0
+        stage = ctx.recipe.stages.get(name)
+        parent = stage.weights.removeprefix("stage:") if stage is not None and \
+            stage.weights.startswith("stage:") else None
+        start = ends.get(parent, 0) if parent else 0
+        ends[name] = start + res.steps
+        evals = list(res.evals)
+        if res.metrics and (not evals or evals[-1]["step"] < res.steps):
+            evals.append({"step": res.steps, **res.metrics})  # the stage's final evaluation
+        stages.append((name, start, evals))
     val_metrics = [m for name in ctx.result.stages if name in ctx.recipe.stages
                    for m in ctx.recipe.stages[name].eval.metrics]
     val_metrics = list(dict.fromkeys(val_metrics))
-    inputs = ctx.result.metrics.get(INPUT_ROW)
+    inputs = _input_scores(ctx, [n for n, _, evals in stages if evals], val_metrics)
     if validation_figure(ctx.run_dir / "validation.png", stages, val_metrics, inputs,
                          _directions(val_metrics, ctx.registry)):
-        lines += ["Validation during training (each stage's `eval.every`):", "",
+        lines += ["Validation during training (each stage's `eval.every`, on its `eval.max_images` "
+                  "first test images). A stage's steps continue from the stage whose weights it "
+                  "starts from.", "",
                   "![validation metrics over steps](validation.png)", ""]
     return lines
+
+
+def _input_scores(ctx: Context, validated: list[str], metrics: list[str]) -> dict[str, float]:
+    """The unrestored input's scores on the images the stages validated on (their
+    ``eval.max_images`` first test images), when they all used the same number."""
+    base = ctx.result.evaluations.get(INPUT_ROW)
+    counts = {ctx.recipe.stages[n].eval.max_images for n in validated if n in ctx.recipe.stages}
+    if base is None or len(counts) != 1:
+        return {}
+    k = counts.pop() or None
+    out = {}
+    for m in metrics:
+        values = [v for v in base.per_image.get(m, [])[:k] if math.isfinite(v)]
+        try:
+            parts = ctx.registry.get("metrics", m).parts
+        except ZooError:
+            parts = ()
+        if values and not parts:  # a metric made of parts is not the mean of its per-image
+            out[m] = math.fsum(values) / len(values)
+    return out
 
 
 def _timing(ctx: Context) -> list[str]:
