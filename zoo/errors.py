@@ -6,6 +6,7 @@ This module is the bottom layer: it imports nothing from the package, so every o
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Iterable
 
 
@@ -76,3 +77,22 @@ class ReportedError(ZooError):
 
 class InputError(ZooError, ValueError):
     """A tensor or file handed to a loss, model or metric does not meet its contract."""
+
+
+_WORKER = re.compile(r"^Caught \w+ in DataLoader worker process (\d+)")
+_RAISED = re.compile(r"^[\w.]+: (.*)$")
+
+
+def error_line(error: BaseException) -> str:
+    """``error`` as one line: a :class:`ZooError`'s message (one raised in a DataLoader worker
+    arrives wrapped in that worker's traceback: its last line is taken); any other exception as
+    ``Type: message``.  Line breaks left in a message become ``"; "``."""
+    text = str(error)
+    worker = _WORKER.match(text)
+    if worker and "Original Traceback" in text:
+        last = [line for line in text.strip().splitlines() if line.strip()][-1]
+        raised = _RAISED.match(last)
+        text = f"{raised.group(1) if raised else last} (in DataLoader worker {worker.group(1)})"
+    elif not isinstance(error, ZooError):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return "; ".join(line.strip() for line in text.strip().splitlines() if line.strip())

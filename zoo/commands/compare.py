@@ -63,7 +63,8 @@ def _finish(console, result, kind: str) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Comparison TOML (benchmarks/compare/*.toml); flags override its keys.")
 @click.option("--tasks", help="Comma-separated tasks: flare, lowlight, denoise.")
-@click.option("--losses", help="Comma-separated registered loss names (e.g. l1,ssim,l1+ms-ssim).")
+@click.option("--losses", help="Comma-separated registered loss names or loss expressions "
+                                "(e.g. l1,ssim,l1+ms-ssim,'0.8*l1 + 0.2*ssim').")
 @click.option("--model", help="Registered model every cell trains (default unet.s).")
 @click.option("--seeds", type=click.IntRange(min=1), help="Number of seeds per cell (0..N-1).")
 @click.option("--steps", type=click.IntRange(min=0), help="Training steps per cell.")
@@ -117,6 +118,7 @@ def command(registry: Registry, config_path, tasks, losses, model, seeds, steps,
                                       settings_from_mapping, split_list)
 
     options: dict = {}
+    is_loss = set(registry.names("losses", with_aliases=True)).__contains__
     if resume:
         if not out:
             raise ConfigError("--resume needs --out DIR (the comparison to continue)")
@@ -127,7 +129,7 @@ def command(registry: Registry, config_path, tasks, losses, model, seeds, steps,
         settings = _recorded(Path(out), "compare")
     else:
         if config_path:
-            settings, options = load_settings_file(config_path)
+            settings, options = load_settings_file(config_path, is_loss)
         else:
             settings = CompareSettings()
         data: dict = {}
@@ -138,7 +140,8 @@ def command(registry: Registry, config_path, tasks, losses, model, seeds, steps,
         losses_text = data.pop("losses", None)
         settings = settings_from_mapping(data, "command line", base=settings)
         if losses_text is not None:
-            settings.losses = [parse_loss_choice(n, "--losses") for n in split_list(losses_text)]
+            settings.losses = [parse_loss_choice(n, "--losses", is_loss)
+                               for n in split_list(losses_text)]
     out = out or options.get("out")
     jobs = jobs or options.get("jobs")
     result = run_comparison(settings, registry=registry, out=out, jobs=jobs,

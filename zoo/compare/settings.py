@@ -3,8 +3,8 @@ every cell gets (model, steps, crop size, batch, learning rate, data lengths).
 
 Settings come from, in increasing priority: the defaults below, a TOML file
 (``zoo compare --config benchmarks/compare/x.toml``) and the command-line flags.  The TOML keys
-are the field names of :class:`CompareSettings`; ``losses`` entries are registered loss names
-or inline tables ``{label = "l1+tv", terms = [{name = "l1"}, {name = "tv", weight = 0.05}]}``
+are the field names of :class:`CompareSettings`; ``losses`` entries are registered loss names,
+loss expressions (``"0.8*l1 + 0.2*ms-ssim"``, labelled as written) or inline tables ``{label = "l1+tv", terms = [{name = "l1"}, {name = "tv", weight = 0.05}]}``
 (a composition of several registered losses, compared as one choice).
 
 :func:`budget_hash` digests everything that changes what one cell computes, and nothing else
@@ -18,14 +18,15 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from zoo.config import load_toml
 from zoo.errors import ConfigError
-from zoo.losses.term import Term
+from zoo.losses.term import Term, parse_loss_expression
 
 _LABEL_SAFE = re.compile(r"[^A-Za-z0-9.=-]+")
 #: The keys of a term of a compared loss (its label is the loss choice's).
@@ -112,13 +113,16 @@ def budget_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     return ", ".join(parts) or "no visible difference"
 
 
-def parse_loss_choice(item: Any, where: str = "losses") -> LossChoice:
-    """A loss entry: ``"l1"`` or ``{label, terms=[{name, weight?, args?, inputs?}]}``."""
+def parse_loss_choice(item: Any, where: str = "losses",
+                      is_name: Callable[[str], bool] | None = None) -> LossChoice:
+    """A loss entry: a name (``"l1"``), a loss expression (``"0.8*l1 + 0.2*ms-ssim"``, labelled
+    as written; :func:`zoo.losses.term.parse_loss_expression`, ``is_name`` telling registered
+    loss names) or ``{label, terms=[{name, weight?, args?, inputs?}]}``."""
     if isinstance(item, str):
         name = item.strip()
         if not name:
             raise ConfigError(f"{where}: empty loss name")
-        return LossChoice(name, (Term(name),))
+        return LossChoice(name, parse_loss_expression(name, where, is_name=is_name))
     if isinstance(item, Mapping):
         unknown = set(item) - {"label", "terms"}
         if unknown:
@@ -159,8 +163,10 @@ _POSITIVE_INTS = ("steps", "batch_size", "size", "train_length", "test_length")
 
 
 def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>",
-                          base: CompareSettings | None = None) -> CompareSettings:
-    """Apply the keys of ``data`` (a TOML table) on top of ``base`` (default settings)."""
+                          base: CompareSettings | None = None,
+                          is_name: Callable[[str], bool] | None = None) -> CompareSettings:
+    """Apply the keys of ``data`` (a TOML table) on top of ``base`` (default settings);
+    ``is_name`` tells registered loss names (for loss expressions)."""
     s = copy.deepcopy(base) if base is not None else CompareSettings()
     for key, value in data.items():
         if key == "jobs" or key == "out":  # run options, not settings; read by the CLI
@@ -173,7 +179,8 @@ def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>",
         if key == "losses":
             if not isinstance(value, list) or not value:
                 raise ConfigError(f"{where}: expected a non-empty list")
-            s.losses = [parse_loss_choice(v, f"{where}[{i}]") for i, v in enumerate(value)]
+            s.losses = [parse_loss_choice(v, f"{where}[{i}]", is_name)
+                        for i, v in enumerate(value)]
         elif key == "seeds":
             s.seeds = parse_seeds(value, where)
         elif key in ("tasks", "metrics"):
@@ -195,8 +202,9 @@ def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>",
                 raise ConfigError(f"{where}: expected true or false, got {value!r}")
             s.input_row = value
         elif key == "lr":
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"{where}: expected a positive number, got {value!r}")
+            if not isinstance(value, (int, float)) or isinstance(value, bool) \
+                    or not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"{where}: expected a positive finite number, got {value!r}")
             s.lr = float(value)
         else:  # model, name, description
             if not isinstance(value, str):
@@ -205,11 +213,12 @@ def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>",
     return s
 
 
-def load_settings_file(path: str | Path) -> tuple[CompareSettings, dict]:
+def load_settings_file(path: str | Path, is_name: Callable[[str], bool] | None = None
+                       ) -> tuple[CompareSettings, dict]:
     """Settings from a comparison TOML file, plus its run options (``jobs``, ``out``)."""
     path = Path(path)
     data = load_toml(path)
-    s = settings_from_mapping(data, str(path))
+    s = settings_from_mapping(data, str(path), is_name=is_name)
     if not s.name:
         s.name = path.stem
     options = {k: data[k] for k in ("jobs", "out") if k in data}

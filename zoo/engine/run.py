@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from zoo.checkpoint import save_cascade_checkpoint, save_model_checkpoint
-from zoo.errors import ConfigError, ZooError
+from zoo.errors import ConfigError, ZooError, error_line
 from zoo.registry import Registry
 
 from . import distributed as D
@@ -30,8 +30,8 @@ from .cascade import CascadedFineTuner
 from .evaluation import EvalResult, evaluate_model
 from .recipe import resolve_recipe
 from .run_folder import RunFolder, new_run_dir
-from .spec import Recipe, Stage
-from .state import seed_everything
+from .spec import SEED_MAX, Recipe, Stage
+from .state import restore_finished_stage, seed_everything
 from .trainer import Interrupted, StageResult, StepCallback, TrainOptions, train_stage
 from .validation import validate
 
@@ -137,6 +137,8 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
     else:
         cfg = resolve_recipe(recipe, overrides, registry=registry)
         if seed is not None:
+            if not 0 <= int(seed) <= SEED_MAX:
+                raise ConfigError(f"--seed {seed}: must be an integer in [0, {SEED_MAX}]")
             cfg = dataclasses.replace(cfg, seed=int(seed))
     if device:
         cfg = dataclasses.replace(cfg, device=device)
@@ -152,16 +154,30 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
         checks = validate(cfg, registry=registry,
                           log=log_lines if info.is_main else (lambda msg: None))
         return RunResult(cfg, None, checks=checks, seconds=time.perf_counter() - t0)
+    validate(cfg, registry=registry, build=False)  # names, before a run folder exists
 
     if resume is None:
         path = new_run_dir(out_dir or "runs", cfg.name) if info.is_main else None
         path = D.broadcast_object(info, str(path) if path else None)
         folder = RunFolder(path, write=info.is_main)
-        folder.save_recipe(cfg)
     else:
         folder = RunFolder(resume, write=info.is_main)
+    with folder.lock():
+        if resume is None:
+            folder.save_recipe(cfg)
+        return _run_in_folder(cfg, registry, folder, info, log_lines, progress, on_step, argv,
+                              resumed=resume is not None, started=t0)
+
+
+def _run_in_folder(cfg: Recipe, registry: Registry, folder: RunFolder, info: D.DistInfo,
+                   log_lines: Callable[[str], None], progress: bool,
+                   on_step: StepCallback | None, argv: list[str] | None, *, resumed: bool,
+                   started: float) -> RunResult:
+    """Train the stages in ``folder`` (whose lock this process holds), then evaluate; a failure
+    marks the running stage ``failed`` (``interrupted`` for a signal) in ``state.json``."""
+    t0 = started
     folder.save_environment(seed=cfg.seed, device=info.device, argv=argv, world=info.world,
-                            resumed=resume is not None, registry=registry)
+                            resumed=resumed, registry=registry)
 
     def log_fn(msg: str) -> None:
         if info.is_main:
@@ -172,7 +188,7 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
            f"{info.device}, {info.world} process(es))")
     session = _Session(cfg, registry, folder, info, DatasetCache(registry), info.device,
                        progress, log_fn, on_step)
-    state = folder.load_json("state.json", {}) or {}
+    state = folder.load_state()
     result = RunResult(cfg, folder.path, is_main=info.is_main)
     prior: dict[str, nn.Module] = {}
     offset = 0
@@ -181,6 +197,12 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
             entry = state.get(stage.name, {})
             if entry.get("status") == "done":
                 log_fn(f"[{stage.name}] finished earlier; loading its weights")
+                restored = restore_finished_stage(
+                    folder.stage_dir(stage.name), stage.name,
+                    int(entry.get("steps", stage.schedule.steps))) if info.is_main else None
+                D.barrier(info)
+                if restored:
+                    log_fn(restored)
             else:
                 state[stage.name] = {"status": "running"}
                 folder.save_json("state.json", state)
@@ -200,16 +222,20 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
                              {"history": res.history, "evals": res.evals})
             if not res.skipped:
                 log_fn(f"[{stage.name}] done in {res.seconds:.1f}s")
+        if cfg.eval is not None and info.is_main:
+            final_evaluation(session, result)
     except Interrupted as e:
         cmd = f"zoo run recipe {cfg.name} --resume {folder.path}"
         e.args = (f"{e.args[0]}; resume with: {cmd}",)
-        folder.log(e.args[0])  # the CLI prints it
+        folder.end_running(state, "interrupted", e.args[0])  # the CLI prints it
         raise
-    except ZooError as e:
-        folder.log(f"error: {e}")
+    except KeyboardInterrupt:  # a second Ctrl-C: no checkpoint of this step
+        folder.end_running(state, "interrupted", "stopped by a second Ctrl-C (the last "
+                                                 "checkpoint is kept)")
         raise
-    if cfg.eval is not None and info.is_main:
-        final_evaluation(session, result)
+    except Exception as e:
+        folder.end_running(state, "failed", error_line(e))
+        raise
     result.seconds = time.perf_counter() - t0
     if info.is_main:
         folder.save_json("metrics.json", result.metrics)

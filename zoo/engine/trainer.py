@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from zoo.errors import ConfigError, ZooError
 from zoo.losses.composer import LossComposer
-from zoo.losses.term import Term
+from zoo.losses.term import Term, parse_loss_expression
 from zoo.registry import Registry
 
 from . import distributed as D
@@ -41,7 +41,7 @@ from .augment import build_augment
 from .build import StageSetup
 from .evaluation import EvalResult, evaluate_model
 from .forward import ForwardStep, Plan, run_plan
-from .nan_guard import check_finite
+from .nan_guard import check_finite, check_gradient, check_parameters
 from .spec import AugmentSpec, OptimizerSpec, Schedule, StageEval
 from .state import load_training_state, save_training_state
 
@@ -106,10 +106,12 @@ class StopRequests:
 # ------------------------------------------------------------------------------------ building
 def build_loss(loss: str | Sequence[Term | Mapping] | Callable, registry: Registry,
                where: str = "loss") -> Callable:
-    """A composer from a LossComposer, a list of terms (or their tables), or a loss name
-    (``pred`` vs ``gt``)."""
+    """A composer from a LossComposer, a list of terms (or their tables), or a loss name or
+    expression (``"0.8*l1 + 0.2*ssim"``; ``pred`` vs ``gt``)."""
     if isinstance(loss, str):
-        loss = [Term(loss, 1.0, ("pred", "gt"))]
+        known = set(registry.names("losses", with_aliases=True))
+        loss = list(parse_loss_expression(loss, where, inputs=("pred", "gt"),
+                                          is_name=known.__contains__))
     if isinstance(loss, (list, tuple)):
         return LossComposer(loss, registry, where=where)
     if not callable(loss):
@@ -149,7 +151,7 @@ def build_optimizer(params, spec: OptimizerSpec):
                           f"{', '.join(sorted(_OPTIMIZERS))})")
     try:
         return getattr(torch.optim, _OPTIMIZERS[key])(params, **dict(args or {}))
-    except TypeError as e:
+    except (TypeError, ValueError) as e:  # an unknown argument; torch's range checks
         raise ConfigError(f"optimizer {name!r}: {e}") from None
 
 
@@ -268,6 +270,7 @@ def training_step(models: Mapping[str, nn.Module], plan: Sequence[ForwardStep], 
     tensors = run_plan(plan, models, batch)
     total, parts = composer(tensors)
     check_finite(total, parts, stage=stage, step=step, checkpoint=checkpoint)
+    check_gradient(total, composer, stage=stage, step=step)
     opt.zero_grad(set_to_none=True)
     total.backward()
     if grad_clip:
@@ -363,6 +366,9 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
     eval_batch = evaluation.batch_size if evaluation is not None else 4
 
     def save(step: int) -> None:
+        if ckpt is not None:  # every rank: DDP keeps their parameters equal
+            check_parameters(model, stage=name, step=step,
+                             checkpoint=str(ckpt) if ckpt.is_file() else None)
         if ckpt is not None and info.is_main:
             save_training_state(ckpt, step=step, model=model, optimizer=opt, scheduler=sched,
                                 sampler={"epoch": epoch_pos[0], "offset": epoch_pos[1]},
