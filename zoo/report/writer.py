@@ -408,20 +408,19 @@ def _input_scores(ctx: Context, validated: list[str], metrics: list[str]) -> dic
 
 def _timing(ctx: Context) -> list[str]:
     result, recipe = ctx.result, ctx.recipe
-    lines = ["## Timing", "", "| stage | kind | model | steps | seconds | s/step |",
-             "|---|---|---|---|---|---|"]
+    lines = ["## Timing", "", "| stage | kind | model | steps | seconds |", "|---|---|---|---|---|"]
     total = 0.0
     for name, res in result.stages.items():
         stage = recipe.stages[name]
         note = " (done in an earlier session)" if res.skipped else ""
-        per = f"{res.seconds / res.steps:.2f}" if res.steps and not res.skipped else ""
         lines.append(f"| {name} | {stage.kind} | {stage.model} | {res.steps} | "
-                     f"{res.seconds:.1f}{note} | {per} |")
+                     f"{res.seconds:.1f}{note} |")
         total += res.seconds
-    lines += [f"| final evaluation | | | | {result.eval_seconds:.1f} | |", "",
-              f"Training + evaluation: {total + result.eval_seconds:.1f} s; wall time of this "
-              f"session (incl. model building and IO): {result.seconds:.1f} s. Timings depend "
-              f"on the machine's load: see Environment.", ""]
+    lines += [f"| final evaluation | | | | {result.eval_seconds:.1f} |", "",
+              f"A stage's seconds include building its model and data. Stages + evaluation: "
+              f"{total + result.eval_seconds:.1f} s; wall time of this session: "
+              f"{result.seconds:.1f} s. The time per training step is in `log.txt`. Timings "
+              f"depend on the machine's load: see Environment.", ""]
     return lines
 
 
