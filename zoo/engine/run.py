@@ -182,7 +182,7 @@ def _run_in_folder(cfg: Recipe, registry: Registry, folder: RunFolder, info: D.D
     marks the running stage ``failed`` (``interrupted`` for a signal) in ``state.json``."""
     t0 = started
     folder.save_environment(seed=cfg.seed, device=info.device, argv=argv, world=info.world,
-                            resumed=resumed)
+                            resumed=resumed, registry=registry)
 
     def log_fn(msg: str) -> None:
         if info.is_main:

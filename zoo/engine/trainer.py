@@ -211,14 +211,34 @@ def _to(batch: dict, device: str) -> dict:
             for k, v in batch.items()}
 
 
+def clock_text(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour on) for a progress line."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def timing_text(done: int, remaining: int, elapsed: float) -> str:
+    """``"0:42 elapsed, ETA 3:10 (2.1 s/step)"``: ``done`` steps took ``elapsed`` seconds in
+    this session; the ETA assumes the ``remaining`` steps go at the same mean rate."""
+    if done <= 0:
+        return f"{clock_text(elapsed)} elapsed"
+    per_step = elapsed / done
+    rate = f"{per_step:.2g} s/step" if per_step < 1 else f"{per_step:.1f} s/step"
+    return f"{clock_text(elapsed)} elapsed, ETA {clock_text(per_step * remaining)} ({rate})"
+
+
 class _Progress:
     """A rich progress bar on a terminal when ``bar`` is allowed, plain log lines otherwise
-    (every ``log_every`` steps); silent on ranks other than 0."""
+    (every ``log_every`` steps, with the elapsed time, the ETA of the stage and the mean time
+    per step of this session); silent on ranks other than 0."""
 
     def __init__(self, name: str, total: int, start: int, *, bar: bool, main: bool, log,
-                 log_every: int):
+                 log_every: int, clock: Callable[[], float] = time.monotonic):
         self.name, self.total, self.log, self.log_every = name, total, log, max(1, log_every)
-        self.main, self.bar = main, None
+        self.main, self.bar, self.start, self.clock = main, None, start, clock
+        self.t0 = clock()
         if main and bar and sys.stderr.isatty() and total > start:
             self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                 MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -234,7 +254,8 @@ class _Progress:
             self.bar.update(self.task, completed=step, info=info)
         elif step % self.log_every == 0 or step == self.total:
             parts = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("step", "total"))
-            self.log(f"[{self.name}] step {step}/{self.total} {info} {parts}")
+            timing = timing_text(step - self.start, self.total - step, self.clock() - self.t0)
+            self.log(f"[{self.name}] step {step}/{self.total} {info} {parts} | {timing}")
 
     def close(self) -> None:
         if self.bar is not None:
