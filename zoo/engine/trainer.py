@@ -41,6 +41,7 @@ from .augment import build_augment
 from .build import StageSetup
 from .evaluation import EvalResult, evaluate_model
 from .forward import ForwardStep, Plan, run_plan
+from .loggers import NO_LOGGER, RunLogger
 from .nan_guard import check_finite, check_gradient, check_parameters
 from .spec import AugmentSpec, OptimizerSpec, Schedule, StageEval
 from .state import load_training_state, save_training_state
@@ -288,7 +289,8 @@ class TrainOptions:
     steps and at the end; an existing one is resumed from when ``resume``), the stage ``name``
     in logs, a progress bar or ``log`` lines, the DDP process info (default: from ``torchrun``'s
     environment), DataLoader workers, DDP's ``find_unused_parameters``, the steps of the earlier
-    stages (``global_step_offset``) and an ``on_step`` callback."""
+    stages (``global_step_offset``), an ``on_step`` callback and the ``logger`` of scalars and
+    image grids (:mod:`zoo.engine.loggers`; rank 0 only)."""
 
     device: str = "cpu"
     seed: int = 0
@@ -303,6 +305,7 @@ class TrainOptions:
     find_unused_parameters: bool = False
     global_step_offset: int = 0
     on_step: StepCallback | None = None
+    logger: RunLogger | None = None
 
 
 def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | Callable,
@@ -329,6 +332,7 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
     info = o.dist_info or D.setup(o.device)
     device = info.device if info.enabled else o.device
     log = o.log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    logger = o.logger if o.logger is not None and info.is_main else NO_LOGGER
     net_in: nn.Module = registry.create("models", model) if isinstance(model, str) else model
     model = net_in.to(device)
     frozen = {k: v.to(device).eval() for k, v in plan.frozen.items()}
@@ -382,7 +386,8 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
         if info.is_main:
             res = evaluate_model({**frozen, "self": model}, plan.eval_steps, test_data, metrics,
                                  registry=registry, output=plan.eval_output,
-                                 batch_size=eval_batch, device=device, max_images=eval_max)
+                                 batch_size=eval_batch, device=device, max_images=eval_max,
+                                 keep_images=logger.keep_images)
         D.barrier(info)
         return res
 
@@ -413,11 +418,13 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                     row = {**D.mean_over_ranks(info, {k: v for k, v in row.items() if k != "step"}),
                            "step": step}
                 history.append(row)
+                logger.train_step(name, o.global_step_offset + step, row)
                 bar.update(step, row)
                 if eval_every and step % eval_every == 0 and step < steps:
                     res = run_eval()
                     if res is not None:
                         evals.append({"step": step, **res.means})
+                        logger.evaluation(name, o.global_step_offset + step, res)
                         log(f"[{name}] eval @ {step}: "
                             + " ".join(f"{k}={v:.4g}" for k, v in res.means.items()))
                 if o.checkpoint_every and step % o.checkpoint_every == 0 and step < steps:
@@ -441,4 +448,5 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                          steps=steps, seconds=seconds, encoders=encoder_sources(composer))
     if res is not None:
         result.metrics, result.evaluation = dict(res.means), res
+        logger.evaluation(name, o.global_step_offset + steps, res)
     return result
