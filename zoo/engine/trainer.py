@@ -41,6 +41,7 @@ from .augment import build_augment
 from .build import StageSetup
 from .evaluation import EvalResult, evaluate_model
 from .forward import ForwardStep, Plan, run_plan
+from .loggers import NO_LOGGER, RunLogger
 from .nan_guard import check_finite, check_gradient, check_parameters
 from .precision import FULL, Precision
 from .spec import AugmentSpec, OptimizerSpec, Schedule, StageEval
@@ -211,14 +212,34 @@ def _to(batch: dict, device: str) -> dict:
             for k, v in batch.items()}
 
 
+def clock_text(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour on) for a progress line."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def timing_text(done: int, remaining: int, elapsed: float) -> str:
+    """``"0:42 elapsed, ETA 3:10 (2.1 s/step)"``: ``done`` steps took ``elapsed`` seconds in
+    this session; the ETA assumes the ``remaining`` steps go at the same mean rate."""
+    if done <= 0:
+        return f"{clock_text(elapsed)} elapsed"
+    per_step = elapsed / done
+    rate = f"{per_step:.2g} s/step" if per_step < 1 else f"{per_step:.1f} s/step"
+    return f"{clock_text(elapsed)} elapsed, ETA {clock_text(per_step * remaining)} ({rate})"
+
+
 class _Progress:
     """A rich progress bar on a terminal when ``bar`` is allowed, plain log lines otherwise
-    (every ``log_every`` steps); silent on ranks other than 0."""
+    (every ``log_every`` steps, with the elapsed time, the ETA of the stage and the mean time
+    per step of this session); silent on ranks other than 0."""
 
     def __init__(self, name: str, total: int, start: int, *, bar: bool, main: bool, log,
-                 log_every: int):
+                 log_every: int, clock: Callable[[], float] = time.monotonic):
         self.name, self.total, self.log, self.log_every = name, total, log, max(1, log_every)
-        self.main, self.bar = main, None
+        self.main, self.bar, self.start, self.clock = main, None, start, clock
+        self.t0 = clock()
         if main and bar and sys.stderr.isatty() and total > start:
             self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                 MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -234,7 +255,8 @@ class _Progress:
             self.bar.update(self.task, completed=step, info=info)
         elif step % self.log_every == 0 or step == self.total:
             parts = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("step", "total"))
-            self.log(f"[{self.name}] step {step}/{self.total} {info} {parts}")
+            timing = timing_text(step - self.start, self.total - step, self.clock() - self.t0)
+            self.log(f"[{self.name}] step {step}/{self.total} {info} {parts} | {timing}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -283,7 +305,8 @@ class TrainOptions:
     steps and at the end; an existing one is resumed from when ``resume``), the stage ``name``
     in logs, a progress bar or ``log`` lines, the DDP process info (default: from ``torchrun``'s
     environment), DataLoader workers, DDP's ``find_unused_parameters``, the steps of the earlier
-    stages (``global_step_offset``), an ``on_step`` callback, and the mixed precision and memory
+    stages (``global_step_offset``), an ``on_step`` callback, the ``logger`` of scalars and
+    image grids (:mod:`zoo.engine.loggers`; rank 0 only), and the mixed precision and memory
     format of training and evaluation (``precision``, :mod:`zoo.engine.precision`)."""
 
     device: str = "cpu"
@@ -299,6 +322,7 @@ class TrainOptions:
     find_unused_parameters: bool = False
     global_step_offset: int = 0
     on_step: StepCallback | None = None
+    logger: RunLogger | None = None
     precision: Precision = FULL
 
 
@@ -326,6 +350,7 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
     info = o.dist_info or D.setup(o.device)
     device = info.device if info.enabled else o.device
     log = o.log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    logger = o.logger if o.logger is not None and info.is_main else NO_LOGGER
     net_in: nn.Module = registry.create("models", model) if isinstance(model, str) else model
     prec = o.precision
     prec.check_device(device)
@@ -386,7 +411,7 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
             res = evaluate_model({**frozen, "self": model}, plan.eval_steps, test_data, metrics,
                                  registry=registry, output=plan.eval_output,
                                  batch_size=eval_batch, device=device, max_images=eval_max,
-                                 precision=prec)
+                                 keep_images=logger.keep_images, precision=prec)
         D.barrier(info)
         return res
 
@@ -418,11 +443,13 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                     row = {**D.mean_over_ranks(info, {k: v for k, v in row.items() if k != "step"}),
                            "step": step}
                 history.append(row)
+                logger.train_step(name, o.global_step_offset + step, row)
                 bar.update(step, row)
                 if eval_every and step % eval_every == 0 and step < steps:
                     res = run_eval()
                     if res is not None:
                         evals.append({"step": step, **res.means})
+                        logger.evaluation(name, o.global_step_offset + step, res)
                         log(f"[{name}] eval @ {step}: "
                             + " ".join(f"{k}={v:.4g}" for k, v in res.means.items()))
                 if o.checkpoint_every and step % o.checkpoint_every == 0 and step < steps:
@@ -446,4 +473,5 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                          steps=steps, seconds=seconds, encoders=encoder_sources(composer))
     if res is not None:
         result.metrics, result.evaluation = dict(res.means), res
+        logger.evaluation(name, o.global_step_offset + steps, res)
     return result
