@@ -1,13 +1,15 @@
 # Two entry points, each doing its own set-up on a fresh machine:
 #   make demo   creates .venv, installs restoration-zoo, runs `zoo run recipe cascaded-flare`
 #   make test   creates .venv, installs restoration-zoo + test extras + the example plugin, runs pytest
+#   make gpu-check  on a machine with a CUDA GPU: attention, paper-sized training step (fp32 / bf16),
+#               the demo on the GPU; one Markdown table in benchmarks/RESULTS-gpu-check.md
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench gpu-check clean
 
 $(STAMP): pyproject.toml plugins/zoo-loss-example/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +27,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py --device cuda --out benchmarks/RESULTS-gpu-check.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

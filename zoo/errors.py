@@ -96,3 +96,14 @@ def error_line(error: BaseException) -> str:
     elif not isinstance(error, ZooError):
         text = f"{type(error).__name__}: {text}" if text else type(error).__name__
     return "; ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+
+
+class MissingExtraError(ZooError):
+    """A feature needs an optional dependency that is not installed; the message names the
+    extra that provides it (``pip install 'restoration-zoo[ray]'``)."""
+
+    def __init__(self, feature: str, extra: str, cause: BaseException | None = None):
+        self.feature, self.extra = feature, extra
+        why = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        super().__init__(f"{feature} needs the '{extra}' extra: pip install "
+                         f"'restoration-zoo[{extra}]'{why}")

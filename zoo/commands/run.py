@@ -5,6 +5,7 @@
     zoo run recipe cascaded-flare --dry-run             # validate only
     zoo run recipe cascaded-flare --set profile=paper --print-config   # the resolved TOML
     zoo run recipe cascaded-flare --resume runs/cascaded-flare-20260101-120000
+    zoo run recipe cascaded-flare --device cuda --amp bf16   # mixed precision on a GPU
     torchrun --nproc_per_node 2 -m zoo.cli run recipe unet-denoise --set profile=smoke
 """
 from __future__ import annotations
@@ -35,25 +36,31 @@ def command():
               show_default=True, help="Parent folder of the run folder.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
               help="Device (default: the recipe's, else cpu).")
+@click.option("--amp", type=click.Choice(["off", "bf16", "fp16"]), default=None,
+              help="Mixed precision of training and evaluation (default: the recipe's amp, "
+                   "else off); fp16 uses a gradient scaler.")
 @click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
 @click.option("--no-progress", is_flag=True, help="Plain log lines instead of progress bars.")
+@click.option("--logger", type=click.Choice(["csv", "tensorboard", "none"]), default="csv",
+              show_default=True, help="Training scalars: scalars.csv; tensorboard adds event "
+                                      "files and image grids in tb/ (the tensorboard extra).")
 @click.option("--print-config", is_flag=True,
               help="Print the fully resolved recipe (profile, stage inheritance, --set, --seed, "
-                   "--device applied) as TOML and exit; trains nothing.")
+                   "--device, --amp applied) as TOML and exit; trains nothing.")
 @pass_registry
-def recipe_cmd(registry: Registry, name, overrides, dry_run, resume, out_dir, device, seed,
-               no_progress, print_config):
+def recipe_cmd(registry: Registry, name, overrides, dry_run, resume, out_dir, device, amp, seed,
+               no_progress, logger, print_config):
     """Train recipe NAME (a registered name or a .toml path), then evaluate and report."""
     from zoo.engine import run_recipe
     from zoo.report import write_report
 
     if print_config:
-        click.echo(_resolved_toml(registry, name, list(overrides), resume, device, seed), nl=False)
+        click.echo(_resolved_toml(registry, name, list(overrides), resume, device, amp, seed), nl=False)
         return
 
     result = run_recipe(name, list(overrides), registry=registry, out_dir=out_dir, resume=resume,
-                        device=device, seed=seed, dry_run=dry_run, progress=not no_progress,
-                        argv=["zoo", *sys.argv[1:]])
+                        device=device, amp=amp, seed=seed, dry_run=dry_run,
+                        progress=not no_progress, argv=["zoo", *sys.argv[1:]], logger=logger)
     if dry_run:
         click.echo(f"dry run of {result.recipe.name} (profile {result.recipe.profile or '-'}): "
                    f"{len(result.checks)} checks passed")
@@ -66,11 +73,12 @@ def recipe_cmd(registry: Registry, name, overrides, dry_run, resume, out_dir, de
 
 
 def _resolved_toml(registry: Registry, name: str, overrides: list[str], resume: str | None,
-                   device: str | None, seed: int | None) -> str:
+                   device: str | None, amp: str | None, seed: int | None) -> str:
     """The TOML of the recipe a run with these options would use (``config.toml``'s text)."""
     import dataclasses
 
     from zoo.engine import resolve_recipe
+    from zoo.engine.precision import Precision
     from zoo.engine.run_folder import RunFolder, recipe_toml
     from zoo.errors import ConfigError
 
@@ -85,4 +93,6 @@ def _resolved_toml(registry: Registry, name: str, overrides: list[str], resume: 
             recipe = dataclasses.replace(recipe, seed=int(seed))
     if device:
         recipe = dataclasses.replace(recipe, device=device)
+    if amp:
+        recipe = dataclasses.replace(recipe, amp=Precision(amp).amp)
     return recipe_toml(recipe)

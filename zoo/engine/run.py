@@ -36,7 +36,9 @@ from zoo.registry import Registry
 from . import distributed as D
 from .build import DatasetCache, StageSetup, build_stage, check_augment
 from .cascade import CascadedFineTuner
-from .evaluation import EvalResult, evaluate_model
+from .evaluation import EvalResult, evaluate_model, metrics_with_masks
+from .loggers import NO_LOGGER, RunLogger, check_logger, make_logger
+from .precision import Precision
 from .recipe import resolve_recipe
 from .run_folder import RunFolder, new_run_dir
 from .spec import SEED_MAX, Recipe, Stage
@@ -100,6 +102,7 @@ class _Session:
     progress: bool
     log: Callable[[str], None]
     on_step: StepCallback | None
+    logger: RunLogger = NO_LOGGER
 
 
 def run_stage(s: _Session, stage: Stage, index: int, prior: Mapping[str, nn.Module],
@@ -126,7 +129,7 @@ def run_stage(s: _Session, stage: Stage, index: int, prior: Mapping[str, nn.Modu
             checkpoint_every=stage.checkpoint_every, name=row, progress=s.progress,
             log=s.log, dist_info=s.info, num_workers=stage.data.num_workers,
             find_unused_parameters=stage.find_unused_parameters, global_step_offset=offset,
-            on_step=s.on_step))
+            on_step=s.on_step, logger=s.logger, precision=s.recipe.precision))
     if s.info.is_main:
         _save_stage_weights(s.folder, s.recipe, setup, row, seed)
     D.barrier(s.info)
@@ -137,15 +140,19 @@ def run_stage(s: _Session, stage: Stage, index: int, prior: Mapping[str, nn.Modu
 def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] = (), *,
                registry: Registry, out_dir: str | Path | None = None,
                resume: str | Path | None = None, device: str | None = None,
-               seed: int | None = None, dry_run: bool = False, progress: bool = True,
+               amp: str | None = None, seed: int | None = None, dry_run: bool = False,
+               progress: bool = True,
                log: Callable[[str], None] | None = None, argv: list[str] | None = None,
-               on_step: StepCallback | None = None) -> RunResult:
+               on_step: StepCallback | None = None, logger: str = "csv") -> RunResult:
     """Run a recipe (a registered name, a TOML path, a dict or a :class:`Recipe`) end to end.
 
     ``overrides`` are ``"key=value"`` strings (``profile=smoke`` picks a profile); ``out_dir`` is
     the parent of the run folder (default ``runs``); ``resume`` an existing run folder to
-    continue (its recorded config is used; finished stages are skipped).  ``dry_run`` only
-    validates; ``on_step(stage, step, global_step)`` is called after every training step.
+    continue (its recorded config is used; finished stages are skipped).  ``device`` and ``amp``
+    (``"off"``, ``"bf16"``, ``"fp16"``) override the recipe's (also on resume).  ``dry_run`` only
+    validates; ``on_step(stage, step, global_step)`` is called after every training step;
+    ``logger`` (``csv``, ``tensorboard``, ``none``: :mod:`zoo.engine.loggers`) logs scalars and
+    image grids into the run folder.
     Returns a :class:`RunResult`: run folder, per-stage results, final metrics.
     """
     t0 = time.perf_counter()
@@ -167,11 +174,14 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
             cfg = dataclasses.replace(cfg, seed=int(seed))
     if device:
         cfg = dataclasses.replace(cfg, device=device)
+    if amp:
+        cfg = dataclasses.replace(cfg, amp=Precision(amp).amp)  # Precision checks the mode
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ZooError(f"device {cfg.device!r} requested but CUDA is not available "
                        f"(use --device cpu)")
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
+    check_logger(logger)
     info = D.setup(cfg.device)
     log_lines = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
@@ -192,18 +202,18 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
         if resume is None:
             folder.save_recipe(cfg)
         return _run_in_folder(cfg, registry, folder, info, log_lines, progress, on_step, argv,
-                              resumed=resume is not None, started=t0)
+                              resumed=resume is not None, started=t0, logger=logger)
 
 
 def _run_in_folder(cfg: Recipe, registry: Registry, folder: RunFolder, info: D.DistInfo,
                    log_lines: Callable[[str], None], progress: bool,
                    on_step: StepCallback | None, argv: list[str] | None, *, resumed: bool,
-                   started: float) -> RunResult:
+                   started: float, logger: str = "csv") -> RunResult:
     """Train the stages in ``folder`` (whose lock this process holds), then evaluate; a failure
     marks the running stage ``failed`` (``interrupted`` for a signal) in ``state.json``."""
     t0 = started
     folder.save_environment(seed=cfg.seed, device=info.device, argv=argv, world=info.world,
-                            resumed=resumed)
+                            resumed=resumed, registry=registry)
 
     def log_fn(msg: str) -> None:
         if info.is_main:
@@ -213,7 +223,8 @@ def _run_in_folder(cfg: Recipe, registry: Registry, folder: RunFolder, info: D.D
     log_fn(f"run folder {folder.path} (recipe {cfg.name}, profile {cfg.profile or '-'}, device "
            f"{info.device}, {info.world} process(es))")
     session = _Session(cfg, registry, folder, info, DatasetCache(registry), info.device,
-                       progress, log_fn, on_step)
+                       progress, log_fn, on_step,
+                       make_logger(logger, folder.path) if info.is_main else NO_LOGGER)
     state = folder.load_state()
     result = RunResult(cfg, folder.path, is_main=info.is_main, repeats=cfg.rows)
     prior: dict[str, nn.Module] = {}
@@ -264,6 +275,8 @@ def _run_in_folder(cfg: Recipe, registry: Registry, folder: RunFolder, info: D.D
     except Exception as e:
         folder.end_running(state, "failed", error_line(e))
         raise
+    finally:
+        session.logger.close()
     result.seconds = time.perf_counter() - t0
     if info.is_main:
         folder.save_json("metrics.json", result.metrics)
@@ -277,10 +290,15 @@ def final_evaluation(s: _Session, result: RunResult) -> None:
     ev = s.recipe.eval
     assert ev is not None
     test = s.cache.require(s.recipe.data.test, "data.test")
-    score = functools.partial(evaluate_model, dataset=test, metrics=ev.metrics,
+    metrics, skipped = metrics_with_masks(s.registry, ev.metrics, test)
+    if skipped:
+        s.log(f"[eval] {', '.join(skipped)} need the Flare7K colour-code masks, which the test "
+              f"set ({s.recipe.data.test.name if s.recipe.data.test else '?'}) does not have: "
+              f"not computed")
+    score = functools.partial(evaluate_model, dataset=test, metrics=metrics,
                               registry=s.registry, batch_size=ev.batch_size, device=s.device,
                               max_images=ev.max_images or None, keep_images=ev.grid_images,
-                              light_source=ev.light_source)
+                              light_source=ev.light_source, precision=s.recipe.precision)
     t = time.perf_counter()
     rows = {"input": score({}, (), output="input")}
     for name in s.recipe.eval_stages:
@@ -289,6 +307,7 @@ def final_evaluation(s: _Session, result: RunResult) -> None:
             assert setup is not None
             rows[row] = score(setup.models, setup.plan.eval_steps, output=setup.plan.eval_output)
     for row, res in rows.items():
+        s.logger.evaluation(row, sum(st.schedule.steps for st in s.recipe.stages.values()), res)
         result.evaluations[row] = res
         result.metrics[row] = dict(res.means)
         s.log(f"[eval] {row}: " + " ".join(f"{k}={v:.4g}" for k, v in res.means.items()))

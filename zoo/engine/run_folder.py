@@ -5,7 +5,10 @@ Contents (written by rank 0):
 * ``config.toml``: the resolved recipe (:meth:`zoo.engine.spec.Recipe.to_dict`: profile,
   stage inheritance and ``--set`` applied, every default written out) -- ``--resume`` reads it
   back, so a resumed run uses exactly the same settings;
-* ``environment.json``: package versions, seeds, git commit (if any), machine, command line;
+* ``environment.json``: package versions, seeds, git commit (if any), machine (CPUs, torch
+  threads, load average at the start), command line, and the registry's provenance (plugins
+  with versions and sources, registry files with their digests: what ``zoo run`` elsewhere
+  needs to find the same names);
 * ``state.json``: per stage, ``running`` / ``done`` (with its time and final loss) /
   ``failed`` or ``interrupted`` (with the error line);
 * ``log.txt``: every log line (a failure's ``error:`` line too);
@@ -21,8 +24,10 @@ import importlib.metadata as md
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
+import tomllib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -35,6 +40,7 @@ from zoo.atomic import (WriteError, atomic_write_json, atomic_write_text, descri
                         make_folder)
 from zoo.config import load_toml
 from zoo.errors import ConfigError, ZooError
+from zoo.registry import Registry
 
 from .recipe import resolve
 from .spec import Recipe
@@ -91,12 +97,35 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
         return None
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the OS has none)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def usable_cpus() -> int | None:
+    """CPUs this process may run on (its affinity mask), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count()
+
+
 def machine_info(device: str) -> dict[str, Any]:
-    info = {"platform": platform.platform(), "processor": platform.processor() or
-            platform.machine(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "device": device, "hostname": platform.node()}
+    """Platform, CPUs (machine and usable), torch's intra-/inter-op threads, the load average
+    when the run started, the device (and GPU name, CUDA and cuDNN versions on CUDA)."""
+    info: dict[str, Any] = {
+        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(), "usable_cpus": usable_cpus(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "load_average": load_average(), "device": device, "hostname": platform.node()}
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
+        info["cuda"] = torch.version.cuda
+        info["cudnn"] = torch.backends.cudnn.version()
     return info
 
 
@@ -206,12 +235,16 @@ class RunFolder:
             lock.release()
 
     def save_environment(self, *, seed: int, device: str, argv: list[str] | None = None,
-                         world: int = 1, resumed: bool = False) -> None:
+                         world: int = 1, resumed: bool = False,
+                         registry: Registry | None = None) -> None:
+        """Write ``environment.json`` (a resumed run appends its entry under ``resumes``)."""
         env = self.load_json("environment.json", {}) if resumed else {}
         entry = {"started": _dt.datetime.now().isoformat(timespec="seconds"),
                  "argv": argv if argv is not None else sys.argv, "seed": seed,
                  "world_size": world, "packages": package_versions(),
                  "git_commit": git_commit(), "machine": machine_info(device)}
+        if registry is not None:
+            entry["registry"] = registry.provenance().to_dict()
         if resumed:
             env.setdefault("resumes", []).append(entry)
         else:
@@ -219,6 +252,30 @@ class RunFolder:
         self.save_json("environment.json", env)
 
 
+#: A multi-line array each of whose items is complete on its line (tomli_w writes every array
+#: one item a line; an item line ends with a comma and does not start with a closing bracket).
+_FLAT_ARRAY = re.compile(r"\[\n((?:[ \t]+[^\]\s][^\n]*,\n)+)[ \t]*\]")
+
+
+def compact_toml(text: str, width: int = 100) -> str:
+    """``text`` with each multi-line array of scalars put on one line (``depths = [1, 1, 1]``)
+    when the line stays within ``width`` characters; innermost arrays first, so short nested
+    arrays fold too.  Returns ``text`` unchanged if the result would parse differently."""
+    def fold(match: re.Match[str]) -> str:
+        items = [line.strip().removesuffix(",") for line in match.group(1).splitlines()]
+        start = match.string.rfind("\n", 0, match.start()) + 1
+        flat = "[" + ", ".join(items) + "]"
+        return flat if match.start() - start + len(flat) <= width else match.group(0)
+
+    out = text
+    while True:
+        folded = _FLAT_ARRAY.sub(fold, out)
+        if folded == out:
+            break
+        out = folded
+    return out if tomllib.loads(out) == tomllib.loads(text) else text
+
+
 def recipe_toml(recipe: Recipe) -> str:
-    """The resolved recipe as TOML (what ``config.toml`` holds)."""
-    return tomli_w.dumps(recipe.to_dict())
+    """The resolved recipe as TOML (what ``config.toml`` holds), short arrays on one line."""
+    return compact_toml(tomli_w.dumps(recipe.to_dict()))

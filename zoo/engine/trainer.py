@@ -41,7 +41,9 @@ from .augment import build_augment
 from .build import StageSetup
 from .evaluation import EvalResult, evaluate_model
 from .forward import ForwardStep, Plan, run_plan
+from .loggers import NO_LOGGER, RunLogger
 from .nan_guard import check_finite, check_gradient, check_parameters
+from .precision import FULL, Precision
 from .spec import AugmentSpec, OptimizerSpec, Schedule, StageEval
 from .state import load_training_state, save_training_state
 
@@ -210,14 +212,34 @@ def _to(batch: dict, device: str) -> dict:
             for k, v in batch.items()}
 
 
+def clock_text(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour on) for a progress line."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def timing_text(done: int, remaining: int, elapsed: float) -> str:
+    """``"0:42 elapsed, ETA 3:10 (2.1 s/step)"``: ``done`` steps took ``elapsed`` seconds in
+    this session; the ETA assumes the ``remaining`` steps go at the same mean rate."""
+    if done <= 0:
+        return f"{clock_text(elapsed)} elapsed"
+    per_step = elapsed / done
+    rate = f"{per_step:.2g} s/step" if per_step < 1 else f"{per_step:.1f} s/step"
+    return f"{clock_text(elapsed)} elapsed, ETA {clock_text(per_step * remaining)} ({rate})"
+
+
 class _Progress:
     """A rich progress bar on a terminal when ``bar`` is allowed, plain log lines otherwise
-    (every ``log_every`` steps); silent on ranks other than 0."""
+    (every ``log_every`` steps, with the elapsed time, the ETA of the stage and the mean time
+    per step of this session); silent on ranks other than 0."""
 
     def __init__(self, name: str, total: int, start: int, *, bar: bool, main: bool, log,
-                 log_every: int):
+                 log_every: int, clock: Callable[[], float] = time.monotonic):
         self.name, self.total, self.log, self.log_every = name, total, log, max(1, log_every)
-        self.main, self.bar = main, None
+        self.main, self.bar, self.start, self.clock = main, None, start, clock
+        self.t0 = clock()
         if main and bar and sys.stderr.isatty() and total > start:
             self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                 MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -233,7 +255,8 @@ class _Progress:
             self.bar.update(self.task, completed=step, info=info)
         elif step % self.log_every == 0 or step == self.total:
             parts = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("step", "total"))
-            self.log(f"[{self.name}] step {step}/{self.total} {info} {parts}")
+            timing = timing_text(step - self.start, self.total - step, self.clock() - self.t0)
+            self.log(f"[{self.name}] step {step}/{self.total} {info} {parts} | {timing}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -244,17 +267,32 @@ class _Progress:
 def training_step(models: Mapping[str, nn.Module], plan: Sequence[ForwardStep], composer, opt,
                   sched, batch: Mapping[str, torch.Tensor], *, params=None,
                   grad_clip: float | None = None, stage: str = "train", step: int = 0,
-                  checkpoint: str | None = None) -> tuple[torch.Tensor, dict]:
-    """One optimisation step: forward plan, composed loss, NaN guard, backward, update."""
-    tensors = run_plan(plan, models, batch)
-    total, parts = composer(tensors)
+                  checkpoint: str | None = None, precision: Precision = FULL,
+                  scaler: torch.amp.GradScaler | None = None) -> tuple[torch.Tensor, dict]:
+    """One optimisation step: forward plan, composed loss, NaN guard, backward, update.
+
+    The forward plan and the loss run under ``precision``'s autocast; with a ``scaler``
+    (``amp = "fp16"``) the loss is scaled for ``backward``, the gradients are unscaled before
+    clipping, and a step with overflowed gradients is skipped (:mod:`zoo.engine.precision`)."""
+    device = next((v.device for v in batch.values() if isinstance(v, torch.Tensor)), "cpu")
+    with precision.autocast(device):
+        tensors = run_plan(plan, models, batch)
+        total, parts = composer(tensors)
     check_finite(total, parts, stage=stage, step=step, checkpoint=checkpoint)
     check_gradient(total, composer, stage=stage, step=step)
     opt.zero_grad(set_to_none=True)
-    total.backward()
-    if grad_clip:
-        torch.nn.utils.clip_grad_norm_(params, grad_clip)
-    opt.step()
+    if scaler is None:
+        total.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
+    else:
+        scaler.scale(total).backward()
+        if grad_clip:
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        scaler.step(opt)
+        scaler.update()
     if sched is not None:
         sched.step()
     return total, parts
@@ -267,7 +305,9 @@ class TrainOptions:
     steps and at the end; an existing one is resumed from when ``resume``), the stage ``name``
     in logs, a progress bar or ``log`` lines, the DDP process info (default: from ``torchrun``'s
     environment), DataLoader workers, DDP's ``find_unused_parameters``, the steps of the earlier
-    stages (``global_step_offset``) and an ``on_step`` callback."""
+    stages (``global_step_offset``), an ``on_step`` callback, the ``logger`` of scalars and
+    image grids (:mod:`zoo.engine.loggers`; rank 0 only), and the mixed precision and memory
+    format of training and evaluation (``precision``, :mod:`zoo.engine.precision`)."""
 
     device: str = "cpu"
     seed: int = 0
@@ -282,6 +322,8 @@ class TrainOptions:
     find_unused_parameters: bool = False
     global_step_offset: int = 0
     on_step: StepCallback | None = None
+    logger: RunLogger | None = None
+    precision: Precision = FULL
 
 
 def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | Callable,
@@ -308,9 +350,12 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
     info = o.dist_info or D.setup(o.device)
     device = info.device if info.enabled else o.device
     log = o.log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    logger = o.logger if o.logger is not None and info.is_main else NO_LOGGER
     net_in: nn.Module = registry.create("models", model) if isinstance(model, str) else model
-    model = net_in.to(device)
-    frozen = {k: v.to(device).eval() for k, v in plan.frozen.items()}
+    prec = o.precision
+    prec.check_device(device)
+    model = prec.module(net_in.to(device))
+    frozen = {k: prec.module(v.to(device)).eval() for k, v in plan.frozen.items()}
     composer = build_loss(loss, registry, f"stages.{name}.loss")
     if isinstance(composer, nn.Module):
         composer = composer.to(device)
@@ -322,12 +367,15 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
     opt = build_optimizer(params, optimizer) if params else None
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(schedule)) \
         if opt is not None else None
+    scaler = prec.grad_scaler(device) if opt is not None else None
     ckpt = Path(o.out_dir) / "checkpoint.pt" if o.out_dir is not None else None
     start, history, evals = 0, [], []
     if ckpt is not None and o.resume and ckpt.is_file():
         state = load_training_state(ckpt, model=model, optimizer=opt, scheduler=sched,
                                     map_location=device)
         start, history, evals = state["step"], list(state["history"]), list(state["evals"])
+        if scaler is not None and "grad_scaler" in state.get("extra", {}):
+            scaler.load_state_dict(state["extra"]["grad_scaler"])
         if info.is_main:
             log(f"[{name}] resuming from {ckpt} at step {start}/{steps}")
     else:
@@ -351,7 +399,8 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
         if ckpt is not None and info.is_main:
             save_training_state(ckpt, step=step, model=model, optimizer=opt, scheduler=sched,
                                 sampler={"epoch": epoch_pos[0], "offset": epoch_pos[1]},
-                                history=history, evals=evals, stage=name)
+                                history=history, evals=evals, stage=name,
+                                extra={"grad_scaler": scaler.state_dict()} if scaler else None)
         D.barrier(info)
 
     def run_eval() -> EvalResult | None:
@@ -361,7 +410,8 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
         if info.is_main:
             res = evaluate_model({**frozen, "self": model}, plan.eval_steps, test_data, metrics,
                                  registry=registry, output=plan.eval_output,
-                                 batch_size=eval_batch, device=device, max_images=eval_max)
+                                 batch_size=eval_batch, device=device, max_images=eval_max,
+                                 keep_images=logger.keep_images, precision=prec)
         D.barrier(info)
         return res
 
@@ -381,9 +431,10 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                 if aug is not None:
                     batch = aug(batch)
                 total, parts = training_step(
-                    models, plan.steps, composer, opt, sched, batch, params=params,
+                    models, plan.steps, composer, opt, sched, prec.batch(batch), params=params,
                     grad_clip=schedule.grad_clip, stage=name, step=step,
-                    checkpoint=str(ckpt) if ckpt is not None and ckpt.is_file() else None)
+                    checkpoint=str(ckpt) if ckpt is not None and ckpt.is_file() else None,
+                    precision=prec, scaler=scaler)
                 assert opt is not None  # steps > 0 needs trainable parameters (checked above)
                 row = {"step": step, "lr": opt.param_groups[0]["lr"], "total": float(total.detach())}
                 row.update({k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
@@ -392,11 +443,13 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                     row = {**D.mean_over_ranks(info, {k: v for k, v in row.items() if k != "step"}),
                            "step": step}
                 history.append(row)
+                logger.train_step(name, o.global_step_offset + step, row)
                 bar.update(step, row)
                 if eval_every and step % eval_every == 0 and step < steps:
                     res = run_eval()
                     if res is not None:
                         evals.append({"step": step, **res.means})
+                        logger.evaluation(name, o.global_step_offset + step, res)
                         log(f"[{name}] eval @ {step}: "
                             + " ".join(f"{k}={v:.4g}" for k, v in res.means.items()))
                 if o.checkpoint_every and step % o.checkpoint_every == 0 and step < steps:
@@ -420,4 +473,5 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                          steps=steps, seconds=seconds, encoders=encoder_sources(composer))
     if res is not None:
         result.metrics, result.evaluation = dict(res.means), res
+        logger.evaluation(name, o.global_step_offset + steps, res)
     return result
