@@ -17,11 +17,16 @@ Steps (the commands, with the load they ran at, are in docs/recipes.md):
    each embedding arm; each arm's margin is the lower quartile of ``d(p, n)`` (the rule of
    ``benchmarks/RESULTS-triplet-scale.md``: the hinge closes before ``a`` passes ``p`` for
    three triplets in four);
-4. the grid: ``zoo compare --paper-table`` (k x lambda, 3 seeds) with arm (a);
-5. ``ablation-recipe``: at the best (k, lambda < 1) of the grid, the three embedding arms and
-   the lambda = 1 control, each ``repeats = 3``, contrasts against the control, run with
-   ``zoo run recipe``;
-6. ``summary``: the tables (means, 95 % CIs, paired differences, verdicts) and the plot.
+4. ``grid``: the paper table (:func:`zoo.compare.paper.run_paper_table`, what ``zoo compare
+   --paper-table`` runs) over k x lambda x seeds with arm (a), its reference cell given the
+   weights of step 1 (so every cell of the study starts from the one reference);
+5. ``ablation-recipe``: at the best (k, lambda < 1) of the grid, the other embedding arms and
+   the lambda = 1 control, each ``repeats = N``, contrasts against the control, run with
+   ``zoo run recipe``.  Only the triplet's embedding changes between arms: L_PL keeps the
+   recipe's encoder in every arm and in the control, so each arm minus the control is the
+   triplet term's own effect (with the L_PL encoder swapped too, the contrast would mix both);
+6. ``summary`` (grid) and ``ablation-summary``: the tables (means, 95 % CIs, paired
+   differences, verdicts) and the plot.
 """
 from __future__ import annotations
 
@@ -52,12 +57,6 @@ ARMS = {
     "sampler": {"encoder": "model-features", "source": "negative-sampler", "embedding": "gap"},
     "infonce": {"encoder": "model-features", "source": "stage:embed"},
 }
-#: L_PL uses the triplet's encoder (one encoder, sec. 3.2); MSE of its features (eq. 3)
-PERCEPTUAL = {"generic": {"encoder": "vgg16.generic-small", "distance": "l2"},
-              "sampler": {"encoder": "model-features", "source": "negative-sampler",
-                          "distance": "l2"},
-              "infonce": {"encoder": "model-features", "source": "stage:embed",
-                          "distance": "l2"}}
 EMBED_STAGE = {
     "description": "arm (c): a small clean-vs-flare encoder, info-nce (clean crop vs its mirror "
                    "image vs flare-corrupted inputs of the batch)",
@@ -97,6 +96,24 @@ def cmd_reference(a) -> None:
     torch.save(res.stages["reference"].model.state_dict(), path)
     print(json.dumps({"weights": str(path), "run_dir": str(res.run_dir),
                       "validation": res.metrics}))
+
+
+def cmd_grid(a) -> None:
+    """The k x lambda x seeds grid of arm (a) as a paper table, from the reference of step 1."""
+    from zoo.compare.paper import PaperSettings, run_paper_table
+
+    pairs = ["profile=cpu", "threads=1", "data.test.args=" + _toml_inline(VALIDATION),
+             f"stages.reference.weights={Path(a.reference).resolve()}", *a.set]
+    ps = PaperSettings(overrides=pairs, seeds=list(range(a.seeds)),
+                       ks=tuple(int(k) for k in a.ks.split(",")),
+                       lambdas=tuple(float(v) for v in a.lambdas.split(",")),
+                       name="cascade-study-grid")
+    res = run_paper_table(ps, registry=zoo.get_registry(), out=a.out, jobs=a.jobs,
+                          command="python benchmarks/cascade_study.py grid " +
+                          " ".join(f"--set {x}" for x in a.set))
+    print(json.dumps({k: str(v) for k, v in res.files.items()}))
+    print(f"{len(res.summary.ran)} ran, {len(res.summary.failed)} failed, "
+          f"{res.seconds:.0f} s")
 
 
 def cmd_embed_recipe(a) -> None:
@@ -162,13 +179,16 @@ def cmd_ablation_recipe(a) -> None:
     embed_stage = copy.deepcopy(EMBED_STAGE)
     embed_stage.update(weights=str(Path(a.embed).resolve()), skip_with_weights=True)
     ft = cfg["stages"]["finetune"]
-    stages = {"reference": ref, "embed": embed_stage}
-    for arm in ARMS:
+    stages = {"reference": ref}
+    if "infonce" in a.arms.split(","):
+        stages["embed"] = embed_stage
+    arms = a.arms.split(",")
+    for arm in arms:
         st = copy.deepcopy(ft)
         st["description"] = f"cascade, k = {a.k}, lambda = {a.lam}, triplet embedding: {arm}"
         st["cascade"].update(k=a.k, **{"lambda": a.lam},
                              margin=margins[arm]["margin (p25 of d(p,n), 2 significant digits)"],
-                             triplet=ARMS[arm], perceptual=PERCEPTUAL[arm])
+                             triplet=ARMS[arm])
         st["repeats"] = a.repeats
         stages[f"ft-{arm}"] = st
     ctl = copy.deepcopy(ft)
@@ -178,8 +198,8 @@ def cmd_ablation_recipe(a) -> None:
     stages["control"] = ctl
     cfg.update(name="study-ablation", stages=stages)
     cfg["eval"] = {**cfg["eval"], "metrics": METRICS, "grid_images": 0,
-                   "stages": ["reference", *[f"ft-{arm}" for arm in ARMS], "control"],
-                   "contrasts": [[f"ft-{arm}", "control"] for arm in ARMS]}
+                   "stages": ["reference", *[f"ft-{arm}" for arm in arms], "control"],
+                   "contrasts": [[f"ft-{arm}", "control"] for arm in arms]}
     Path(a.out).write_text(tomli_w.dumps(cfg))
     print(a.out)
 
@@ -223,6 +243,32 @@ def cmd_summary(a) -> None:
         plot(rows, Path(a.plot))
 
 
+def cmd_ablation_summary(a) -> None:
+    """Mean ± 95 % CI over repeats per stage, and each arm minus the control paired by repeat."""
+    metrics = json.loads((Path(a.run) / "metrics.json").read_text())
+    groups: dict[str, list[str]] = {}
+    for row in metrics:
+        groups.setdefault(row.split("/s")[0], []).append(row)
+    shown = [m for m in METRICS if m in next(iter(metrics.values()))]
+    lines = ["| stage | " + " | ".join(shown) + " | n |", "|---|" + "---:|" * (len(shown) + 1)]
+    for g, rows in groups.items():
+        lines.append(f"| {g} | " + " | ".join(_ci([metrics[r][m] for r in rows]) for m in shown)
+                     + f" | {len(rows)} |")
+    lines += ["", "Paired by repeat, each arm minus the control:", "",
+              "| arm | " + " | ".join(f"Δ {m}" for m in shown) + " |",
+              "|---|" + "---|" * len(shown)]
+    for g, rows in groups.items():
+        if not g.startswith("ft-"):
+            continue
+        ctl = groups["control"]
+        cells = []
+        for m in shown:
+            iv = paired_t_interval([metrics[r][m] for r in rows], [metrics[r][m] for r in ctl])
+            cells.append(f"{iv.mean:+.3f} [{iv.low:+.3f}, {iv.high:+.3f}] {verdict(iv)}")
+        lines.append(f"| {g} | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+
+
 def plot(rows: dict, path: Path) -> None:
     import matplotlib
 
@@ -261,10 +307,19 @@ def plot(rows: dict, path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("reference", "embed-recipe", "margins", "ablation-recipe", "summary"):
+    for name in ("reference", "grid", "embed-recipe", "margins", "ablation-recipe", "summary",
+                 "ablation-summary"):
         p = sub.add_parser(name)
         p.add_argument("--set", action="append", default=[], help="extra recipe overrides")
         p.add_argument("--out", default="")
+        if name == "grid":
+            p.add_argument("--reference", required=True)
+            p.add_argument("--ks", default="1,2")
+            p.add_argument("--lambdas", default="1.0,0.6,0.2")
+            p.add_argument("--seeds", type=int, default=3)
+            p.add_argument("--jobs", type=int, default=1)
+        if name == "ablation-summary":
+            p.add_argument("--run", required=True)
         if name in ("margins", "ablation-recipe"):
             p.add_argument("--reference", required=True)
             p.add_argument("--embed", default="")
@@ -273,13 +328,15 @@ def main() -> None:
             p.add_argument("--k", type=int, required=True)
             p.add_argument("--lam", type=float, required=True)
             p.add_argument("--repeats", type=int, default=3)
+            p.add_argument("--arms", default="sampler,infonce")
         if name == "summary":
             p.add_argument("--grid", required=True)
             p.add_argument("--plot", default="")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    {"reference": cmd_reference, "embed-recipe": cmd_embed_recipe, "margins": cmd_margins,
-     "ablation-recipe": cmd_ablation_recipe, "summary": cmd_summary}[a.cmd](a)
+    {"reference": cmd_reference, "grid": cmd_grid, "embed-recipe": cmd_embed_recipe,
+     "margins": cmd_margins, "ablation-recipe": cmd_ablation_recipe, "summary": cmd_summary,
+     "ablation-summary": cmd_ablation_summary}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -364,6 +364,7 @@ def test_paper_table_tiny_budget(tmp_path, fresh_registry):
     if "cascaded-flare" not in zoo.list_recipes():
         pytest.skip("the cascaded-flare recipe is not registered")
     from zoo.compare.paper import REFERENCE_ROW, PaperSettings, run_paper_table
+    from zoo.compare.settings import RunOptions
 
     torch.manual_seed(0)
     tiny_unet = [f"stages.{s}.{k}={v}" for s in ("reference", "finetune")
@@ -386,6 +387,8 @@ def test_paper_table_tiny_budget(tmp_path, fresh_registry):
     assert "Values: mean ± half-width of the 95 % confidence interval" in md
     ref = res.summary.results["reference"]
     assert Path(ref["weights"]).is_file()  # what the row started from
+    # resume, through run options as `zoo compare --paper-table --executor local` gives them:
+    # nothing to redo
     again = run_paper_table(ps, registry=zoo.get_registry(), out=out,
-                            jobs=1)  # resume: nothing to redo
+                            options=RunOptions(executor="local", jobs=1, logger="none"))
     assert again.summary.ran == [] and len(again.summary.reused) == 2

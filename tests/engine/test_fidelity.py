@@ -263,3 +263,29 @@ def test_the_fidelity_table_names_tests_that_exist():
                 assert f"def {name}(" in source, (current, name)
                 cited += 1
     assert cited >= 20
+
+
+def test_smoke_report_states_finetune_minus_control_over_seeds(tmp_path, registry):
+    """The demo's report answers "does the triplet fine-tuning help?": the smoke profile (the
+    cpu profile's stages and contrasts, seconds-sized) repeats finetune and control and
+    report.md states finetune minus control per metric with the paired 95 % t-interval over
+    the repeats and the verdict of zoo.stats."""
+    from zoo.report import write_report
+    from zoo.stats import paired_t_interval, verdict
+
+    r = _recipe(registry, "smoke")
+    assert r.stages["finetune"].repeats == r.stages["control"].repeats >= 2
+    res = run_recipe("cascaded-flare", ["profile=smoke"], registry=registry,
+                     out_dir=tmp_path, progress=False, log=lambda s: None)
+    text = write_report(res, registry=registry).read_text()
+    n = r.stages["finetune"].repeats
+    assert "## Contrasts (new minus baseline, over seeds)" in text
+    assert f"### finetune − control ({n} seeds)" in text
+    x = [res.metrics[f"finetune/s{i}"]["psnr"] for i in range(n)]
+    y = [res.metrics[f"control/s{i}"]["psnr"] for i in range(n)]
+    ci = paired_t_interval(x, y)
+    line = next(ln for ln in text.splitlines() if ln.startswith("| psnr |"))
+    assert f"{ci.mean:+.3f}" in line and f"[{ci.low:+.3f}, {ci.high:+.3f}]" in line
+    assert line.rstrip(" |").endswith(verdict(ci))
+    # the section sits after the setting, before the per-image results
+    assert text.index("## Setting") < text.index("## Contrasts") < text.index("## Results")

@@ -39,10 +39,12 @@ from zoo.registry import Registry
 from zoo.stats import paired_t_interval, verdict
 
 from .cells import Cell
-from .comparison import metric_directions
+from .comparison import cell_context, metric_directions
+from .executors import make_executor
 from .plot import plot_lambda_sweep
 from .runner import (RunSummary, cell_logger, default_jobs, prepare_out_dir, probe_metrics,
                      run_cells)
+from .settings import RunOptions
 from .table import ResultTable, Row, to_markdown, write_cells_csv, write_csv
 
 PAPER_KS = (1, 2)
@@ -175,6 +177,11 @@ def paper_budget_line(recipe: Recipe, ref: str, ft: str) -> str:
             f"{ds('train')}, test {ds('test')}")
 
 
+def _gpu(ctx: Mapping[str, Any]) -> str | None:
+    """``"cuda"`` when the executor gave the cell GPUs; else None (the recipe's own device)."""
+    return "cuda" if ctx.get("device") == "cuda" else None
+
+
 def train_paper_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path, registry: Registry):
     """Run one paper-table cell through :func:`zoo.engine.run_recipe`; returns its metrics."""
     recipe: Recipe = ctx["recipe"]
@@ -183,7 +190,8 @@ def train_paper_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path, registr
     if cell.kind == "reference":
         names = list(recipe.stages)
         cut = _cut_recipe(recipe, names[:names.index(ref) + 1], cell.metrics)
-        res = run_recipe(cut, registry=registry, out_dir=cell_dir, progress=False, log=log)
+        res = run_recipe(cut, registry=registry, out_dir=cell_dir, progress=False, log=log,
+                         device=_gpu(ctx), logger=ctx.get("logger", "csv"))
         # The trained network's bare state dict: what every row's cascade stage starts from.
         saved = save_state_dict(cell_dir / "reference_weights.pt", res.stages[ref].model)
         return dict(res.metrics[ref]), {"weights": str(saved), "run_dir": str(res.run_dir)}
@@ -199,7 +207,8 @@ def train_paper_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path, registr
     row = dataclasses.replace(st, weights=str(weights), cascade=cascade)
     cut = dataclasses.replace(_cut_recipe(recipe, [ft], cell.metrics, **{ft: row}),
                               seed=recipe.seed + int(cell.seed))
-    res = run_recipe(cut, registry=registry, out_dir=cell_dir, progress=False, log=log)
+    res = run_recipe(cut, registry=registry, out_dir=cell_dir, progress=False, log=log,
+                     device=_gpu(ctx), logger=ctx.get("logger", "csv"))
     return dict(res.metrics[ft]), {"run_dir": str(res.run_dir)}
 
 
@@ -222,11 +231,20 @@ def paper_metrics(registry: Registry) -> tuple[list[str], dict[str, str]]:
 
 
 def run_paper_table(ps: PaperSettings, *, registry: Registry, out: str | Path | None = None,
-                    jobs: int | None = None,
+                    jobs: int | None = None, options: RunOptions | None = None,
                     on_result: Callable[[dict, int, int, bool], None] | None = None,
                     command: str | None = None) -> PaperResult:
-    """Train the reference once, then every (k, λ) fine-tuning; tabulate; write the outputs."""
+    """Train the reference once, then every (k, λ) fine-tuning; tabulate; write the outputs.
+
+    ``options`` say where the cells run (:class:`~zoo.compare.settings.RunOptions`: executor,
+    resources, logger), as for a loss comparison; the reference cell runs alone first, the
+    rows then ``jobs`` at once (local executor) or as the executor schedules them."""
+    options = options or RunOptions()
     t0 = time.perf_counter()
+    out = Path(out or options.out or Path("runs") / "compare" / ps.name)
+    # the executors first: a missing extra or cluster is one line before anything is written
+    executor = make_executor(options, out, jobs or options.jobs or default_jobs())
+    first = make_executor(options, out, 1) if options.executor == "local" else executor
     recipe, ref, ft = resolve_paper_recipe(ps, registry)
     names = list(recipe.stages)
     needed = names[:names.index(ref) + 1] + [ft]
@@ -237,17 +255,18 @@ def run_paper_table(ps: PaperSettings, *, registry: Registry, out: str | Path | 
     ref_cell, rows = paper_cells(ps, metrics)
     budget = {"recipe": recipe.to_dict(), "ks": list(ps.ks), "lambdas": list(ps.lambdas),
               "metrics": metrics}
-    out = Path(out) if out else Path("runs") / "compare" / ps.name
     h = prepare_out_dir(out, "paper-table", {k: v for k, v in budget.items()
                                              if k not in ("ks", "lambdas")},
                         paper_settings_dict(ps))
     ctx = {"budget_hash": h, "budget": budget, "recipe": recipe, "reference_stage": ref,
-           "cascade_stage": ft, "train_fn": "zoo.compare.paper:train_paper_cell"}
-    summary = run_cells([ref_cell], out, ctx, registry=registry, jobs=1, on_result=on_result)
+           "cascade_stage": ft, "train_fn": "zoo.compare.paper:train_paper_cell",
+           **cell_context(options)}
+    summary = run_cells([ref_cell], out, ctx, registry=registry,
+                        executor=first, on_result=on_result)
     ref_res = summary.results.get(ref_cell.id, {})
     if ref_res.get("status") == "ok" and not summary.interrupted:
         ctx["reference_weights"] = ref_res.get("weights")
-        more = run_cells(rows, out, ctx, registry=registry, jobs=jobs or default_jobs(),
+        more = run_cells(rows, out, ctx, registry=registry, executor=executor,
                          on_result=on_result)
         summary.results.update(more.results)
         summary.ran += more.ran
