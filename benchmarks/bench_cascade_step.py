@@ -26,6 +26,7 @@ import torch
 
 import zoo
 from zoo.engine.cascade import CASCADE_PLAN, CascadedFineTuner, cascade_terms
+from zoo.engine.spec import CascadeSpec
 from zoo.engine.trainer import build_loss, training_step
 
 
@@ -51,10 +52,10 @@ def main() -> None:
 
     # A: the engine
     ft_a = CascadedFineTuner(legacy)
-    terms = cascade_terms({"k": 2, "lambda": 0.6, "delta": 0.001, "margin": 1.0,
-                           "perceptual": {"encoder": args.encoder},
-                           "triplet": {"encoder": args.encoder, "normalize": True}})
-    composer = build_loss(terms)
+    terms = cascade_terms(CascadeSpec(k=2, lam=0.6, delta=0.001, margin=1.0,
+                                      perceptual={"encoder": args.encoder},
+                                      triplet={"encoder": args.encoder, "normalize": True}))
+    composer = build_loss(terms, zoo.get_registry())
     opt_a = torch.optim.SGD([p for p in ft_a.anchor.parameters() if p.requires_grad], lr=1e-3,
                             momentum=0.9)
     models = {"self": ft_a.anchor, "negative": ft_a.sampler}

@@ -43,7 +43,7 @@ def test_round_trip_rebuilds_from_the_registry(tmp_path, net):
     raw = torch.load(path, weights_only=True)
     assert raw["format"] == FORMAT and raw["model"] == "unet.t" and raw["config"] == {"width": 8}
     assert not list(tmp_path.glob("sub/.*tmp*"))  # the temporary file is gone
-    again = model_from_checkpoint(path).eval()
+    again = model_from_checkpoint(path, zoo.get_registry()).eval()
     assert again.zoo_name == "unet.t" and again.checkpoint_metadata["step"] == 12
     x = torch.rand(1, 3, 20, 20)
     with torch.no_grad():
@@ -108,7 +108,7 @@ def test_unreadable_files_name_the_file(tmp_path, net):
         load_state_dict_file(tmp_path / "nosd.pth")
     torch.save(net.state_dict(), tmp_path / "bare.pth")
     with pytest.raises(ZooError, match="not a restoration-zoo model checkpoint"):
-        model_from_checkpoint(tmp_path / "bare.pth")
+        model_from_checkpoint(tmp_path / "bare.pth", zoo.get_registry())
 
 
 class _Evil:
@@ -188,9 +188,9 @@ def _loaders():
         "load_state_dict_file": load_state_dict_file,
         "load_weights": lambda p: load_weights(net, p),
         "create_model(pretrained=)": lambda p: zoo.create_model("unet.t", pretrained=p),
-        "model_from_checkpoint": model_from_checkpoint,
+        "model_from_checkpoint": lambda p: model_from_checkpoint(p, zoo.get_registry()),
         "load_cascade_checkpoint": load_cascade_checkpoint,
-        "cascade_from_checkpoint": cascade_from_checkpoint,
+        "cascade_from_checkpoint": lambda p: cascade_from_checkpoint(p, zoo.get_registry()),
         "read_training_state": read_training_state,
         "engine load_training_state": lambda p: load_training_state(
             p, model=net, optimizer=None, scheduler=None),
@@ -230,7 +230,7 @@ def test_safetensors_model_checkpoint_round_trip(tmp_path, net):
     assert json.loads(header["config"]) == {"width": 8}
     ckpt = read_model_checkpoint(path)
     assert ckpt.model_name == "unet.t" and ckpt.metadata["step"] == 3
-    again = model_from_checkpoint(path).eval()
+    again = model_from_checkpoint(path, zoo.get_registry()).eval()
     x = torch.rand(1, 3, 20, 20)
     with torch.no_grad():
         assert torch.equal(again(x), net(x))
@@ -240,7 +240,7 @@ def test_safetensors_model_checkpoint_round_trip(tmp_path, net):
     assert set(load_state_dict_file(bare)) == set(net.state_dict())
     zoo.create_model("unet.t", pretrained=bare)
     with pytest.raises(ZooError, match="not a restoration-zoo model checkpoint"):
-        model_from_checkpoint(bare)
+        model_from_checkpoint(bare, zoo.get_registry())
 
 
 def test_safetensors_stores_tied_weights_and_broken_files_are_one_line(tmp_path):
@@ -269,11 +269,11 @@ def test_cascade_checkpoint_is_versioned_and_rebuilds_both_parts(tmp_path, suffi
     ckpt = load_cascade_checkpoint(path)
     assert isinstance(ckpt, CascadeCheckpoint) and ckpt.format_version == CASCADE_FORMAT_VERSION
     assert ckpt.model_name == "unet.t" and ckpt.metadata["stage"] == "finetune"
-    rebuilt_sampler, rebuilt_anchor = ckpt.build_parts()
+    rebuilt_sampler, rebuilt_anchor = ckpt.build_parts(zoo.get_registry())
     for a, b in ((rebuilt_sampler, sampler), (rebuilt_anchor, anchor)):
         assert all(torch.equal(a.state_dict()[k], v) for k, v in b.state_dict().items())
     with pytest.raises(ZooError, match="cascade checkpoint.*cascade_from_checkpoint"):
-        model_from_checkpoint(path)
+        model_from_checkpoint(path, zoo.get_registry())
 
 
 def test_cascade_files_of_the_first_engine_still_read_and_newer_versions_are_refused(tmp_path):
@@ -354,7 +354,7 @@ def test_flare7k_uformer_fixture_survives_a_safetensors_round_trip(shared_dir, t
     load_weights(model, path)  # its {"state_dict": ...} wrapper, strictly
     saved = save_model_checkpoint(tmp_path / "uformer.safetensors", model, "uformer.flare7k",
                                   args)
-    again = model_from_checkpoint(saved).eval()
+    again = model_from_checkpoint(saved, zoo.get_registry()).eval()
     with torch.no_grad():
         out = again(fixture["input"])
     assert (out - fixture["output"]).abs().max().item() < 1e-5

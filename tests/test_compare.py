@@ -80,6 +80,12 @@ def test_registry(tmp_path, monkeypatch):
     zoo.reset_registry()
 
 
+@pytest.fixture
+def registry(test_registry):
+    """The registry object of ``test_registry`` (also this process's, for the CLI)."""
+    return zoo.get_registry()
+
+
 def tiny_settings(**kw) -> CompareSettings:
     base = dict(tasks=["flare", "denoise"], model="cmp-tiny", seeds=[0, 1], steps=2,
                 batch_size=2, size=32, train_length=4, test_length=2, lr=1e-2,
@@ -95,12 +101,12 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_small_comparison_writes_table_and_plot(test_registry, tmp_path):
+def test_small_comparison_writes_table_and_plot(registry, tmp_path):
     torch.manual_seed(0)
     from zoo.compare import run_comparison
 
     out = tmp_path / "cmp"
-    res = run_comparison(tiny_settings(), out=out, jobs=1)
+    res = run_comparison(tiny_settings(), registry=registry, out=out, jobs=1)
     assert not res.summary.failed, res.summary.failed
     assert len(res.summary.ran) == 2 * 3 * 2 + 2  # + the input baseline of each task
     rows = read_csv(out / "results.csv")
@@ -124,14 +130,14 @@ def test_small_comparison_writes_table_and_plot(test_registry, tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_crashed_cell_is_reported_and_others_finish(test_registry, tmp_path):
+def test_crashed_cell_is_reported_and_others_finish(registry, tmp_path):
     """Two worker processes; the raising loss fails its cell, the other cell finishes."""
     from zoo.compare import run_comparison
 
     out = tmp_path / "crash"
     s = tiny_settings(tasks=["denoise"], losses=["l1", "cmp-boom"], seeds=[0])
     s.input_row = False
-    res = run_comparison(s, out=out, jobs=2)
+    res = run_comparison(s, registry=registry, out=out, jobs=2)
     by_loss = {r["cell"]["loss"]: r for r in res.summary.results.values()}
     assert by_loss["l1"]["status"] == "ok"
     assert by_loss["cmp-boom"]["status"] == "failed"
@@ -144,42 +150,57 @@ def test_crashed_cell_is_reported_and_others_finish(test_registry, tmp_path):
     assert "FAILED" in md and "cmp-boom always fails" in md and str(log) in md
 
 
-def test_resume_skips_finished_cells(test_registry, tmp_path):
+def test_resume_skips_finished_cells(registry, tmp_path):
     from zoo.compare import run_comparison
 
     out = tmp_path / "resume"
     s = tiny_settings(tasks=["denoise"], losses=["l1", "gamma-l1"], seeds=[0])
-    first = run_comparison(s, out=out, jobs=1)
+    first = run_comparison(s, registry=registry, out=out, jobs=1)
     assert sorted(first.summary.ran) == ["denoise__gamma-l1__s0", "denoise__input",
                                          "denoise__l1__s0"]
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
     (out / "cells" / "denoise__gamma-l1__s0.json").unlink()  # as if interrupted in that cell
-    second = run_comparison(s, out=out, jobs=1)
+    second = run_comparison(s, registry=registry, out=out, jobs=1)
     assert second.summary.ran == ["denoise__gamma-l1__s0"]
     assert sorted(second.summary.reused) == ["denoise__input", "denoise__l1__s0"]
     assert (out / "cells" / "denoise__l1__s0.json").stat().st_mtime_ns == \
         stamps["denoise__l1__s0.json"]
     third = run_comparison(tiny_settings(tasks=["denoise"], losses=["l1", "gamma-l1"],
-                                         seeds=[0, 1]), out=out, jobs=1)  # one more seed
+                                         seeds=[0, 1]), registry=registry, out=out,
+                           jobs=1)  # one more seed
     assert sorted(third.summary.ran) == ["denoise__gamma-l1__s1", "denoise__l1__s1"]
     with pytest.raises(ConfigError, match="other settings.*steps 2 → 3"):
-        run_comparison(tiny_settings(tasks=["denoise"], losses=["l1"], steps=3), out=out, jobs=1)
+        run_comparison(tiny_settings(tasks=["denoise"], losses=["l1"], steps=3),
+                       registry=registry, out=out, jobs=1)
 
 
-def test_interrupted_comparison_resumes(test_registry, tmp_path, monkeypatch):
-    """SIGTERM during a cell (the engine's test hook): the engine checkpoints and stops, the
-    comparison stops; the next run reuses finished cells and continues the interrupted one."""
+def _sigterm_after_first_step(cell, ctx, cell_dir, registry):
+    """The engine adapter with an ``on_step`` callback sending SIGTERM after step 1."""
+    import os
+    import signal
+
+    from zoo.compare.train import train_cell
+
+    def on_step(stage, step, global_step):
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return train_cell(cell, ctx, cell_dir, registry, on_step=on_step)
+
+
+def test_interrupted_comparison_resumes(registry, tmp_path):
+    """SIGTERM during a cell: the engine checkpoints and stops, the comparison stops; the next
+    run reuses finished cells and continues the interrupted one."""
     from zoo.compare import run_comparison
 
     out = tmp_path / "interrupted"
     s = tiny_settings(tasks=["denoise"], losses=["l1", "gamma-l1"], seeds=[0])
-    monkeypatch.setenv("ZOO_SIGNAL_AFTER_STEP", "1")
-    first = run_comparison(s, out=out, jobs=1)
-    monkeypatch.delenv("ZOO_SIGNAL_AFTER_STEP")
+    first = run_comparison(s, registry=registry, out=out, jobs=1,
+                           train_fn=_sigterm_after_first_step)
     assert first.summary.interrupted
     assert first.summary.results["denoise__l1__s0"]["status"] == "interrupted"
     assert "denoise__gamma-l1__s0" not in first.summary.results  # never started
-    second = run_comparison(s, out=out, jobs=1)
+    second = run_comparison(s, registry=registry, out=out, jobs=1)
     assert not second.summary.interrupted and not second.summary.failed
     assert second.summary.reused == ["denoise__input"]
     assert sorted(second.summary.ran) == ["denoise__gamma-l1__s0", "denoise__l1__s0"]
@@ -187,7 +208,7 @@ def test_interrupted_comparison_resumes(test_registry, tmp_path, monkeypatch):
     assert "resuming from" in log and "at step 1/2" in log
 
 
-def test_cli_unknown_loss_fails_before_training(test_registry, tmp_path):
+def test_cli_unknown_loss_fails_before_training(test_registry, registry, tmp_path):
     from zoo.cli import main
 
     out = tmp_path / "never"
@@ -200,11 +221,12 @@ def test_cli_unknown_loss_fails_before_training(test_registry, tmp_path):
     with pytest.raises(UnknownNameError, match="Did you mean 'gamma-l1'"):
         from zoo.compare import run_comparison
 
-        run_comparison(tiny_settings(losses=["l1", "gamma-l2"]), out=out, jobs=1)
+        run_comparison(tiny_settings(losses=["l1", "gamma-l2"]), registry=registry, out=out,
+                       jobs=1)
     with pytest.raises(ConfigError, match="unknown task 'flair'.*'flare'"):
         from zoo.compare import run_comparison
 
-        run_comparison(tiny_settings(tasks=["flair"]), out=out, jobs=1)
+        run_comparison(tiny_settings(tasks=["flair"]), registry=registry, out=out, jobs=1)
 
 
 def test_cli_runs_and_resumes(test_registry, tmp_path):
@@ -224,7 +246,7 @@ def test_cli_runs_and_resumes(test_registry, tmp_path):
     assert "done earlier (reused)" in r.output and "0 cell(s) run, 2 reused" in r.output
 
 
-def test_loss_mapping_and_not_applicable(test_registry):
+def test_loss_mapping_and_not_applicable(registry):
     from zoo.compare.cells import plan_cells
 
     s = tiny_settings(tasks=["flare", "lowlight", "denoise"], seeds=[0],
@@ -232,21 +254,33 @@ def test_loss_mapping_and_not_applicable(test_registry):
                               "cmp-triplet"])
     s.losses.append(parse_loss_choice({"label": "l1+tv", "terms": [
         {"name": "l1"}, {"name": "cmp-tv", "weight": 0.1}]}))
-    cells, skipped = plan_cells(s)
+    cells, skipped = plan_cells(s, registry)
     ran = {(c.task, c.loss): c for c in cells}
     why = {(n.task, n.loss): n.reason for n in skipped}
-    assert ran[("denoise", "l1")].terms[0]["inputs"] == ["pred", "gt"]
-    assert ran[("lowlight", "cmp-dark")].terms[0]["inputs"] == ["pred", "gt"]
+    assert ran[("denoise", "l1")].terms[0].inputs == ("pred", "gt")
+    assert ran[("lowlight", "cmp-dark")].terms[0].inputs == ("pred", "gt")
     assert "low-light loss" in why[("flare", "cmp-dark")]
     assert "low-light loss" in why[("denoise", "cmp-dark")]
     assert "never sees the ground truth" in why[("denoise", "cmp-tv")]
-    assert [t["inputs"] for t in ran[("denoise", "l1+tv")].terms] == [["pred", "gt"], ["pred"]]
-    assert ran[("flare", "cmp-flare-aware")].terms[0]["inputs"] == ["pred", "gt", "flare"]
+    assert [t.inputs for t in ran[("denoise", "l1+tv")].terms] == [("pred", "gt"), ("pred",)]
+    assert ran[("flare", "cmp-flare-aware")].terms[0].inputs == ("pred", "gt", "flare")
     assert "'flare'" in why[("denoise", "cmp-flare-aware")]
     assert "'depth'" in why[("flare", "cmp-depth")]
     assert "hard negative" in why[("flare", "cmp-triplet")]
     flare_metrics = ran[("flare", "l1")].metrics
     assert "g-psnr" in flare_metrics and "g-psnr" not in ran[("denoise", "l1")].metrics
+
+
+def test_unknown_dataset_keeps_its_error_type(registry):
+    """A misspelt dataset in a task's data is an UnknownNameError with did-you-mean, in context
+    (it used to become a TypeError when re-raised)."""
+    from zoo.compare.train import build_datasets
+
+    budget = {"size": 32, "train_length": 2, "test_length": 2,
+              "datasets": {"denoise": {"name": "synthetic-denoize"}}}
+    with pytest.raises(UnknownNameError, match=r"^task denoise: dataset 'synthetic-denoize' "
+                                               r"\(train\): unknown dataset .*'synthetic-denoise'"):
+        build_datasets("denoise", budget, registry)
 
 
 def test_config_file_and_errors(tmp_path):
@@ -278,7 +312,7 @@ def test_shipped_comparison_configs_are_valid():
         assert s.tasks and s.losses and s.steps > 0
 
 
-def test_paper_table_structure():
+def test_paper_table_structure(fresh_registry):
     """13 rows (reference + k ∈ {1,2} × 6 λ) and PSNR/SSIM columns for full, streak, glare."""
     from zoo.compare.paper import (PAPER_LAMBDAS, REFERENCE_ROW, PaperSettings,
                                    build_paper_table, paper_cells)
@@ -290,14 +324,14 @@ def test_paper_table_structure():
     assert [c.params["lambda"] for c in rows[:6]] == list(PAPER_LAMBDAS)
     fake = {c.id: {"status": "ok", "metrics": {m: 20.0 + i for m in metrics}}
             for i, c in enumerate([ref, *rows])}
-    table = build_paper_table(ps, [ref, *rows], fake, metrics, {})
+    table = build_paper_table(ps, [ref, *rows], fake, metrics, {}, zoo.get_registry())
     labels = [r.label for r in table.rows]
     assert labels[0] == REFERENCE_ROW and labels[1] == "k=1, λ=1.0" and labels[-1] == "k=2, λ=0.0"
     assert len(labels) == 13 and table.metrics == metrics
 
 
 @pytest.mark.slow
-def test_paper_table_tiny_budget(tmp_path):
+def test_paper_table_tiny_budget(tmp_path, fresh_registry):
     """The real cascaded-flare recipe (smoke profile, its Uformer swapped for the tiny U-Net to
     stay fast): the reference trained once, then one (k, λ) row fine-tuned from it through the
     engine; the full 13-row structure is checked by test_paper_table_structure."""
@@ -311,7 +345,7 @@ def test_paper_table_tiny_budget(tmp_path):
     ps = PaperSettings(overrides=["profile=smoke", *tiny_unet], reference_steps=2, steps=1,
                        size=32, test_length=2, train_length=4, ks=(2,), lambdas=(0.0,))
     out = tmp_path / "paper"
-    res = run_paper_table(ps, out=out, jobs=1)
+    res = run_paper_table(ps, registry=zoo.get_registry(), out=out, jobs=1)
     assert not res.summary.failed, res.summary.failed
     rows = read_csv(out / "results.csv")
     assert [r["setting"] for r in rows] == [REFERENCE_ROW, "k=2, λ=0.0"]
@@ -322,5 +356,6 @@ def test_paper_table_tiny_budget(tmp_path):
     assert "| setting | PSNR ↑ | SSIM ↑ | S-PSNR ↑ | S-SSIM ↑ | G-PSNR ↑ | G-SSIM ↑ |" in md
     ref = res.summary.results["reference"]
     assert Path(ref["weights"]).is_file()  # what the row started from
-    again = run_paper_table(ps, out=out, jobs=1)  # resume: nothing to redo
+    again = run_paper_table(ps, registry=zoo.get_registry(), out=out,
+                            jobs=1)  # resume: nothing to redo
     assert again.summary.ran == [] and len(again.summary.reused) == 2

@@ -55,3 +55,13 @@ def test_registry_schema_errors_name_line_and_key(tmp_path):
 def test_missing_registry_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_registry_config(tmp_path / "nope.toml")
+
+
+def test_with_context_keeps_the_error_type():
+    from zoo.config import with_context
+    from zoo.errors import UnknownNameError
+
+    err = with_context(UnknownNameError("datasets", "synthetic-denoize", ["synthetic-denoise"]),
+                       "data.train")
+    assert isinstance(err, UnknownNameError)
+    assert str(err).startswith("data.train: unknown datasets 'synthetic-denoize'")

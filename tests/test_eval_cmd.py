@@ -78,6 +78,44 @@ def test_eval_errors_exit_2_with_one_line(tmp_path, capsys):
     assert code == 2 and "psnr" in capsys.readouterr().err
 
 
+def test_engine_and_zoo_eval_average_flare_score_alike(tmp_path, fresh_registry):
+    """`zoo eval` and the engine's evaluation are one function: the same means, and the
+    flare-score mean is Flare7K's mean of the three region means, also when one image has no
+    glare region (its per-image flare-score is NaN, so averaging per-image scores would differ)."""
+    import zoo
+    from zoo.commands.evaluate import evaluate_folders
+    from zoo.data.io import read_image
+    from zoo.engine import evaluate_model
+
+    root = _folders(tmp_path, n=3)
+    no_glare = torch.zeros(3, 24, 24)
+    no_glare[0, 6:9] = 1  # streak only
+    no_glare[2, -4:, -4:] = 1
+    write_image(root / "mask" / "mask_000001.png", no_glare)
+    names = ["flare-score", "g-psnr", "s-psnr", "global-psnr", "psnr"]
+    registry = zoo.get_registry()
+    rows, folder_means = evaluate_folders(root / "pred", root / "gt", root / "mask", names,
+                                          registry=registry)
+
+    class Folders(torch.utils.data.Dataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return {"pred": read_image(root / "pred" / f"{i:06d}.png"),
+                    "gt": read_image(root / "gt" / f"gt_{i:06d}.png"),
+                    "mask": read_image(root / "mask" / f"mask_{i:06d}.png"), "name": f"{i:06d}"}
+
+    engine = evaluate_model({}, (), Folders(), names, registry=registry, output="pred",
+                            batch_size=2)
+    assert engine.means == folder_means
+    assert math.isnan(rows[1]["flare-score"]) and math.isnan(engine.per_image["flare-score"][1])
+    regions = sum(folder_means[m] for m in ("g-psnr", "s-psnr", "global-psnr")) / 3
+    assert math.isclose(folder_means["flare-score"], regions, rel_tol=1e-12)
+    per_image = [v for v in engine.per_image["flare-score"] if not math.isnan(v)]
+    assert not math.isclose(folder_means["flare-score"], sum(per_image) / len(per_image))
+
+
 def test_unwritable_or_full_csv_is_one_line(tmp_path, capsys, full_disk):
     root = _folders(tmp_path, n=1)
     blocker = tmp_path / "file"

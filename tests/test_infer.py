@@ -206,7 +206,7 @@ def test_alpha_is_composited_not_dropped(tmp_path, checkpoint, capsys):
     rgba[..., :3] = 220
     rgba[:, :8, 3] = 255  # left half opaque, right half transparent
     Image.fromarray(rgba, mode="RGBA").save(tmp_path / "t.png")
-    net = model_from_checkpoint(checkpoint).eval()
+    net = model_from_checkpoint(checkpoint, zoo.get_registry()).eval()
     for background in ("black", "white"):
         out = tmp_path / background
         code, err = _run(capsys, checkpoint, tmp_path / "t.png", "-o", out, "--tile", "0",

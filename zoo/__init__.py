@@ -6,7 +6,7 @@ the built-ins included, is registered through the pluggy hooks in :mod:`zoo.hook
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .version import __version__
 
 from .errors import (  # noqa: E402
     ConfigError,

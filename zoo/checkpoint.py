@@ -41,16 +41,15 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
-from zoo import __version__
+from zoo.version import __version__
 from zoo.atomic import atomic_write, atomic_write_bytes, atomic_write_json  # noqa: F401
 from zoo.errors import ZooError
-from zoo.registry import create_model
 
 FORMAT = "restoration-zoo"
 FORMAT_VERSION = 1
@@ -357,9 +356,15 @@ def _check_version(obj: Mapping, supported: int, source: str) -> int:
     return version
 
 
-def _build(name: str, config: Mapping, overrides: Mapping, state: Mapping[str, torch.Tensor],
-           source: str) -> torch.nn.Module:
-    model = create_model(name, **{**dict(config), **dict(overrides)})
+class ModelFactory(Protocol):
+    """What rebuilding a checkpoint needs of the registry (:class:`zoo.registry.Registry`)."""
+
+    def create(self, kind: str, name: str, **kwargs: Any) -> Any: ...
+
+
+def _build(registry: ModelFactory, name: str, config: Mapping, overrides: Mapping,
+           state: Mapping[str, torch.Tensor], source: str) -> torch.nn.Module:
+    model = registry.create("models", name, **{**dict(config), **dict(overrides)})
     apply_state_dict(model, state, strict=True, source=source)
     return model
 
@@ -388,10 +393,11 @@ class ModelCheckpoint:
                    extract_state_dict(obj, source), dict(obj.get("metadata") or {}),
                    _check_version(obj, FORMAT_VERSION, source), source)
 
-    def build(self, **overrides: Any) -> torch.nn.Module:
-        """The model rebuilt through the registry (``overrides`` replace stored arguments), its
+    def build(self, registry: ModelFactory, **overrides: Any) -> torch.nn.Module:
+        """The model rebuilt through ``registry`` (``overrides`` replace stored arguments), its
         weights loaded strictly; ``checkpoint_metadata`` holds the stored metadata."""
-        model = _build(self.model_name, self.model_args, overrides, self.state_dict, self.source)
+        model = _build(registry, self.model_name, self.model_args, overrides, self.state_dict,
+                       self.source)
         model.checkpoint_metadata = dict(self.metadata)
         return model
 
@@ -418,10 +424,11 @@ class CascadeCheckpoint:
                    dict(obj.get("metadata") or {}),
                    _check_version(obj, CASCADE_FORMAT_VERSION, source), source)
 
-    def build_parts(self, **overrides: Any) -> tuple[torch.nn.Module, torch.nn.Module]:
-        """``(sampler, anchor)`` rebuilt through the registry, weights loaded strictly."""
-        return tuple(_build(self.model_name, self.model_args, overrides, state,  # type: ignore
-                            f"{self.source} ({part})")
+    def build_parts(self, registry: ModelFactory,
+                    **overrides: Any) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """``(sampler, anchor)`` rebuilt through ``registry``, weights loaded strictly."""
+        return tuple(_build(registry, self.model_name, self.model_args, overrides,  # type: ignore
+                            state, f"{self.source} ({part})")
                      for part, state in zip(_CASCADE_PARTS, (self.sampler_state,
                                                              self.anchor_state)))
 
@@ -436,14 +443,15 @@ def load_cascade_checkpoint(path: str | Path) -> CascadeCheckpoint:
     return CascadeCheckpoint.from_object(read_checkpoint(path), str(path))
 
 
-def model_from_checkpoint(path: str | Path, **overrides: Any) -> torch.nn.Module:
-    """Rebuild a model saved by :func:`save_model_checkpoint` through the registry and load its
+def model_from_checkpoint(path: str | Path, registry: ModelFactory,
+                          **overrides: Any) -> torch.nn.Module:
+    """Rebuild a model saved by :func:`save_model_checkpoint` through ``registry`` and load its
     weights strictly; ``overrides`` replace stored config entries (e.g. ``fused_attention``).
 
     The model gets ``checkpoint_metadata`` (the stored metadata) as an attribute.  Cascade files
     are built by :func:`zoo.engine.cascade.cascade_from_checkpoint`.
     """
-    return read_model_checkpoint(path).build(**overrides)
+    return read_model_checkpoint(path).build(registry, **overrides)
 
 
 # ----------------------------------------------------------------------------- training states

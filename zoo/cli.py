@@ -18,7 +18,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from . import __version__
+from .version import __version__
 from .errors import ReportedError, ZooError
 from .offline import set_offline
 from .plugins import register_commands

@@ -14,7 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, TypeVar
 
 from .errors import ConfigError
 from .trust import digest, trust_state
@@ -24,7 +24,7 @@ __all__ = [
     "locate_key",
     "apply_overrides",
     "parse_override",
-    "get_by_path",
+    "with_context",
     "RegistryConfig",
     "RegistryFile",
     "SkippedRegistry",
@@ -80,7 +80,11 @@ def locate_key(path: str | Path | None, dotted: str) -> str:
 
 # --------------------------------------------------------------------------------------- overrides
 def parse_override(text: str) -> tuple[str, Any]:
-    """Parse ``key.path=value``; the value is read as a TOML value, else kept as a plain string."""
+    """Parse ``key.path=value``; the value is read as a TOML value, else kept as a plain string.
+
+    The one parser of ``KEY=VALUE`` options: ``zoo run recipe --set``, ``zoo compare --set`` and
+    ``zoo infer --set`` all read their values this way (``true``, ``3``, ``0.5``, ``[1, 2]``,
+    ``{a = 1}``, or a bare string such as ``some/path.pt``)."""
     if "=" not in text:
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE")
     key, raw = text.split("=", 1)
@@ -94,13 +98,16 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def get_by_path(cfg: Mapping, dotted: str) -> Any:
-    node: Any = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            raise KeyError(dotted)
-        node = node[part]
-    return node
+_E = TypeVar("_E", bound=BaseException)
+
+
+def with_context(error: _E, where: str) -> _E:
+    """The same exception, its message prefixed by where it happened (a file, a key, a
+    component), for re-raising: ``raise with_context(e, "data.train") from None``.  The type is
+    kept (an :class:`~zoo.errors.UnknownNameError` stays one)."""
+    error.args = (f"{where}: {error}",) + tuple(error.args[1:])
+    error.__suppress_context__ = True
+    return error
 
 
 def _type_ok(old: Any, new: Any) -> tuple[bool, Any]:

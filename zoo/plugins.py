@@ -24,9 +24,10 @@ from typing import Any, Callable, Iterable, MutableMapping
 
 import pluggy
 
-from . import __version__, hookspecs
+from . import hookspecs
 from .config import RegistryConfig, locate_key
 from .errors import did_you_mean
+from .version import __version__
 from .importing import import_module, is_file_reference
 
 ENTRY_POINT_GROUP = "zoo"

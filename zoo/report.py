@@ -4,43 +4,52 @@ Sections: what ran (recipe, profile, seed, device, timing per stage), the loss e
 (their ``pretrained_source``: pretrained weights or the generic random encoder), the final
 evaluation table (one row per evaluated stage plus the unrestored input, mean over the held-out
 test images), an image grid (input / each stage / ground truth / mask), loss curves per term and
-the resolved configuration.  Written by :func:`write_report`; matplotlib runs headless (Agg).
+the resolved configuration.  Written from a :class:`zoo.engine.run.RunResult` (which carries its
+:class:`~zoo.engine.spec.Recipe`) by :func:`write_report`; matplotlib runs headless (Agg).
 """
 from __future__ import annotations
 
 import datetime as _dt
 import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
-from zoo.atomic import atomic_write, atomic_write_text
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
+
+from zoo.engine.evaluation import EvalResult  # noqa: E402
+from zoo.engine.run import RunResult  # noqa: E402
+from zoo.atomic import atomic_write, atomic_write_text  # noqa: E402
+from zoo.engine.run_folder import RunFolder, recipe_toml  # noqa: E402
+from zoo.errors import ZooError  # noqa: E402
+from zoo.registry import Registry  # noqa: E402
 
 ROW_NOTES = {"input": "the degraded input itself (no restoration)"}
 
 
-def _fmt(v: float) -> str:
+def _fmt(v: float | None) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 
-def _directions(metrics) -> dict[str, str]:
-    from zoo.registry import get_registry
-
+def _directions(metrics, registry: Registry) -> dict[str, str]:
     out = {}
     for m in metrics:
         try:
-            d = get_registry().get("metrics", m).direction
-        except Exception:
+            d = registry.get("metrics", m).direction
+        except ZooError:
             d = None
         out[m] = " ↑" if d == "higher" else " ↓" if d == "lower" else ""
     return out
 
 
-def metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
+def metrics_table(metrics: Mapping[str, Mapping[str, float]], registry: Registry) -> str:
     """A markdown table: one row per evaluated model, one column per metric."""
     if not metrics:
         return "_no evaluation_\n"
     cols = list(next(iter(metrics.values())))
-    arrows = _directions(cols)
+    arrows = _directions(cols, registry)
     lines = ["| model | " + " | ".join(f"{c}{arrows[c]}" for c in cols) + " |",
              "|---|" + "---|" * len(cols)]
     for row, vals in metrics.items():
@@ -51,11 +60,6 @@ def metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
 def _plot_losses(path: Path, stage: str, history: list[dict]) -> bool:
     if not history:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     keys = [k for k in history[0] if k not in ("step", "lr")]
     steps = [r["step"] for r in history]
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False)
@@ -79,13 +83,8 @@ def _plot_losses(path: Path, stage: str, history: list[dict]) -> bool:
     return True
 
 
-def _grid(path: Path, evaluations: Mapping[str, Any], n: int) -> bool:
+def _grid(path: Path, evaluations: Mapping[str, EvalResult], n: int) -> bool:
     """Rows: test images; columns: input, each evaluated stage, ground truth, mask."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if not evaluations:
         return False
     first = next(iter(evaluations.values()))
@@ -120,38 +119,34 @@ def _grid(path: Path, evaluations: Mapping[str, Any], n: int) -> bool:
     return True
 
 
-def write_report(run_dir: str | Path, cfg: Mapping, result) -> Path:
-    """Write ``report.md`` and its PNGs into ``run_dir``; returns the report path."""
-    import tomli_w
-
-    from zoo.engine.run_folder import _tomlable
-
-    run_dir = Path(run_dir)
-    lines = [f"# Run report: {cfg.get('name')}", ""]
-    if cfg.get("description"):
-        lines += [str(cfg["description"]), ""]
-    if cfg.get("citation"):
-        lines += [f"Method: {cfg['citation']}", ""]
+def write_report(result: RunResult, *, registry: Registry) -> Path:
+    """Write ``report.md`` and its PNGs into the run folder of ``result``; returns its path."""
+    if result.run_dir is None:
+        raise ValueError("a dry run has no run folder to report on")
+    run_dir, recipe = Path(result.run_dir), result.recipe
+    lines = [f"# Run report: {recipe.name}", ""]
+    if recipe.description:
+        lines += [recipe.description, ""]
+    if recipe.citation:
+        lines += [f"Method: {recipe.citation}", ""]
     lines += [f"- run folder: `{run_dir}`",
               f"- written: {_dt.datetime.now().isoformat(timespec='seconds')}",
-              f"- profile: `{cfg.get('profile') or '-'}`, seed {cfg.get('seed', 0)}, "
-              f"device {cfg.get('device', 'cpu')}",
-              f"- reproduce: `zoo run recipe {cfg.get('name')} --set profile="
-              f"{cfg.get('profile') or '...'}` (plus the `--set` overrides recorded in "
+              f"- profile: `{recipe.profile or '-'}`, seed {recipe.seed}, device {recipe.device}",
+              f"- reproduce: `zoo run recipe {recipe.name} --set profile="
+              f"{recipe.profile or '...'}` (plus the `--set` overrides recorded in "
               f"`config.toml`), or resume with `--resume {run_dir}`", ""]
 
     lines += ["## Timing", "", "| stage | kind | model | steps | seconds |", "|---|---|---|---|---|"]
     total = 0.0
     for name, res in result.stages.items():
-        st = cfg["stages"][name]
+        stage = recipe.stages[name]
         note = " (done in an earlier session)" if res.skipped else ""
-        lines.append(f"| {name} | {st.get('kind', 'train')} | {st['model']} | {res.steps} | "
+        lines.append(f"| {name} | {stage.kind} | {stage.model} | {res.steps} | "
                      f"{res.seconds:.1f}{note} |")
         total += res.seconds
-    ev_s = getattr(result, "eval_seconds", 0.0)
-    lines += [f"| final evaluation | | | | {ev_s:.1f} |", "",
-              f"Training + evaluation: {total + ev_s:.1f} s; wall time of this session "
-              f"(incl. model building and IO): {result.seconds:.1f} s.", ""]
+    lines += [f"| final evaluation | | | | {result.eval_seconds:.1f} |", "",
+              f"Training + evaluation: {total + result.eval_seconds:.1f} s; wall time of this "
+              f"session (incl. model building and IO): {result.seconds:.1f} s.", ""]
 
     lines += ["## Loss encoders", ""]
     any_enc = False
@@ -163,23 +158,23 @@ def write_report(run_dir: str | Path, cfg: Mapping, result) -> Path:
         lines.append("- none (pixel losses only)")
     lines.append("")
 
-    ev = dict(cfg.get("eval") or {})
-    if result.metrics:
-        n = len(next(iter(result.evaluations.values())).per_image.get(
-            next(iter(next(iter(result.metrics.values()))), ""), [])) if result.evaluations else 0
-        test = cfg.get("data", {}).get("test", {})
+    if result.metrics and recipe.eval is not None:
+        first = next(iter(result.evaluations.values()), None)
+        n = len(next(iter(first.per_image.values()), [])) if first is not None else 0
+        test = recipe.data.test
+        args = ", ".join(f"{k}={v}" for k, v in (test.args if test else {}).items())
         lines += ["## Results on the held-out test set", "",
-                  f"Mean over {n} test images of `{test.get('name')}` "
-                  f"({', '.join(f'{k}={v}' for k, v in (test.get('args') or {}).items())}).  "
+                  f"Mean over {n} test images of `{test.name if test else None}` ({args}).  "
                   "Region metrics (names starting with `s-`/`g-`, or as documented in "
                   "`zoo info <metric>`) average only the images where the region exists.", "",
-                  metrics_table(result.metrics)]
+                  metrics_table(result.metrics, registry)]
         for row in result.metrics:
-            desc = ROW_NOTES.get(row) or cfg["stages"].get(row, {}).get("description")
+            desc = ROW_NOTES.get(row) or (recipe.stages[row].description
+                                          if row in recipe.stages else "")
             if desc:
                 lines.append(f"- **{row}**: {desc}")
         lines.append("")
-        if _grid(run_dir / "grid.png", result.evaluations, int(ev.get("grid_images", 4))):
+        if _grid(run_dir / "grid.png", result.evaluations, recipe.eval.grid_images):
             lines += ["## Examples", "", "![test images](grid.png)", ""]
 
     curves = []
@@ -190,8 +185,7 @@ def write_report(run_dir: str | Path, cfg: Mapping, result) -> Path:
     if curves:
         lines += ["## Loss curves", ""] + [c + "\n" for c in curves]
 
-    lines += ["## Resolved configuration", "", "```toml", tomli_w.dumps(_tomlable(dict(cfg))).strip(),
-              "```", ""]
-    path = run_dir / "report.md"
-    atomic_write_text("\n".join(lines), path)
+    lines += ["## Resolved configuration", "", "```toml", recipe_toml(recipe).strip(), "```", ""]
+    path = atomic_write_text("\n".join(lines), run_dir / "report.md")
+    RunFolder(run_dir).log(f"report: {path}")
     return path

@@ -18,18 +18,16 @@ REPO = HERE.parents[1]
 
 @pytest.fixture
 def standins():
-    """Use the stand-in registry in this process for the duration of a test."""
+    """The stand-in registry, also made this process's registry (for the CLI) during a test."""
     import zoo
 
     zoo.reset_registry(REGISTRY)
-    yield REGISTRY
+    yield zoo.get_registry()
     zoo.reset_registry()
 
 
-def run_cli(args, *, env=None, cwd=None, timeout=120):
-    """``python -m zoo.cli --registry standins ARGS`` in a subprocess; returns CompletedProcess."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2", **(env or {})}
-    full_env.pop("ZOO_STOP_AFTER_STEP", None) if "ZOO_STOP_AFTER_STEP" not in (env or {}) else None
-    cmd = [sys.executable, "-m", "zoo", "--registry", str(REGISTRY), *args]
-    return subprocess.run(cmd, env=full_env, cwd=cwd or REPO, capture_output=True, text=True,
-                          timeout=timeout)
+def run_script(script: Path, args, *, timeout=120):
+    """``python SCRIPT ARGS`` in a subprocess with one torch thread; returns CompletedProcess."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, str(script), *map(str, args)], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)

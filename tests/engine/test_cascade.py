@@ -7,6 +7,7 @@ import torch
 from zoo.engine.cascade import CASCADE_PLAN, CascadedFineTuner, cascade_terms
 from zoo.engine.forward import run_plan
 from zoo.engine.recipe import load_recipe_source, resolve
+from zoo.engine.spec import CascadeSpec
 from zoo.engine.trainer import build_loss
 
 from .conftest import TINY
@@ -43,20 +44,20 @@ def test_plan_matches_module_forward():
 
 @pytest.mark.parametrize("k, lam", [(1, 0.6), (2, 0.6), (2, 1.0), (1, 0.0)])
 def test_terms_follow_k_and_lambda(k, lam):
-    terms = {t["label"]: t for t in cascade_terms({"k": k, "lambda": lam, "delta": 0.001})}
+    terms = {t.label: t for t in cascade_terms(CascadeSpec(k=k, lam=lam, delta=0.001))}
     reg = terms[f"reg-l{k}"]
-    assert reg["name"] == ("l1" if k == 1 else "l2") and reg["weight"] == lam
-    assert terms["perceptual"]["weight"] == 0.001
-    assert terms["triplet"]["weight"] == pytest.approx(1 - lam)
-    assert terms["triplet"]["inputs"] == ["anchor", "gt", "negative"]
+    assert reg.name == ("l1" if k == 1 else "l2") and reg.weight == lam
+    assert terms["perceptual"].weight == 0.001
+    assert terms["triplet"].weight == pytest.approx(1 - lam)
+    assert terms["triplet"].inputs == ("anchor", "gt", "negative")
 
 
 def test_set_changes_k_and_lambda(standins):
-    raw, name, src = load_recipe_source(str(TINY))
-    cfg = resolve(raw, ["stages.finetune.cascade.k=1", "stages.finetune.cascade.lambda=1"],
-                  name=name, source=src)
-    terms = cascade_terms(cfg["stages"]["finetune"]["cascade"])
-    composer = build_loss(terms)
+    raw, name, src = load_recipe_source(str(TINY), standins)
+    recipe = resolve(raw, ["stages.finetune.cascade.k=1", "stages.finetune.cascade.lambda=1"],
+                     name=name, source=src)
+    terms = cascade_terms(recipe.stages["finetune"].cascade)
+    composer = build_loss(terms, standins)
     assert composer.labels == ["reg-l1", "perceptual"]  # λ = 1: the triplet term is skipped
     torch.manual_seed(0)
     x = torch.rand(2, 3, 8, 8)
@@ -66,12 +67,13 @@ def test_set_changes_k_and_lambda(standins):
 
 
 def test_profiles_and_overrides_resolve(standins):
-    raw, name, src = load_recipe_source(str(TINY))
-    assert resolve(raw, [], name=name)["stages"]["reference"]["schedule"]["steps"] == 6
-    cfg = resolve(raw, ["profile=longer", "stages.finetune.schedule.steps=2"], name=name)
-    assert cfg["profile"] == "longer" and "profiles" not in cfg
-    assert cfg["stages"]["reference"]["schedule"]["steps"] == 12
-    assert cfg["stages"]["finetune"]["schedule"]["steps"] == 2
+    raw, name, src = load_recipe_source(str(TINY), standins)
+    assert resolve(raw, [], name=name).stages["reference"].schedule.steps == 6
+    recipe = resolve(raw, ["profile=longer", "stages.finetune.schedule.steps=2"], name=name)
+    assert recipe.profile == "longer" and "profiles" not in recipe.to_dict()
+    assert recipe.stages["reference"].schedule.steps == 12
+    assert recipe.stages["finetune"].schedule.steps == 2
     # new keys are allowed inside argument tables only
-    cfg = resolve(raw, ["data.train.args.extra=3"], name=name)
-    assert cfg["data"]["train"]["args"]["extra"] == 3
+    recipe = resolve(raw, ["data.train.args.extra=3"], name=name)
+    assert recipe.data.train.args["extra"] == 3
+    assert recipe.stages["reference"].data.train.args["extra"] == 3

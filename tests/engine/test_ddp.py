@@ -13,7 +13,6 @@ from .conftest import REGISTRY, REPO, TINY
 
 def test_torchrun_two_processes(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    env.pop("ZOO_STOP_AFTER_STEP", None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "zoo", "--registry", str(REGISTRY), "run", "recipe", str(TINY),
            "--out", str(tmp_path), "--no-progress"]

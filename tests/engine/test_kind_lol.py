@@ -15,6 +15,7 @@ from zoo.data.io import read_image, write_image
 from zoo.engine import run_recipe
 from zoo.engine.forward import OPS, plan_from_config, run_plan
 from zoo.errors import ConfigError
+from zoo.report import write_report
 
 
 def _illuminations(b=64, seed=0):
@@ -96,7 +97,7 @@ def make_lol_tree(root, n_train=4, n_test=2, h=40, w=60):
 @pytest.fixture
 def real_registry():
     zoo.reset_registry()
-    yield
+    yield zoo.get_registry()
     zoo.reset_registry()
 
 
@@ -108,12 +109,12 @@ def test_kind_lowlight_smoke_on_a_lol_tree(tmp_path, real_registry):
         ["profile=smoke",
          ("data.train", {"name": "lol", "args": {"split": "train", "size": 32, "root": str(root)}}),
          ("data.test", {"name": "lol", "args": {"split": "test", "root": str(root)}})],
-        out_dir=tmp_path / "runs", progress=False, log=lambda s: None)
+        registry=real_registry, out_dir=tmp_path / "runs", progress=False, log=lambda s: None)
     assert list(res.stages) == ["decom", "adjust", "restore"]
-    assert res.config["data"]["test"]["name"] == "lol"
+    assert res.recipe.data.test.name == "lol"
     # the code forms by default
     for stage in ("decom", "adjust", "restore"):
-        assert res.config["stages"][stage]["loss"][0]["args"] == {"reference": "code"}
+        assert res.recipe.stages[stage].loss[0].args == {"reference": "code"}
     metrics = res.metrics["restore"]
     assert set(metrics) == {"psnr", "ssim"} and all(math.isfinite(v) for v in metrics.values())
     # the input row is the metric of eval15's low images against their high ones, whole images
@@ -123,7 +124,8 @@ def test_kind_lowlight_smoke_on_a_lol_tree(tmp_path, real_registry):
         assert low.shape == (3, 40, 60)
         psnrs.append(10 * math.log10(1 / float(((low - high) ** 2).mean())))
     assert res.metrics["input"]["psnr"] == pytest.approx(sum(psnrs) / 2, rel=1e-4)
-    assert "Mean over 2 test images of `lol`" in (res.run_dir / "report.md").read_text()
+    report = write_report(res, registry=real_registry)
+    assert "Mean over 2 test images of `lol`" in report.read_text()
     assert (res.run_dir / "grid.png").is_file()
     history = res.stages["adjust"].history
     assert len(history) == 2 and all(math.isfinite(row["total"]) for row in history)

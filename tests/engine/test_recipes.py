@@ -11,6 +11,7 @@ import zoo
 from zoo.engine import run_recipe, validate
 from zoo.engine.recipe import load_recipe_source, resolve
 from zoo.errors import ZooError
+from zoo.report import write_report
 
 SHIPPED = ["cascaded-flare", "cascaded-lowlight", "kind-lowlight", "unet-denoise", "unet-lowlight"]
 
@@ -18,7 +19,7 @@ SHIPPED = ["cascaded-flare", "cascaded-lowlight", "kind-lowlight", "unet-denoise
 @pytest.fixture
 def real_registry():
     zoo.reset_registry()
-    yield
+    yield zoo.get_registry()
     zoo.reset_registry()
 
 
@@ -26,8 +27,9 @@ def real_registry():
 def test_smoke_profile_dry_run(name, real_registry):
     """The full dry run (data, models run once, loss inputs, loss evaluated once)."""
     torch.manual_seed(0)
-    res = run_recipe(name, ["profile=smoke"], dry_run=True, log=lambda s: None)
-    assert res.run_dir is None and len(res.checks) == len(res.config["stages"]) + 1
+    res = run_recipe(name, ["profile=smoke"], registry=real_registry, dry_run=True,
+                     log=lambda s: None)
+    assert res.run_dir is None and len(res.checks) == len(res.recipe.stages) + 1
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -35,41 +37,42 @@ def test_smoke_profile_dry_run(name, real_registry):
 def test_every_profile_names_registered_components(name, profile, real_registry):
     """Every profile of every recipe resolves and names registered components only (the
     Uformer recipes' full dry runs take minutes on a shared 2-core CPU: see docs/recipes.md)."""
-    raw, rname, source = load_recipe_source(name)
-    cfg = resolve(raw, [f"profile={profile}"], name=rname, source=source)
-    assert validate(cfg, build=False)
+    raw, rname, source = load_recipe_source(name, real_registry)
+    recipe = resolve(raw, [f"profile={profile}"], name=rname, source=source)
+    assert validate(recipe, registry=real_registry, build=False)
 
 
 def test_cascaded_flare_default_is_cpu_with_generic_encoders(real_registry):
-    raw, rname, source = load_recipe_source("cascaded-flare")
-    cfg = resolve(raw, [], name=rname, source=source)
-    assert cfg["profile"] == "cpu" and cfg["stages"]["finetune"]["kind"] == "cascade"
-    c = cfg["stages"]["finetune"]["cascade"]
-    assert (c["k"], c["lambda"], c["delta"]) == (2, 0.6, 0.001)
-    assert cfg["stages"]["control"]["cascade"]["lambda"] == 1.0
-    assert cfg["stages"]["finetune"]["optimizer"] == {"name": "sgd",
-                                                      "args": {"lr": 0.001, "momentum": 0.9}}
-    assert "generic" in c["perceptual"]["encoder"] and "generic" in c["triplet"]["encoder"]
+    raw, rname, source = load_recipe_source("cascaded-flare", real_registry)
+    recipe = resolve(raw, [], name=rname, source=source)
+    assert recipe.profile == "cpu" and recipe.stages["finetune"].kind == "cascade"
+    c = recipe.stages["finetune"].cascade
+    assert (c.k, c.lam, c.delta) == (2, 0.6, 0.001)
+    assert recipe.stages["control"].cascade.lam == 1.0
+    assert recipe.stages["finetune"].optimizer.to_dict() == {
+        "name": "sgd", "args": {"lr": 0.001, "momentum": 0.9}}
+    assert "generic" in c.perceptual["encoder"] and "generic" in c.triplet["encoder"]
 
 
 def test_paper_profile_without_flare7k_is_a_clear_error(real_registry):
     with pytest.raises(ZooError) as err:
-        run_recipe("cascaded-flare", ["profile=paper"], dry_run=True, log=lambda s: None)
+        run_recipe("cascaded-flare", ["profile=paper"], registry=real_registry, dry_run=True,
+                   log=lambda s: None)
     assert "\n" not in str(err.value) and "flare7k" in str(err.value).lower()
 
 
 def test_kind_lowlight_smoke_end_to_end(tmp_path, real_registry):
     torch.manual_seed(0)
-    res = run_recipe("kind-lowlight", ["profile=smoke"], out_dir=tmp_path, progress=False,
-                     log=lambda s: None)
+    res = run_recipe("kind-lowlight", ["profile=smoke"], registry=real_registry,
+                     out_dir=tmp_path, progress=False, log=lambda s: None)
     assert list(res.stages) == ["decom", "adjust", "restore"]
     assert set(res.metrics) == {"input", "restore"}
     assert all(math.isfinite(v) for v in res.metrics["restore"].values())
     # the later stages run the frozen decomposition with the weights the first stage trained
     decom = res.stages["decom"].model.state_dict()
-    frozen = res.stages["restore"].setup.frozen["stage:decom"].state_dict()
-    assert all(torch.equal(decom[k], frozen[k]) for k in decom)
-    assert all(not p.requires_grad for p in res.stages["restore"].setup.frozen["stage:decom"]
-               .parameters())
-    assert (res.run_dir / "report.md").is_file() and (res.run_dir / "grid.png").is_file()
+    frozen = res.stages["restore"].setup.plan.frozen["stage:decom"]
+    assert all(torch.equal(decom[k], frozen.state_dict()[k]) for k in decom)
+    assert all(not p.requires_grad for p in frozen.parameters())
+    report = write_report(res, registry=real_registry)
+    assert report == res.run_dir / "report.md" and (res.run_dir / "grid.png").is_file()
     assert (res.run_dir / "stages/restore/model.pt").is_file()

@@ -65,7 +65,7 @@ def test_recipe_stage_weights_read_the_basicsr_file(tmp_path):
     torch.save({"params": sd}, path)
     with pytest.raises(ZooError) as err:
         run_recipe("cascaded-flare", ["profile=smoke", f"stages.reference.weights={path}"],
-                   dry_run=True, log=lambda line: None)
+                   registry=zoo.get_registry(), dry_run=True, log=lambda line: None)
     msg = str(err.value)
     assert msg.startswith("stages.reference.weights") and "\n" not in msg
     assert "input_proj.proj.0.weight: file [16, 3, 3, 3] vs model [8, 3, 3, 3]" in msg

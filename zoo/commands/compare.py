@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from zoo.errors import ConfigError
+from zoo.registry import Registry
+
+from . import pass_registry
 
 _SETTING_FLAGS = ("tasks", "losses", "model", "seeds", "steps", "size", "batch_size", "lr",
                   "train_length", "test_length", "metrics")
@@ -19,11 +23,10 @@ def _flag(key: str) -> str:
 
 
 def _printer(console, started: float):
+    from zoo.compare.cells import Cell
+
     def on_result(res: dict, done: int, total: int, reused: bool) -> None:
-        c = res["cell"]
-        title = {"train": f"{c['task']} · {c['loss']} · seed {c['seed']}",
-                 "input": f"{c['task']} · {c['loss']}"}.get(c["kind"],
-                                                           f"{c['loss']} · seed {c['seed']}")
+        title = Cell.from_dict(res["cell"]).title()
         head = f"[{done:>{len(str(total))}}/{total}] {title}"
         if reused:
             console.print(f"[dim]{head}  done earlier (reused)[/]", highlight=False)
@@ -83,9 +86,10 @@ def _finish(console, result, kind: str) -> None:
               help="Paper table: steps of the reference model's training.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Paper table: recipe overrides, e.g. --set profile=smoke.")
-def command(config_path, tasks, losses, model, seeds, steps, size, batch_size, lr, train_length,
-            test_length, metrics, jobs, out, resume, paper_table, recipe, reference_steps,
-            overrides):
+@pass_registry
+def command(registry: Registry, config_path, tasks, losses, model, seeds, steps, size, batch_size,
+            lr, train_length, test_length, metrics, jobs, out, resume, paper_table, recipe,
+            reference_steps, overrides):
     """Compare losses across tasks (same budget per cell; mean ± std over seeds), or with
     --paper-table reproduce the structure of the cascaded-flare paper's Table 1.
 
@@ -103,7 +107,7 @@ def command(config_path, tasks, losses, model, seeds, steps, size, batch_size, l
     given = {k: v for k, v in flags.items() if v is not None}
     started = time.perf_counter()
     if paper_table:
-        _paper(console, given, config_path, jobs, out, resume, recipe, reference_steps,
+        _paper(console, registry, given, config_path, jobs, out, resume, recipe, reference_steps,
                overrides, started)
         return
     if recipe or reference_steps is not None or overrides:
@@ -137,12 +141,12 @@ def command(config_path, tasks, losses, model, seeds, steps, size, batch_size, l
             settings.losses = [parse_loss_choice(n, "--losses") for n in split_list(losses_text)]
     out = out or options.get("out")
     jobs = jobs or options.get("jobs")
-    result = run_comparison(settings, out=out, jobs=jobs, on_result=_printer(console, started),
-                            command=shell_command())
+    result = run_comparison(settings, registry=registry, out=out, jobs=jobs,
+                            on_result=_printer(console, started), command=shell_command())
     _finish(console, result, "compare")
 
 
-def _recorded(out: Path, mode: str) -> dict:
+def _recorded(out: Path, mode: str) -> Any:
     from zoo.compare.runner import read_json
 
     rec = read_json(out / "comparison.json")
@@ -165,8 +169,8 @@ def _recorded(out: Path, mode: str) -> dict:
     return settings
 
 
-def _paper(console, given, config_path, jobs, out, resume, recipe, reference_steps, overrides,
-           started) -> None:
+def _paper(console, registry, given, config_path, jobs, out, resume, recipe, reference_steps,
+           overrides, started) -> None:
     from zoo.compare.comparison import shell_command
     from zoo.compare.paper import PaperSettings, paper_settings_from_dict, run_paper_table
 
@@ -190,6 +194,6 @@ def _paper(console, given, config_path, jobs, out, resume, recipe, reference_ste
                            train_length=given.get("train_length"))
         if "seeds" in given:
             ps.seeds = list(range(int(given["seeds"])))
-    result = run_paper_table(ps, out=out, jobs=jobs, on_result=_printer(console, started),
-                             command=shell_command())
+    result = run_paper_table(ps, registry=registry, out=out, jobs=jobs,
+                             on_result=_printer(console, started), command=shell_command())
     _finish(console, result, "paper")

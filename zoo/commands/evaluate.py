@@ -7,82 +7,69 @@ Files are paired by name (``gt_000000.png`` matches ``000000.png`` or ``input_00
 :mod:`zoo.data.pairing`); a file without a partner, or a pair of different sizes, is an error
 naming the file.  Prints a table with one row per image and the mean; ``--csv`` writes the same.
 Default metrics: ``psnr,ssim`` plus, with ``--mask``, ``g-psnr,s-psnr,global-psnr,flare-score``.
-A region metric's mean skips images where its region is empty (as Flare7K's evaluate.py does),
-and the ``flare-score`` mean is the mean of the three region means, as in Flare7K.
+Scores and means come from :func:`zoo.engine.evaluate`, the same function the engine evaluates
+its test sets with: a region metric's mean skips images where its region is empty (as Flare7K's
+evaluate.py does), and the ``flare-score`` mean is the mean of the three region means, as in
+Flare7K.
 """
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
+from typing import Any, Iterator, Mapping
 
 import click
 
 from zoo.atomic import atomic_open
 from zoo.errors import InputError
+from zoo.registry import Registry
+
+from . import pass_registry
 
 DEFAULT_METRICS = ("psnr", "ssim")
 MASK_METRICS = ("g-psnr", "s-psnr", "global-psnr", "flare-score")
 
 
-def _mean(values: list[float]) -> float:
-    finite = [v for v in values if not math.isnan(v)]
-    return sum(finite) / len(finite) if finite else float("nan")
+def _folder_batches(pairs) -> Iterator[dict[str, Any]]:
+    """One batch per image pair: ``pred``, ``gt`` (and ``mask``) as (1, C, H, W), ``name``."""
+    from zoo.data.io import read_image
+
+    for key, paths in pairs:
+        images = {role: read_image(p) for role, p in paths.items()}
+        for role, image in images.items():
+            if image.shape != images["gt"].shape:
+                raise InputError(f"image sizes differ: {paths[role]} is "
+                                 f"{image.shape[1]}x{image.shape[2]} but {paths['gt']} is "
+                                 f"{images['gt'].shape[1]}x{images['gt'].shape[2]}")
+        yield {**{role: image[None] for role, image in images.items()}, "name": [key]}
 
 
 def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, mask_dir: str | Path | None,
-                     metric_names: list[str], *, device: str = "cpu",
-                     metric_args: dict | None = None) -> tuple[list[dict], dict]:
+                     metric_names: list[str], *, registry: Registry, device: str = "cpu",
+                     metric_args: Mapping[str, Mapping] | None = None
+                     ) -> tuple[list[dict], dict]:
     """Score every paired image; returns (rows, means).
 
-    ``rows`` are ``{"name": key, metric: value, ...}``; ``means`` maps metric -> mean (NaN
-    values skipped).  ``metric_args`` maps a metric name to keyword arguments for it.
+    ``rows`` are ``{"name": key, metric: value, ...}``; ``means`` maps metric -> mean (see the
+    module doc).  ``metric_args`` maps a metric name to keyword arguments for it.
     """
-    import torch
-
-    from zoo.data.io import read_image
     from zoo.data.pairing import pair_by_name
-    from zoo.registry import get_registry
+    from zoo.engine.evaluation import evaluate, metric_needs_mask, metric_parts
 
-    reg = get_registry()
-    wanted = list(metric_names)
-    for name in metric_names:  # the parts a summary needs (flare-score), computed hidden
-        wanted += [p for p in reg.get("metrics", name).parts if p not in wanted]
-    metrics = {}
-    for name in wanted:
-        spec = reg.get("metrics", name)
-        needs_mask = spec.needs_mask
-        if needs_mask and mask_dir is None:
-            raise InputError(f"metric {name} needs --mask (a folder of Flare7K colour-code masks)")
-        module = reg.create("metrics", name, **(metric_args or {}).get(name, {}))
-        if hasattr(module, "to"):
-            module = module.to(device)
-        metrics[name] = (module, needs_mask, tuple(spec.parts))
+    for name in metric_names:
+        for m in (name, *metric_parts(registry, name)):
+            if metric_needs_mask(registry, m) and mask_dir is None:
+                raise InputError(f"metric {m} needs --mask (a folder of Flare7K colour-code "
+                                 f"masks)")
     folders = {"pred": pred_dir, "gt": gt_dir}
     if mask_dir is not None:
         folders["mask"] = mask_dir
     pairs = pair_by_name(folders)
-    rows = []
-    with torch.no_grad():
-        for key, paths in pairs:
-            images = {role: read_image(p) for role, p in paths.items()}
-            for role, image in images.items():
-                if image.shape != images["gt"].shape:
-                    raise InputError(f"image sizes differ: {paths[role]} is "
-                                     f"{image.shape[1]}x{image.shape[2]} but {paths['gt']} is "
-                                     f"{images['gt'].shape[1]}x{images['gt'].shape[2]}")
-            batch = {role: image[None].to(device) for role, image in images.items()}
-            row = {"name": key}
-            for name, (module, needs_mask, _) in metrics.items():
-                mask = batch.get("mask") if needs_mask else None
-                row[name] = float(module(batch["pred"], batch["gt"], mask=mask)[0])
-            rows.append(row)
-    means = {name: _mean([r[name] for r in rows]) for name in metrics}
-    for name, (_, _, parts) in metrics.items():
-        if parts:  # Flare7K: the score is the mean of the region means
-            means[name] = sum(means[p] for p in parts) / len(parts)
-    return ([{k: v for k, v in r.items() if k == "name" or k in metric_names} for r in rows],
-            {k: v for k, v in means.items() if k in metric_names})
+    res = evaluate(_folder_batches(pairs), metric_names, registry=registry,
+                   output="pred", device=device, metric_args=metric_args)
+    rows = [{"name": key, **{m: res.per_image[m][i] for m in metric_names}}
+            for i, key in enumerate(res.names)]
+    return rows, dict(res.means)
 
 
 def write_csv(path: str | Path, rows: list[dict], means: dict, metric_names: list[str]) -> Path:
@@ -110,7 +97,9 @@ def write_csv(path: str | Path, rows: list[dict], means: dict, metric_names: lis
 @click.option("--device", default="cpu", show_default=True, help="Torch device for the metrics.")
 @click.option("--flare7k-exact", is_flag=True,
               help="Region metrics with Flare7K's 512x512 area normalisation.")
-def command(pred_dir, gt_dir, mask_dir, metric_list, csv_path, device, flare7k_exact):
+@pass_registry
+def command(registry: Registry, pred_dir, gt_dir, mask_dir, metric_list, csv_path, device,
+            flare7k_exact):
     """Score a folder of results against ground truths: per-image table, mean, optional CSV."""
     from rich.console import Console
     from rich.table import Table
@@ -127,15 +116,12 @@ def command(pred_dir, gt_dir, mask_dir, metric_list, csv_path, device, flare7k_e
     extra = {}
     if flare7k_exact:
         extra = {m: {"flare7k_exact": True} for m in MASK_METRICS}
-    rows, means = evaluate_folders(pred_dir, gt_dir, mask_dir, names, device=device,
-                                   metric_args=extra)
-    from zoo.registry import get_registry
-
-    reg = get_registry()
+    rows, means = evaluate_folders(pred_dir, gt_dir, mask_dir, names, registry=registry,
+                                   device=device, metric_args=extra)
     table = Table(title=f"{len(rows)} image(s): {pred_dir} vs {gt_dir}")
     table.add_column("image", style="bold")
     for n in names:
-        arrow = "↑" if reg.get("metrics", n).direction == "higher" else "↓"
+        arrow = "↑" if registry.get("metrics", n).direction == "higher" else "↓"
         table.add_column(f"{n} {arrow}", justify="right")
     for row in rows:
         table.add_row(row["name"], *(f"{row[n]:.4f}" for n in names))

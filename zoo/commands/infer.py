@@ -35,7 +35,9 @@ import click
 from zoo.atomic import make_folder
 from zoo.config import parse_override
 from zoo.errors import ConfigError, ZooError
-from zoo.registry import create_model, get_registry
+from zoo.registry import Registry
+
+from . import pass_registry
 
 if TYPE_CHECKING:
     import torch
@@ -121,12 +123,12 @@ _SIMPLE_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float)}
 _TYPE_WORDS = {"bool": "true or false", "int": "an integer", "float": "a number"}
 
 
-def check_overrides(model: str, overrides: Mapping[str, Any]) -> None:
+def check_overrides(registry: Registry, model: str, overrides: Mapping[str, Any]) -> None:
     """Refuse ``--set`` values of the wrong simple type (bool, int, float) in one line."""
     if not overrides:
         return
     try:
-        spec = get_registry().get("models", model)
+        spec = registry.get("models", model)
     except ZooError as e:
         raise ConfigError(f"zoo infer: {e}") from None
     for param in spec.parameters():
@@ -156,7 +158,8 @@ def _built(what: str, build, overrides: Mapping[str, Any]):
                           f"({type(e).__name__}: {e})") from None
 
 
-def load_model(model: str, weights: str | None, overrides: dict) -> "torch.nn.Module":
+def load_model(registry: Registry, model: str, weights: str | None,
+               overrides: dict) -> "torch.nn.Module":
     """A registered name + weights, or a model / cascade checkpoint file; in eval mode."""
     from zoo.checkpoint import (SAFETENSORS_SUFFIX, CascadeCheckpoint, ModelCheckpoint,
                                 apply_state_dict, extract_state_dict, is_cascade_checkpoint,
@@ -170,24 +173,24 @@ def load_model(model: str, weights: str | None, overrides: dict) -> "torch.nn.Mo
         obj = read_checkpoint(model)
         if is_cascade_checkpoint(obj):
             cascade = CascadeCheckpoint.from_object(obj, model)
-            check_overrides(cascade.model_name, overrides)
-            return _built(model, lambda: cascade_from_checkpoint(cascade, **overrides),
+            check_overrides(registry, cascade.model_name, overrides)
+            return _built(model, lambda: cascade_from_checkpoint(cascade, registry, **overrides),
                           overrides).eval()
         ckpt = ModelCheckpoint.from_object(obj, model)
-        check_overrides(ckpt.model_name, overrides)
-        return _built(model, lambda: ckpt.build(**overrides), overrides).eval()
+        check_overrides(registry, ckpt.model_name, overrides)
+        return _built(model, lambda: ckpt.build(registry, **overrides), overrides).eval()
     if not weights:
         raise ZooError(f"zoo infer {model}: pass --weights PATH (or a restoration-zoo checkpoint "
                        f"file as MODEL)")
-    check_overrides(model, overrides)
+    check_overrides(registry, model, overrides)
     obj = read_checkpoint(weights)
     if is_zoo_checkpoint(obj):
         stored = str(obj.get("model", ""))
         if stored.split(".")[0] != model.split(".")[0]:
             raise ZooError(f"{weights}: checkpoint holds model {stored!r}, not {model!r}")
         ckpt = ModelCheckpoint.from_object(obj, weights)
-        return _built(weights, lambda: ckpt.build(**overrides), overrides).eval()
-    net = _built(f"model {model!r}", lambda: create_model(model, **overrides), overrides)
+        return _built(weights, lambda: ckpt.build(registry, **overrides), overrides).eval()
+    net = _built(f"model {model!r}", lambda: registry.create("models", model, **overrides), overrides)
     apply_state_dict(net, extract_state_dict(obj, weights), strict=True, source=weights)
     return net.eval()
 
@@ -238,8 +241,9 @@ def model_input(image: "torch.Tensor", channels: int) -> "torch.Tensor":
 @click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Model factory argument (repeatable, TOML value), e.g. --set ratio=3.0.")
-def command(model, inputs, output, weights, tile, overlap, blend, device, part, all_parts, alpha,
-            overwrite, overrides):
+@pass_registry
+def command(registry, model, inputs, output, weights, tile, overlap, blend, device, part,
+            all_parts, alpha, overwrite, overrides):
     """Restore images with MODEL: zoo infer MODEL [--weights W] IN... -o OUT."""
     import torch
     from rich.console import Console
@@ -262,7 +266,7 @@ def command(model, inputs, output, weights, tile, overlap, blend, device, part, 
     if not all_parts:  # fail before loading the model (the part names come with it)
         plan_outputs(found.images, out_dir, None, overwrite=overwrite)
     dev = _device(device)
-    net = load_model(model, weights, parse_overrides(overrides)).to(dev)
+    net = load_model(registry, model, weights, parse_overrides(overrides)).to(dev)
     split = getattr(net, "output_split", None) or {}
     if split and not all_parts and part not in split:
         raise ZooError(f"--part {part!r}: model {model!r} has parts {', '.join(split)}")

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from zoo import trust as trust_store
+import zoo.trust as trust_store
 from zoo.config import CWD_REGISTRY, RegistryConfig, load_toml
 from zoo.registry import Registry
 

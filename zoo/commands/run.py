@@ -12,6 +12,10 @@ import sys
 
 import click
 
+from zoo.registry import Registry
+
+from . import pass_registry
+
 
 @click.group("run")
 def command():
@@ -32,24 +36,22 @@ def command():
               help="Device (default: the recipe's, else cpu).")
 @click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
 @click.option("--no-progress", is_flag=True, help="Plain log lines instead of progress bars.")
-def recipe_cmd(name, overrides, dry_run, resume, out_dir, device, seed, no_progress):
+@pass_registry
+def recipe_cmd(registry: Registry, name, overrides, dry_run, resume, out_dir, device, seed,
+               no_progress):
     """Train recipe NAME (a registered name or a .toml path), then evaluate and report."""
     from zoo.engine import run_recipe
+    from zoo.report import write_report
 
-    result = run_recipe(name, list(overrides), out_dir=out_dir, resume=resume, device=device,
-                        seed=seed, dry_run=dry_run, progress=not no_progress,
+    result = run_recipe(name, list(overrides), registry=registry, out_dir=out_dir, resume=resume,
+                        device=device, seed=seed, dry_run=dry_run, progress=not no_progress,
                         argv=["zoo", *sys.argv[1:]])
     if dry_run:
-        click.echo(f"dry run of {result.config['name']} (profile "
-                   f"{result.config.get('profile') or '-'}): {len(result.checks)} checks passed")
+        click.echo(f"dry run of {result.recipe.name} (profile {result.recipe.profile or '-'}): "
+                   f"{len(result.checks)} checks passed")
         return
-    if result.run_dir is not None and _is_main():
+    if result.run_dir is not None and result.is_main:
+        report = write_report(result, registry=registry)
+        click.echo(f"report: {report}", err=True)
         click.echo(f"run folder: {result.run_dir}")
-        if result.report:
-            click.echo(f"report: {result.report}")
-
-
-def _is_main() -> bool:
-    import os
-
-    return os.environ.get("RANK", "0") == "0"
+        click.echo(f"report: {report}")

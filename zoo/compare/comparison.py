@@ -18,14 +18,17 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+
+from zoo.registry import Registry
 
 from zoo.atomic import atomic_write_text
 
 from .cells import INPUT_ROW, Cell, NotApplicable, all_metrics, plan_cells
 from .plot import plot_table
-from .runner import RunSummary, default_jobs, prepare_out_dir, probe_metrics, run_cells
-from .settings import CompareSettings, default_losses
+from .runner import (RunSummary, TrainFn, default_jobs, prepare_out_dir, probe_metrics,
+                     run_cells)
+from .settings import CompareSettings, budget_hash, default_losses
 from .table import ResultTable, Row, to_markdown, write_cells_csv, write_csv
 from .tasks import check_loss_names, get_task, task_metrics
 
@@ -47,18 +50,16 @@ def default_out(settings: CompareSettings, h: str) -> Path:
     return Path("runs") / "compare" / (settings.name or f"compare-{h[:8]}")
 
 
-def metric_directions(metrics) -> dict[str, str]:
-    from zoo.registry import get_registry
-
-    reg = get_registry()
-    known = set(reg.names("metrics"))
-    return {m: (reg.get("metrics", m).direction if m in known else None) or "higher"
+def metric_directions(metrics, registry: Registry) -> dict[str, str]:
+    known = set(registry.names("metrics"))
+    return {m: (registry.get("metrics", m).direction if m in known else None) or "higher"
             for m in metrics}
 
 
 def build_table(title: str, settings: CompareSettings, cells: list[Cell],
                 skipped: list[NotApplicable], results: dict[str, dict],
-                metrics: list[str], unavailable: dict[str, str]) -> ResultTable:
+                metrics: list[str], unavailable: dict[str, str],
+                registry: Registry) -> ResultTable:
     """Rows per (task, loss) in the settings' order, from the cell results."""
     rows: dict[tuple[str, str], Row] = {}
     for task in settings.tasks:
@@ -78,48 +79,47 @@ def build_table(title: str, settings: CompareSettings, cells: list[Cell],
                 encoders[cell.loss].append(enc)
     remarks = [f"{label}: encoder weights in use — {'; '.join(encs)}"
                for label, encs in encoders.items()]
-    per_task = {t: task_metrics(get_task(t, settings.datasets), settings.metrics)
+    per_task = {t: task_metrics(get_task(t, settings.datasets), settings.metrics, registry)
                 for t in settings.tasks}
-    return ResultTable(title, metrics, metric_directions(metrics), list(rows.values()),
+    return ResultTable(title, metrics, metric_directions(metrics, registry), list(rows.values()),
                        dict(unavailable), caption=budget_line(settings.budget()),
                        remarks=remarks, baselines=(INPUT_ROW,), group_metrics=per_task)
 
 
-def run_comparison(settings: CompareSettings, *, out: str | Path | None = None,
-                   jobs: int | None = None, train_fn: str | Callable | None = None,
+def run_comparison(settings: CompareSettings, *, registry: Registry,
+                   out: str | Path | None = None, jobs: int | None = None,
+                   train_fn: str | TrainFn | None = None,
                    on_result: Callable[[dict, int, int, bool], None] | None = None,
                    command: str | None = None) -> ComparisonResult:
     """Run (or resume) a comparison and write its outputs; returns them.
 
-    ``train_fn`` replaces the engine adapter (``"module:function"``); ``command`` is the shell
-    command shown above the Markdown table (the CLI passes its own).
+    ``train_fn`` replaces the engine adapter (a callable or ``"module:function"``, called as
+    ``fn(cell, context, cell_dir, registry)``: :func:`zoo.compare.train.train_cell`);
+    ``command`` is the shell command shown above the Markdown table (the CLI passes its own).
     """
     t0 = time.perf_counter()
     if not settings.losses:
         settings.losses = default_losses()
     for t in settings.tasks:
         get_task(t, settings.datasets)
-    check_loss_names(settings.losses)
-    from zoo.registry import get_registry
-
-    reg = get_registry()
-    reg.canonical("models", settings.model)
-    metrics = all_metrics(settings)
+    check_loss_names(settings.losses, registry)
+    registry.canonical("models", settings.model)
+    metrics = all_metrics(settings, registry)
     for m in metrics:
-        reg.get("metrics", m)
-    unavailable = probe_metrics(metrics)
-    cells, skipped = plan_cells(settings, unavailable=list(unavailable))
+        registry.get("metrics", m)
+    unavailable = probe_metrics(metrics, registry)
+    cells, skipped = plan_cells(settings, registry, unavailable=list(unavailable))
     budget = settings.budget()
-    from .settings import budget_hash
-
     out = Path(out) if out else default_out(settings, budget_hash(budget))
     h = prepare_out_dir(out, "compare", budget, settings.to_dict())
-    ctx = {"budget_hash": h, "budget": budget}
+    ctx: dict[str, Any] = {"budget_hash": h, "budget": budget}
     if train_fn is not None:
         ctx["train_fn"] = train_fn
-    summary = run_cells(cells, out, ctx, jobs=jobs or default_jobs(), on_result=on_result)
+    summary = run_cells(cells, out, ctx, registry=registry, jobs=jobs or default_jobs(),
+                        on_result=on_result)
     title = f"Loss comparison ({settings.name})" if settings.name else "Loss comparison"
-    table = build_table(title, settings, cells, skipped, summary.results, metrics, unavailable)
+    table = build_table(title, settings, cells, skipped, summary.results, metrics, unavailable,
+                        registry)
     result = ComparisonResult(out, table, summary, cells, skipped)
     result.files = write_outputs(result, command)
     result.seconds = time.perf_counter() - t0

@@ -16,7 +16,7 @@ schedule and data sizes so the table can be made small.
 """
 from __future__ import annotations
 
-import copy
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +24,18 @@ from typing import Any, Callable, Mapping, Sequence
 
 from zoo.atomic import atomic_write_text
 from zoo.checkpoint import save_state_dict
+from zoo.engine.recipe import load_recipe_source, resolve
+from zoo.engine.run import run_recipe
+from zoo.engine.spec import EvalSpec, Recipe, Stage
+from zoo.engine.validation import validate
 from zoo.errors import ConfigError
+from zoo.registry import Registry
 
 from .cells import Cell
+from .comparison import metric_directions
 from .plot import plot_lambda_sweep
-from .runner import RunSummary, default_jobs, prepare_out_dir, probe_metrics, run_cells
+from .runner import (RunSummary, cell_logger, default_jobs, prepare_out_dir, probe_metrics,
+                     run_cells)
 from .table import ResultTable, Row, to_markdown, write_cells_csv, write_csv
 
 PAPER_KS = (1, 2)
@@ -58,8 +65,6 @@ class PaperSettings:
 
 
 def paper_settings_dict(ps: PaperSettings) -> dict:
-    import dataclasses
-
     d = dataclasses.asdict(ps)
     d["ks"], d["lambdas"] = list(ps.ks), list(ps.lambdas)
     return d
@@ -75,48 +80,43 @@ def row_label(k: int, lam: float) -> str:
     return f"k={k}, λ={lam:.1f}"
 
 
-def _find_stages(cfg: Mapping) -> tuple[str, str]:
+def _find_stages(recipe: Recipe) -> tuple[str, str]:
     """(reference stage, cascade stage) of a resolved recipe."""
-    stages = cfg["stages"]
-    cascades = [n for n, st in stages.items() if st.get("kind", "train") == "cascade"]
+    cascades = [st for st in recipe.stages.values() if st.kind == "cascade"]
     if not cascades:
-        raise ConfigError(f"recipe {cfg.get('name')!r}: no stage with kind = \"cascade\"; the "
+        raise ConfigError(f"recipe {recipe.name!r}: no stage with kind = \"cascade\"; the "
                           f"paper table needs the cascaded fine-tuner")
-    lam = lambda n: float((stages[n].get("cascade") or {}).get("lambda", 0.6))  # noqa: E731
-    ft = "finetune" if "finetune" in cascades else next((n for n in cascades if lam(n) < 1),
-                                                        cascades[0])
-    weights = str(stages[ft].get("weights", "scratch"))
-    if not weights.startswith("stage:"):
-        raise ConfigError(f"recipe {cfg.get('name')!r}: stages.{ft}.weights = {weights!r}; the "
-                          f"paper table trains the reference as a stage, so it must be "
+    by_name = {st.name: st for st in cascades}
+    ft = by_name.get("finetune") or next(
+        (st for st in cascades if st.cascade is not None and st.cascade.lam < 1), cascades[0])
+    if ft.weights_from_stage is None:
+        raise ConfigError(f"recipe {recipe.name!r}: stages.{ft.name}.weights = {ft.weights!r}; "
+                          f"the paper table trains the reference as a stage, so it must be "
                           f"\"stage:<reference stage>\" (give pretrained weights to that stage)")
-    return weights[6:], ft
+    return ft.weights_from_stage, ft.name
 
 
-def resolve_paper_recipe(ps: PaperSettings) -> tuple[dict, str, str]:
+def resolve_paper_recipe(ps: PaperSettings, registry: Registry) -> tuple[Recipe, str, str]:
     """The resolved recipe with the budget overrides, its reference and cascade stage names."""
-    from zoo.engine.recipe import load_recipe_source, resolve
-
-    raw, name, source = load_recipe_source(ps.recipe)
-    cfg = resolve(raw, ps.overrides, name=name, source=source)
-    ref, ft = _find_stages(cfg)
+    raw, name, source = load_recipe_source(ps.recipe, registry)
+    recipe = resolve(raw, ps.overrides, name=name, source=source)
+    ref, ft = _find_stages(recipe)
     budget: list[tuple[str, Any]] = []
     if ps.reference_steps is not None:
         budget.append((f"stages.{ref}.schedule.steps", int(ps.reference_steps)))
     if ps.steps is not None:
         budget.append((f"stages.{ft}.schedule.steps", int(ps.steps)))
-    for split in ("train", "test"):
-        if ps.size is not None and split in cfg.get("data", {}):
+    for split, ref_data in (("train", recipe.data.train), ("test", recipe.data.test)):
+        if ps.size is not None and ref_data is not None:
             budget.append((f"data.{split}.args.size", int(ps.size)))
     if ps.test_length is not None:
         budget.append(("data.test.args.length", int(ps.test_length)))
     if ps.train_length is not None:
         budget.append(("data.train.args.length", int(ps.train_length)))
-    if budget:
-        profile = cfg.get("profile", "")
-        cfg = resolve({**cfg, "profile": ""}, budget, name=name, source=source)
-        cfg["profile"] = profile
-    return cfg, ref, ft
+    if budget:  # the same resolution, the budget's overrides after the user's
+        pairs: list[str | tuple[str, Any]] = [*ps.overrides, *budget]
+        recipe = resolve(raw, pairs, name=name, source=source)
+    return recipe, ref, ft
 
 
 def paper_cells(ps: PaperSettings, metrics: Sequence[str]) -> tuple[Cell, list[Cell]]:
@@ -131,63 +131,63 @@ def paper_cells(ps: PaperSettings, metrics: Sequence[str]) -> tuple[Cell, list[C
     return ref, rows
 
 
-def _cut_recipe(cfg: Mapping, keep: Sequence[str], metrics: Sequence[str]) -> dict:
-    out = copy.deepcopy(dict(cfg))
-    out["stages"] = {n: out["stages"][n] for n in keep}
-    out["eval"] = {**dict(out.get("eval") or {}), "metrics": list(metrics), "stages": [keep[-1]],
-                   "grid_images": 0}
-    out.pop("report", None)
-    out["profile"] = ""  # already applied; run_recipe resolves the dict again
-    return out
+def _cut_recipe(recipe: Recipe, keep: Sequence[str], metrics: Sequence[str],
+                **changes: Stage) -> Recipe:
+    """The recipe with only the stages ``keep`` (``changes`` replace some of them), its final
+    evaluation of the last one on ``metrics``, no image grid."""
+    stages = {n: changes.get(n, recipe.stages[n]) for n in keep}
+    ev = recipe.eval or EvalSpec()
+    ev = dataclasses.replace(ev, metrics=tuple(metrics), stages=(keep[-1],), grid_images=0)
+    return dataclasses.replace(recipe, stages=stages, eval=ev)
 
 
-def paper_budget_line(cfg: Mapping, ref: str, ft: str) -> str:
+def paper_budget_line(recipe: Recipe, ref: str, ft: str) -> str:
     """One line saying what was trained: recipe, profile, stages, steps, data."""
-    st_ref, st_ft = cfg["stages"][ref], cfg["stages"][ft]
-    data = cfg.get("data", {})
+    st_ref, st_ft = recipe.stages[ref], recipe.stages[ft]
 
     def ds(split: str) -> str:
-        d = data.get(split) or {}
-        args = d.get("args") or {}
-        extra = ", ".join(f"{k} {args[k]}" for k in ("size", "length") if k in args)
-        return f"{d.get('name', '?')}" + (f" ({extra})" if extra else "")
+        d = getattr(recipe.data, split)
+        if d is None:
+            return "?"
+        extra = ", ".join(f"{k} {d.args[k]}" for k in ("size", "length") if k in d.args)
+        return f"{d.name}" + (f" ({extra})" if extra else "")
 
-    def steps(st: Mapping) -> str:
-        sch = st.get("schedule") or {}
-        return f"{sch.get('steps', 0)} steps × batch {sch.get('batch_size', 4)}"
+    def steps(st: Stage) -> str:
+        return f"{st.schedule.steps} steps × batch {st.schedule.batch_size}"
 
-    c = st_ft.get("cascade") or {}
-    return (f"recipe {cfg.get('name')} (profile {cfg.get('profile') or '-'}): reference "
-            f"{st_ref['model']} trained {steps(st_ref)} (weights {st_ref.get('weights', 'scratch')}"
-            f"); each row fine-tunes it {steps(st_ft)} with δ = {c.get('delta', 0.001)}, margin "
-            f"{c.get('margin', 1.0)}; train {ds('train')}, test {ds('test')}")
+    c = st_ft.cascade
+    assert c is not None
+    return (f"recipe {recipe.name} (profile {recipe.profile or '-'}): reference "
+            f"{st_ref.model} trained {steps(st_ref)} (weights {st_ref.weights}); each row "
+            f"fine-tunes it {steps(st_ft)} with δ = {c.delta}, margin {c.margin}; train "
+            f"{ds('train')}, test {ds('test')}")
 
 
-def train_paper_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path):
+def train_paper_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path, registry: Registry):
     """Run one paper-table cell through :func:`zoo.engine.run_recipe`; returns its metrics."""
-    from zoo.engine import run_recipe
-
-    from .train import _logger
-
-    cfg, ref, ft = ctx["budget"]["recipe"], ctx["reference_stage"], ctx["cascade_stage"]
-    log = _logger(cell_dir)
+    recipe: Recipe = ctx["recipe"]
+    ref, ft = ctx["reference_stage"], ctx["cascade_stage"]
+    log = cell_logger(cell_dir)
     if cell.kind == "reference":
-        names = list(cfg["stages"])
-        recipe = _cut_recipe(cfg, names[:names.index(ref) + 1], cell.metrics)
-        res = run_recipe(recipe, out_dir=cell_dir, progress=False, log=log)
+        names = list(recipe.stages)
+        cut = _cut_recipe(recipe, names[:names.index(ref) + 1], cell.metrics)
+        res = run_recipe(cut, registry=registry, out_dir=cell_dir, progress=False, log=log)
         # The trained network's bare state dict: what every row's cascade stage starts from.
-        weights = save_state_dict(cell_dir / "reference_weights.pt", res.stages[ref].model)
-        return dict(res.metrics[ref]), {"weights": str(weights), "run_dir": str(res.run_dir)}
+        saved = save_state_dict(cell_dir / "reference_weights.pt", res.stages[ref].model)
+        return dict(res.metrics[ref]), {"weights": str(saved), "run_dir": str(res.run_dir)}
+    if cell.kind != "cascade":
+        raise ConfigError(f"cell {cell.id}: kind {cell.kind!r} is not a paper-table cell")
     weights = ctx.get("reference_weights")
     if not weights:
         raise ConfigError("the reference cell has not produced weights")
-    recipe = _cut_recipe(cfg, [ft], cell.metrics)
-    st = recipe["stages"][ft]
-    st["weights"] = str(weights)
-    st["cascade"] = {**dict(st.get("cascade") or {}), "k": int(cell.params["k"]),
-                     "lambda": float(cell.params["lambda"])}
-    recipe["seed"] = int(cfg.get("seed", 0)) + int(cell.seed)
-    res = run_recipe(recipe, out_dir=cell_dir, progress=False, log=log)
+    st = recipe.stages[ft]
+    assert st.cascade is not None
+    cascade = dataclasses.replace(st.cascade, k=int(cell.params["k"]),
+                                  lam=float(cell.params["lambda"]))
+    row = dataclasses.replace(st, weights=str(weights), cascade=cascade)
+    cut = dataclasses.replace(_cut_recipe(recipe, [ft], cell.metrics, **{ft: row}),
+                              seed=recipe.seed + int(cell.seed))
+    res = run_recipe(cut, registry=registry, out_dir=cell_dir, progress=False, log=log)
     return dict(res.metrics[ft]), {"run_dir": str(res.run_dir)}
 
 
@@ -200,57 +200,56 @@ class PaperResult:
     seconds: float = 0.0
 
 
-def paper_metrics() -> tuple[list[str], dict[str, str]]:
+def paper_metrics(registry: Registry) -> tuple[list[str], dict[str, str]]:
     """The table's metrics and those unavailable here (not registered, or cannot run)."""
-    from zoo.registry import get_registry
-
-    reg = get_registry()
     wanted = [m for ms in REGIONS.values() for m in ms]
     missing = {m: "no metric of that name is registered (`zoo list metrics`)"
-               for m in wanted if m not in reg.names("metrics")}
+               for m in wanted if m not in registry.names("metrics")}
     present = [m for m in wanted if m not in missing]
-    return wanted, {**missing, **probe_metrics(present)}
+    return wanted, {**missing, **probe_metrics(present, registry)}
 
 
-def run_paper_table(ps: PaperSettings, *, out: str | Path | None = None, jobs: int | None = None,
+def run_paper_table(ps: PaperSettings, *, registry: Registry, out: str | Path | None = None,
+                    jobs: int | None = None,
                     on_result: Callable[[dict, int, int, bool], None] | None = None,
                     command: str | None = None) -> PaperResult:
     """Train the reference once, then every (k, λ) fine-tuning; tabulate; write the outputs."""
     t0 = time.perf_counter()
-    cfg, ref, ft = resolve_paper_recipe(ps)
-    from zoo.engine import validate
-
-    names = list(cfg["stages"])
+    recipe, ref, ft = resolve_paper_recipe(ps, registry)
+    names = list(recipe.stages)
     needed = names[:names.index(ref) + 1] + [ft]
-    validate(_cut_recipe(cfg, needed, []))  # names, files, shapes, loss inputs; trains nothing
-    wanted, unavailable = paper_metrics()
+    # names, files, shapes, loss inputs; trains nothing
+    validate(_cut_recipe(recipe, needed, []), registry=registry)
+    wanted, unavailable = paper_metrics(registry)
     metrics = [m for m in wanted if m not in unavailable]
     ref_cell, rows = paper_cells(ps, metrics)
-    budget = {"recipe": cfg, "ks": list(ps.ks), "lambdas": list(ps.lambdas),
+    budget = {"recipe": recipe.to_dict(), "ks": list(ps.ks), "lambdas": list(ps.lambdas),
               "metrics": metrics}
     out = Path(out) if out else Path("runs") / "compare" / ps.name
     h = prepare_out_dir(out, "paper-table", {k: v for k, v in budget.items()
                                              if k not in ("ks", "lambdas")},
                         paper_settings_dict(ps))
-    ctx = {"budget_hash": h, "budget": budget, "reference_stage": ref, "cascade_stage": ft}
-    summary = run_cells([ref_cell], out, ctx, jobs=1, on_result=on_result)
+    ctx = {"budget_hash": h, "budget": budget, "recipe": recipe, "reference_stage": ref,
+           "cascade_stage": ft, "train_fn": "zoo.compare.paper:train_paper_cell"}
+    summary = run_cells([ref_cell], out, ctx, registry=registry, jobs=1, on_result=on_result)
     ref_res = summary.results.get(ref_cell.id, {})
     if ref_res.get("status") == "ok" and not summary.interrupted:
         ctx["reference_weights"] = ref_res.get("weights")
-        more = run_cells(rows, out, ctx, jobs=jobs or default_jobs(), on_result=on_result)
+        more = run_cells(rows, out, ctx, registry=registry, jobs=jobs or default_jobs(),
+                         on_result=on_result)
         summary.results.update(more.results)
         summary.ran += more.ran
         summary.reused += more.reused
         summary.interrupted = more.interrupted
-    test_name = ((cfg.get("data") or {}).get("test") or {}).get("name", "?")
+    test_name = recipe.data.test.name if recipe.data.test else "?"
     table = build_paper_table(ps, [ref_cell, *rows], summary.results, wanted, unavailable,
-                              group=f"held-out test set ({test_name})")
+                              registry, group=f"held-out test set ({test_name})")
     result = PaperResult(out, table, summary)
     files = {"csv": write_csv(table, out / "results.csv")}
     files["cells_csv"] = write_cells_csv([summary.results[c.id] for c in [ref_cell, *rows]
                                           if c.id in summary.results], metrics,
                                          out / "cells.csv")
-    table.caption = paper_budget_line(cfg, ref, ft)
+    table.caption = paper_budget_line(recipe, ref, ft)
     atomic_write_text(to_markdown(table, command=command), out / "results.md")
     files["md"] = out / "results.md"
     points = {row_label(k, lam): (k, lam) for k in ps.ks for lam in ps.lambdas}
@@ -264,9 +263,7 @@ def run_paper_table(ps: PaperSettings, *, out: str | Path | None = None, jobs: i
 
 def build_paper_table(ps: PaperSettings, cells: Sequence[Cell], results: Mapping[str, dict],
                       metrics: Sequence[str], unavailable: Mapping[str, str],
-                      group: str = GROUP) -> ResultTable:
-    from .comparison import metric_directions
-
+                      registry: Registry, group: str = GROUP) -> ResultTable:
     rows: dict[str, Row] = {REFERENCE_ROW: Row(group, REFERENCE_ROW)}
     for k in ps.ks:
         for lam in ps.lambdas:
@@ -275,7 +272,7 @@ def build_paper_table(ps: PaperSettings, cells: Sequence[Cell], results: Mapping
         rows[cell.loss].add(cell.seed, results.get(cell.id),
                             "not run" + (" (the reference failed)" if cell.kind == "cascade"
                                          else ""))
-    dirs = metric_directions(metrics)
+    dirs = metric_directions(metrics, registry)
     title = f"Paper table (Song & Bae 2023, Table 1 structure) — recipe {ps.recipe}"
     return ResultTable(title, list(metrics), dirs, list(rows.values()), dict(unavailable),
                        group_name="test set", label_name="setting")

@@ -6,6 +6,7 @@ spans the bars' range plus a margin, not from zero: the differences between loss
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from zoo.atomic import atomic_write
 
@@ -29,7 +30,7 @@ def plot_table(table: ResultTable, path: Path, *, title: str | None = None) -> P
         if r.label not in labels:
             labels.append(r.label)
     trained = [lab for lab in labels if lab not in table.baselines]
-    colours = {lab: plt.get_cmap("tab10")(i % 10) for i, lab in enumerate(trained)}
+    colours: dict[str, Any] = {lab: plt.get_cmap("tab10")(i % 10) for i, lab in enumerate(trained)}
     colours.update({lab: "0.75" for lab in table.baselines})  # baselines in grey, hatched
     fig, axes = plt.subplots(len(metrics), len(groups), squeeze=False,
                              figsize=(max(3.2 * len(groups), 4.5), 2.4 * len(metrics) + 0.8))
@@ -41,8 +42,9 @@ def plot_table(table: ResultTable, path: Path, *, title: str | None = None) -> P
                 ax.set_axis_off()
                 ax.set_title(f"{g}: no {display(m)}", fontsize=9)
                 continue
-            means = [r.stat(m)[0] for r in rows]
-            stds = [r.stat(m)[1] for r in rows]
+            stats = [r.stat(m) for r in rows]
+            means = [st[0] for st in stats if st is not None]
+            stds = [st[1] for st in stats if st is not None]
             xs = range(len(rows))
             bars = ax.bar(xs, means, yerr=stds, capsize=3,
                           color=[colours[r.label] for r in rows])
@@ -97,8 +99,9 @@ def plot_lambda_sweep(table: ResultTable, path: Path, points: dict[str, tuple[in
             if xs:
                 ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=f"k = {k}")
         ref = rows.get(reference)
-        if ref is not None and ref.stat(m) is not None:
-            ax.axhline(ref.stat(m)[0], color="0.4", linestyle="--", label="reference")
+        ref_stat = ref.stat(m) if ref is not None else None
+        if ref_stat is not None:
+            ax.axhline(ref_stat[0], color="0.4", linestyle="--", label="reference")
         ax.set_xlabel("λ")
         ax.set_title(f"{display(m)} {arrow(table.directions.get(m, 'higher'))}", fontsize=10)
         ax.grid(alpha=0.3)

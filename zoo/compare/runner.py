@@ -12,7 +12,8 @@ A cell counts as finished when its JSON says ``"status": "ok"`` under the curren
 failed cells are retried on the next run.  With ``jobs > 1`` cells run in worker processes
 (forked where the platform allows, else spawned), each with ``torch.set_num_threads(1)``
 (``jobs`` processes share the cores; more threads per process only oversubscribe them);
-``jobs == 1`` runs in this process.
+``jobs == 1`` runs in this process.  The registry is handed down: a forked worker inherits the
+caller's, a spawned one rebuilds it from the same configuration.
 """
 from __future__ import annotations
 
@@ -25,23 +26,25 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+import torch
+
 from zoo.atomic import atomic_write_json
-from zoo.errors import ConfigError, ZooError
+from zoo.engine.evaluation import metric_needs_mask
+from zoo.engine.trainer import Interrupted
+from zoo.errors import ConfigError, UnknownNameError, ZooError
+from zoo.registry import Registry, build_registry
 
 from .cells import Cell, jsonable
 from .settings import budget_diff, budget_hash
 
-#: The function that trains and evaluates one cell: ``fn(cell, context, cell_dir) -> metrics``.
+#: The function that trains and evaluates one cell:
+#: ``fn(cell, context, cell_dir, registry) -> metrics`` or ``(metrics, extra record fields)``.
+TrainFn = Callable[[Cell, dict, Path, Registry], Any]
 DEFAULT_TRAIN_FN = "zoo.compare.train:train_cell"
-
-
-def write_json_atomic(obj: Any, path: Path) -> Path:
-    """Write JSON atomically (temporary file, fsync, rename)."""
-    return atomic_write_json(obj, path)
 
 
 def read_json(path: Path) -> dict | None:
@@ -74,7 +77,7 @@ def prepare_out_dir(out: Path, mode: str, budget: dict, info: dict) -> str:
     elif out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out}: exists and is not a comparison folder (no comparison.json); "
                           f"use another --out")
-    write_json_atomic({"mode": mode, "budget_hash": h, "budget": jsonable(budget),
+    atomic_write_json({"mode": mode, "budget_hash": h, "budget": jsonable(budget),
                        "settings": jsonable(info),
                        "created": (old or {}).get("created", _now()), "updated": _now()}, record)
     return h
@@ -82,6 +85,17 @@ def prepare_out_dir(out: Path, mode: str, budget: dict, info: dict) -> str:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def cell_logger(cell_dir: Path) -> Callable[[str], None]:
+    """A log function appending lines to the cell's ``cell.log``."""
+    path = cell_dir / "cell.log"
+
+    def log(msg: str) -> None:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(msg.rstrip() + "\n")
+
+    return log
 
 
 def cell_json(out: Path, cell_id: str) -> Path:
@@ -98,18 +112,18 @@ def finished(out: Path, cell: Cell, h: str) -> dict | None:
     return None
 
 
-def _resolve(fn: str | Callable) -> Callable:
+def _resolve(fn: str | TrainFn) -> TrainFn:
     if callable(fn):
         return fn
     mod, _, attr = fn.partition(":")
     return getattr(importlib.import_module(mod), attr)
 
 
-def execute_cell(cell_dict: dict, ctx: dict) -> dict:
+def execute_cell(cell_dict: dict, ctx: dict, registry: Registry) -> dict:
     """Train and evaluate one cell; write its result JSON atomically; never raises (but Ctrl-C).
 
     ``ctx`` holds ``out`` (the output folder), ``budget_hash``, ``train_fn`` and whatever the
-    train function needs (``settings``).
+    train function needs (``budget``).
     """
     cell = Cell.from_dict(cell_dict)
     out = Path(ctx["out"])
@@ -122,7 +136,7 @@ def execute_cell(cell_dict: dict, ctx: dict) -> dict:
         log.write(f"[{_now()}] start {cell.id} (pid {os.getpid()})\n{json.dumps(cell_dict)}\n")
         log.flush()
         try:
-            result = _resolve(ctx["train_fn"])(cell, ctx, cell_dir)
+            result = _resolve(ctx["train_fn"])(cell, ctx, cell_dir, registry)
             if isinstance(result, tuple):
                 metrics, extra = result
             else:
@@ -141,36 +155,38 @@ def execute_cell(cell_dict: dict, ctx: dict) -> dict:
               "error": error, "log": str(log_path), "wall_s": round(wall, 3),
               "finished": _now(), "budget_hash": ctx["budget_hash"], "pid": os.getpid(),
               **jsonable(extra)}
-    write_json_atomic(result, cell_json(out, cell.id))
+    atomic_write_json(result, cell_json(out, cell.id))
     return result
 
 
 def _mp_context():
     """``fork`` where the platform has it (workers start at once, with this process's registry
     and imports; like DataLoader workers they run torch with one thread, which keeps OpenMP
-    fork-safe), else ``spawn`` (workers rebuild the registry from its path)."""
-    import multiprocessing as mp
-
-    return get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    fork-safe), else ``spawn`` (workers rebuild the registry from its configuration)."""
+    return get_context("fork" if "fork" in get_all_start_methods() else "spawn")
 
 
 def _is_interruption(exc: BaseException) -> bool:
     """The engine's SIGTERM / Ctrl-C stop (a checkpoint was saved; the cell resumes later)."""
-    try:
-        from zoo.engine.trainer import Interrupted
-    except ImportError:
-        return False
     return isinstance(exc, Interrupted)
 
 
-def _init_worker(registry_path: str | None, threads: int) -> None:
-    import torch
+#: A worker process's registry, set once by :func:`_init_worker`.
+_worker_registry: Registry | None = None
 
+
+def _init_worker(registry: Any, threads: int) -> None:
+    """Worker set-up: its torch threads and its registry (the caller's own when forked, else
+    rebuilt from the caller's registry configuration)."""
+    global _worker_registry
     torch.set_num_threads(threads)
-    from zoo import registry
+    _worker_registry = registry if isinstance(registry, Registry) else \
+        build_registry(config=registry)
 
-    if registry_path != registry._REGISTRY_PATH:
-        registry.reset_registry(registry_path)
+
+def _execute_in_worker(cell_dict: dict, ctx: dict) -> dict:
+    assert _worker_registry is not None, "worker started without _init_worker"
+    return execute_cell(cell_dict, ctx, _worker_registry)
 
 
 @dataclass
@@ -187,7 +203,8 @@ class RunSummary:
         return [r for r in self.results.values() if r.get("status") != "ok"]
 
 
-def run_cells(cells: Sequence[Cell], out: Path, ctx: dict, *, jobs: int = 1,
+def run_cells(cells: Sequence[Cell], out: Path, ctx: dict, *, registry: Registry,
+              jobs: int = 1,
               on_result: Callable[[dict, int, int, bool], None] | None = None) -> RunSummary:
     """Run the unfinished ``cells`` (``jobs`` at a time); return every cell's result.
 
@@ -195,8 +212,6 @@ def run_cells(cells: Sequence[Cell], out: Path, ctx: dict, *, jobs: int = 1,
     :data:`DEFAULT_TRAIN_FN`); ``out`` is added.  ``on_result(result, done, total, reused)`` is
     called as each cell finishes; reused cells come first with ``reused=True``.
     """
-    from zoo import registry
-
     ctx = {"train_fn": DEFAULT_TRAIN_FN, **ctx, "out": str(out)}
     summary = RunSummary()
     todo = []
@@ -227,16 +242,18 @@ def run_cells(cells: Sequence[Cell], out: Path, ctx: dict, *, jobs: int = 1,
     if jobs <= 1 or len(todo) == 1:
         try:
             for cell in todo:
-                record(execute_cell(cell.to_dict(), ctx))
+                record(execute_cell(cell.to_dict(), ctx, registry))
                 if summary.interrupted:
                     break
         except KeyboardInterrupt:
             summary.interrupted = True
         return summary
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=_mp_context(),
+    context = _mp_context()
+    handed = registry if context.get_start_method() == "fork" else registry.config
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context,
                                initializer=_init_worker,
-                               initargs=(registry._REGISTRY_PATH, int(ctx.get("threads", 1))))
-    futures = {pool.submit(execute_cell, c.to_dict(), ctx): c for c in todo}
+                               initargs=(handed, int(ctx.get("threads", 1))))
+    futures = {pool.submit(_execute_in_worker, c.to_dict(), ctx): c for c in todo}
     try:
         pending = set(futures)
         while pending:
@@ -250,7 +267,7 @@ def run_cells(cells: Sequence[Cell], out: Path, ctx: dict, *, jobs: int = 1,
                            "metrics": {}, "error": f"worker process died ({one_line(exc)})",
                            "log": str(out / "cells" / cell.id / "cell.log"), "wall_s": None,
                            "finished": _now(), "budget_hash": ctx["budget_hash"]}
-                    write_json_atomic(res, cell_json(out, cell.id))
+                    atomic_write_json(res, cell_json(out, cell.id))
                     record(res)
     except KeyboardInterrupt:
         summary.interrupted = True
@@ -269,31 +286,25 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def probe_metrics(names: Iterable[str]) -> dict[str, str]:
+def probe_metrics(names: Iterable[str], registry: Registry) -> dict[str, str]:
     """Metrics that cannot run here, with the one-line reason (e.g. LPIPS weights absent).
 
     Each metric is built and called once on a tiny image pair (with a mask where it needs one),
     so missing weights show up before any training.
     """
-    import torch
-
-    from zoo.registry import get_registry
-
-    reg = get_registry()
     out = {}
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     mask = torch.zeros_like(x)
     mask[:, :2, :16] = 1.0
     for name in names:
         try:
-            spec = reg.get("metrics", name)
-            metric = reg.create("metrics", name)
-            if spec.needs_mask:
+            metric = registry.create("metrics", name)
+            if metric_needs_mask(registry, name):
                 metric(x, x.flip(-1), mask=mask)
             else:
                 metric(x, x.flip(-1))
         except ZooError as exc:
-            if isinstance(exc, KeyError):  # unknown metric name: the user's mistake, say so now
+            if isinstance(exc, UnknownNameError):  # the user's mistake: say so now
                 raise
             out[name] = one_line(exc)
         except Exception as exc:  # noqa: BLE001 - reported as the column's reason

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import hashlib
 import json
 import re
@@ -24,16 +25,20 @@ from typing import Any, Mapping
 
 from zoo.config import load_toml
 from zoo.errors import ConfigError
+from zoo.losses.term import Term
 
 _LABEL_SAFE = re.compile(r"[^A-Za-z0-9.=-]+")
+#: The keys of a term of a compared loss (its label is the loss choice's).
+CHOICE_TERM_KEYS = ("name", "weight", "args", "inputs")
 
 
 @dataclass(frozen=True)
 class LossChoice:
-    """One compared loss: a label (table row) and its composer terms ``{name, weight, args}``."""
+    """One compared loss: a label (table row) and its terms (``inputs`` given only where they
+    should not be mapped onto the task's tensors: :func:`zoo.compare.tasks.map_loss`)."""
 
     label: str
-    terms: tuple[dict, ...]
+    terms: tuple[Term, ...]
 
     @property
     def slug(self) -> str:
@@ -41,7 +46,7 @@ class LossChoice:
         return _LABEL_SAFE.sub("_", self.label).strip("_") or "loss"
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "terms": [dict(t) for t in self.terms]}
+        return {"label": self.label, "terms": [t.to_dict() for t in self.terms]}
 
 
 @dataclass
@@ -113,7 +118,7 @@ def parse_loss_choice(item: Any, where: str = "losses") -> LossChoice:
         name = item.strip()
         if not name:
             raise ConfigError(f"{where}: empty loss name")
-        return LossChoice(name, ({"name": name, "weight": 1.0},))
+        return LossChoice(name, (Term(name),))
     if isinstance(item, Mapping):
         unknown = set(item) - {"label", "terms"}
         if unknown:
@@ -121,16 +126,9 @@ def parse_loss_choice(item: Any, where: str = "losses") -> LossChoice:
         terms = item.get("terms")
         if not isinstance(terms, list) or not terms:
             raise ConfigError(f"{where}: 'terms' must be a non-empty list of term tables")
-        out = []
-        for i, t in enumerate(terms):
-            if not isinstance(t, Mapping) or "name" not in t:
-                raise ConfigError(f"{where}.terms[{i}]: a table with at least 'name'")
-            bad = set(t) - {"name", "weight", "args", "inputs"}
-            if bad:
-                raise ConfigError(f"{where}.terms[{i}]: unknown key(s) {sorted(bad)} "
-                                  f"(name, weight, args, inputs)")
-            out.append({"weight": 1.0, **copy.deepcopy(dict(t))})
-        label = item.get("label") or "+".join(str(t["name"]) for t in out)
+        out = [Term.from_table(t, f"{where}.terms[{i}]", CHOICE_TERM_KEYS)
+               for i, t in enumerate(terms)]
+        label = item.get("label") or "+".join(t.name for t in out)
         return LossChoice(str(label), tuple(out))
     raise ConfigError(f"{where}: expected a loss name or a table, got {type(item).__name__}")
 
@@ -168,8 +166,6 @@ def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>",
         if key == "jobs" or key == "out":  # run options, not settings; read by the CLI
             continue
         if key not in _FIELDS:
-            import difflib
-
             close = difflib.get_close_matches(key, list(_FIELDS) + ["jobs", "out"], n=2)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise ConfigError(f"{source}: unknown key {key!r}{hint}")

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
 from zoo.atomic import atomic_open
 
 #: How metric names are shown in column headers.
@@ -192,13 +196,9 @@ def to_markdown(table: ResultTable, command: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def to_rich(table: ResultTable):
+def to_rich(table: ResultTable) -> Group:
     """rich renderables: one table per group, then the notes."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    parts = []
+    parts: list[RenderableType] = []
     for group in table.groups():
         t = Table(title=f"{table.title}{' — ' + group if group else ''}", title_justify="left")
         metrics = table.metrics_of(group)

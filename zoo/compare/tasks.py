@@ -35,10 +35,14 @@ task's tensors).
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
+from zoo.engine.evaluation import metric_needs_mask
 from zoo.errors import ConfigError
+from zoo.losses.term import Term
+from zoo.registry import Registry
+from zoo.specs import LossSpec
 
 from .settings import LossChoice
 
@@ -106,18 +110,18 @@ def task_kind(task: Task) -> str:
 
 @dataclass(frozen=True)
 class MappedLoss:
-    """A loss choice on a task: composer terms with their ``inputs``, or why it doesn't apply."""
+    """A loss choice on a task: its terms with their ``inputs``, or why it doesn't apply."""
 
     choice: LossChoice
-    terms: tuple[dict, ...] = ()
+    terms: tuple[Term, ...] = ()
     not_applicable: str | None = None
 
 
-def _map_term(term: Mapping, spec, task: Task) -> tuple[list[str] | None, str | None]:
+def _map_term(term: Term, spec: LossSpec, task: Task) -> tuple[list[str] | None, str | None]:
     """(composer inputs, None) or (None, reason) for one term on ``task``."""
-    name = term["name"]
-    if term.get("inputs"):
-        inputs = [str(i) for i in term["inputs"]]
+    name = term.name
+    if term.inputs:
+        inputs = list(term.inputs)
         missing = [i for i in inputs if i != "pred" and i not in task.tensors]
         if missing:
             return None, (f"{name}: inputs {missing} are not tensors of the {task.name} task "
@@ -144,58 +148,43 @@ def _map_term(term: Mapping, spec, task: Task) -> tuple[list[str] | None, str | 
     return out, None
 
 
-def map_loss(choice: LossChoice, task: Task, registry=None) -> MappedLoss:
+def map_loss(choice: LossChoice, task: Task, registry: Registry) -> MappedLoss:
     """Map every term of ``choice`` to the task's tensors, or say why it is not applicable."""
-    from zoo.registry import get_registry
-
-    reg = registry or get_registry()
     terms, sees_gt = [], False
     for term in choice.terms:
-        spec = reg.get("losses", term["name"])
+        spec = registry.get("losses", term.name)
         kinds = {DOMAIN_TAGS[t] for t in spec.tags if t in DOMAIN_TAGS}
         if kinds and task_kind(task) not in kinds:
             return MappedLoss(choice, not_applicable=(
-                f"{term['name']} is a {'/'.join(sorted(kinds))} loss (tagged "
+                f"{term.name} is a {'/'.join(sorted(kinds))} loss (tagged "
                 f"{', '.join(sorted(t for t in spec.tags if t in DOMAIN_TAGS))}); "
                 f"the {task.name} task is {task_kind(task)}"))
         inputs, reason = _map_term(term, spec, task)
-        if reason:
+        if inputs is None:
             return MappedLoss(choice, not_applicable=reason)
         sees_gt = sees_gt or "gt" in inputs
-        terms.append({"name": term["name"], "weight": float(term.get("weight", 1.0)),
-                      "inputs": inputs, "args": dict(term.get("args", {})),
-                      "label": term.get("label", term["name"])})
+        terms.append(replace(term, inputs=tuple(inputs), args=dict(term.args),
+                             label=term.label or term.name))
     if not sees_gt:
         return MappedLoss(choice, not_applicable=(
             f"{choice.label} never sees the ground truth (inputs: "
-            f"{', '.join(sorted({i for t in terms for i in t['inputs']}))}): a regulariser or "
+            f"{', '.join(sorted({i for t in terms for i in t.inputs}))}): a regulariser or "
             f"no-reference term, not a restoration objective on its own — compare it inside a "
             f"composition with a fidelity term"))
     return MappedLoss(choice, tuple(terms))
 
 
-def check_loss_names(choices: Sequence[LossChoice], registry=None) -> None:
+def check_loss_names(choices: Sequence[LossChoice], registry: Registry) -> None:
     """Every term names a registered loss; else UnknownNameError with did-you-mean."""
-    from zoo.registry import get_registry
-
-    reg = registry or get_registry()
     for choice in choices:
         for term in choice.terms:
-            reg.canonical("losses", term["name"])
+            registry.canonical("losses", term.name)
 
 
-def task_metrics(task: Task, requested: Sequence[str]) -> list[str]:
+def task_metrics(task: Task, requested: Sequence[str], registry: Registry) -> list[str]:
     """The metrics for ``task``: the requested ones (mask metrics only where there is a mask),
     else the task's defaults."""
-    from zoo.registry import get_registry
-
     if not requested:
         return list(task.metrics)
-    reg = get_registry()
-    out = []
-    for m in requested:
-        spec = reg.get("metrics", m)
-        if spec.needs_mask and "mask" not in task.tensors:
-            continue
-        out.append(m)
-    return out
+    return [m for m in requested
+            if not (metric_needs_mask(registry, m) and "mask" not in task.tensors)]

@@ -2,8 +2,8 @@
 
 Nothing here trains by itself: a comparison cell is one call of
 :func:`zoo.engine.train_stage` ("train model M with loss composition C on dataset D for N steps,
-then evaluate metrics on test set T"), and a paper-table cell is one :func:`zoo.engine.run_recipe`
-of the ``cascaded-flare`` recipe cut down to the stage it needs.
+then evaluate metrics on test set T"); a paper-table cell is one :func:`zoo.engine.run_recipe`
+of the ``cascaded-flare`` recipe cut down to the stage it needs (:mod:`zoo.compare.paper`).
 
 What every comparison cell shares (the budget): the model and its arguments, Adam with the same
 learning rate, the number of steps, the batch size, the crop size, and the data — the training
@@ -13,79 +13,74 @@ every cell.  What the cell's seed changes: the model's initialisation and the ba
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
+from torch.utils.data import Dataset
+
+from zoo.config import with_context
+from zoo.engine.evaluation import evaluate_model
+from zoo.engine.spec import OptimizerSpec, Schedule, StageEval
+from zoo.engine.state import seed_everything
+from zoo.engine.trainer import StepCallback, TrainOptions, train_stage
 from zoo.errors import ConfigError, ZooError
+from zoo.registry import Registry
 
 from .cells import Cell
+from .runner import cell_logger
 from .tasks import get_task
 
 #: The dataset seed shared by every cell (train and test splits are disjoint by construction).
 DATA_SEED = 0
 
 
-def _logger(cell_dir: Path) -> Callable[[str], None]:
-    path = cell_dir / "cell.log"
-
-    def log(msg: str) -> None:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(msg.rstrip() + "\n")
-
-    return log
-
-
-def build_datasets(task_name: str, budget: Mapping[str, Any]):
+def build_datasets(task_name: str, budget: Mapping[str, Any],
+                   registry: Registry) -> tuple[Dataset, Dataset]:
     """(train, test) datasets of a task under a budget (size, lengths, dataset overrides)."""
-    from zoo.registry import create_dataset
-
     task = get_task(task_name, budget.get("datasets"))
     common = {"size": int(budget["size"]), "seed": DATA_SEED}
     out = []
     for split, length, extra in (("train", budget["train_length"], task.train_args),
                                  ("test", budget["test_length"], task.test_args)):
         args = {**common, "split": split, "length": int(length), **extra}
+        where = f"task {task.name}: dataset {task.dataset!r} ({split})"
         try:
-            out.append(create_dataset(task.dataset, **args))
+            out.append(registry.create("datasets", task.dataset, **args))
         except ZooError as e:
-            raise type(e)(f"task {task.name}: dataset {task.dataset!r} ({split}): {e}") from None
+            raise with_context(e, where) from None
         except TypeError as e:
-            raise ConfigError(f"task {task.name}: dataset {task.dataset!r} ({split}): "
-                              f"{e}") from None
-    return tuple(out)
+            raise ConfigError(f"{where}: {e}") from None
+    return out[0], out[1]
 
 
-def train_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path):
-    """Train and evaluate one comparison cell; returns (metrics, extra record fields)."""
+def train_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path, registry: Registry, *,
+               on_step: StepCallback | None = None):
+    """Train and evaluate one comparison cell; returns (metrics, extra record fields).
+
+    ``on_step(stage, step, global_step)`` is handed to the engine (called after every step)."""
     if cell.kind == "input":
-        return evaluate_input(cell, ctx)
+        return evaluate_input(cell, ctx, registry)
     if cell.kind != "train":
-        from .paper import train_paper_cell
-
-        return train_paper_cell(cell, ctx, cell_dir)
-    from zoo.engine import train_stage
-    from zoo.engine.run import seed_everything
-    from zoo.registry import create_model
-
+        raise ConfigError(f"cell {cell.id}: kind {cell.kind!r} is not a comparison cell")
     budget = ctx["budget"]
-    log = _logger(cell_dir)
-    train, test = build_datasets(cell.task, budget)
+    steps = int(budget["steps"])
+    train, test = build_datasets(cell.task, budget, registry)
     seed_everything(cell.seed)
-    model = create_model(budget["model"], **dict(budget.get("model_args") or {}))
-    res = train_stage(model, [dict(t) for t in cell.terms], train, steps=int(budget["steps"]),
-                      batch_size=int(budget["batch_size"]), optimizer="adam",
-                      optimizer_args={"lr": float(budget["lr"])}, test_data=test,
-                      metrics=list(cell.metrics), device="cpu", seed=cell.seed,
-                      out_dir=cell_dir, name=cell.id, progress=False, log=log,
-                      log_every=max(1, int(budget["steps"]) // 10))
+    model = registry.create("models", budget["model"], **dict(budget.get("model_args") or {}))
+    res = train_stage(
+        model, cell.terms, train, registry=registry,
+        schedule=Schedule(steps=steps, batch_size=int(budget["batch_size"]),
+                          log_every=max(1, steps // 10)),
+        optimizer=OptimizerSpec("adam", {"lr": float(budget["lr"])}), test_data=test,
+        evaluation=StageEval(metrics=tuple(cell.metrics)),
+        options=TrainOptions(device="cpu", seed=cell.seed, out_dir=cell_dir, name=cell.id,
+                             progress=False, log=cell_logger(cell_dir), on_step=on_step))
     final = res.history[-1] if res.history else {}
     return dict(res.metrics), {"encoders": list(res.encoders),
                                "final_loss": final.get("total"), "train_seconds": res.seconds}
 
 
-def evaluate_input(cell: Cell, ctx: Mapping[str, Any]):
+def evaluate_input(cell: Cell, ctx: Mapping[str, Any], registry: Registry):
     """The baseline row: the metrics of the degraded input itself (no network, no training)."""
-    from zoo.engine.evaluate import evaluate  # (zoo.engine.evaluate is also the submodule)
-
-    _, test = build_datasets(cell.task, ctx["budget"])
-    res = evaluate({}, (), test, list(cell.metrics), output="input")
+    _, test = build_datasets(cell.task, ctx["budget"], registry)
+    res = evaluate_model({}, (), test, list(cell.metrics), registry=registry, output="input")
     return dict(res.means), {}

@@ -14,6 +14,9 @@ from typing import Any, Iterator
 
 from torch import nn
 
+from zoo.errors import ZooError
+from zoo.registry import get_registry
+
 _ACTIVE: contextvars.ContextVar[tuple[dict, Any] | None] = contextvars.ContextVar(
     "zoo_shared_encoders", default=None)
 
@@ -50,8 +53,6 @@ def build_encoder(encoder: str | nn.Module, **options: Any) -> nn.Module:
     Options that are ``None`` are left to the encoder's (or its preset's) default.  An
     ``nn.Module`` is returned unchanged (it takes no options).
     """
-    from zoo.errors import ZooError
-
     if isinstance(encoder, nn.Module):
         given = sorted(k for k, v in options.items() if v is not None)
         if given:
@@ -68,9 +69,7 @@ def build_encoder(encoder: str | nn.Module, **options: Any) -> nn.Module:
     key = encoder_key(encoder, kwargs)
     if cache is not None and key in cache:
         return cache[key]
-    if registry is None:
-        from zoo.registry import get_registry
-
+    if registry is None:  # built outside a composer: the convenience API's registry
         registry = get_registry()
     module = registry.create("encoders", encoder, **kwargs)
     if cache is not None:

@@ -10,28 +10,25 @@ trainer checkpoints, so a resumed run draws the same transforms.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable
 
+import kornia.augmentation as K
 import torch
 
+from .spec import AugmentSpec
 
-def build_augment(cfg: Mapping | None):
+
+def build_augment(spec: AugmentSpec | None) -> Callable[[dict], dict] | None:
     """A callable ``batch -> batch`` for ``[data.augment]`` (``None`` when nothing is enabled)."""
-    cfg = dict(cfg or {})
-    hflip, vflip = bool(cfg.get("hflip", False)), bool(cfg.get("vflip", False))
-    erasing = float(cfg.get("erasing", 0.0))
-    if not (hflip or vflip or erasing > 0):
+    if spec is None or not (spec.hflip or spec.vflip or spec.erasing > 0):
         return None
-    import kornia.augmentation as K
-
-    ops = []
-    if hflip:
+    ops: list[torch.nn.Module] = []
+    if spec.hflip:
         ops.append(K.RandomHorizontalFlip(p=0.5))
-    if vflip:
+    if spec.vflip:
         ops.append(K.RandomVerticalFlip(p=0.5))
-    if erasing > 0:
-        scale = tuple(cfg.get("erasing_scale", (0.02, 0.1)))
-        ops.append(K.RandomErasing(p=erasing, scale=scale, value=0.0))
+    if spec.erasing > 0:
+        ops.append(K.RandomErasing(p=spec.erasing, scale=spec.erasing_scale, value=0.0))
     pipeline = torch.nn.Sequential(*ops)
 
     def augment(batch: dict) -> dict:

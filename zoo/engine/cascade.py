@@ -27,11 +27,11 @@ import torch
 from torch import nn
 
 from zoo.checkpoint import CascadeCheckpoint, load_cascade_checkpoint
+from zoo.losses.term import Term
+from zoo.registry import Registry
 
 from .forward import ForwardStep, name_outputs
-
-#: Recipe defaults of a ``[stages.<name>.cascade]`` table (the paper's values; margin is ours).
-CASCADE_DEFAULTS = {"k": 2, "lambda": 0.6, "delta": 0.001, "margin": 1.0}
+from .spec import CascadeSpec
 
 #: Forward plan: the frozen sampler on the input gives ``negative``; the anchor refines it.
 CASCADE_PLAN = (ForwardStep("negative", ("input",), "negative"),
@@ -52,6 +52,9 @@ class CascadedFineTuner(nn.Module):
     ``forward(x)`` returns the anchor's whole output (so the cascade is a model like any other,
     with the anchor's ``output_split``); :meth:`tensors` returns the named tensors the loss uses.
     """
+
+    #: what the checkpoint it was rebuilt from says (:func:`cascade_from_checkpoint`)
+    checkpoint_metadata: dict[str, Any]
 
     def __init__(self, legacy: nn.Module, *, anchor: nn.Module | None = None):
         super().__init__()
@@ -84,31 +87,27 @@ class CascadedFineTuner(nn.Module):
         return out
 
 
-def cascade_from_checkpoint(source: str | CascadeCheckpoint, **overrides: Any
-                            ) -> CascadedFineTuner:
+def cascade_from_checkpoint(source: str | CascadeCheckpoint, registry: Registry,
+                            **overrides: Any) -> CascadedFineTuner:
     """The cascade saved by :func:`zoo.checkpoint.save_cascade_checkpoint` (a stage's
     ``cascade.pt``), rebuilt through the registry; ``checkpoint_metadata`` holds its metadata."""
     ckpt = source if isinstance(source, CascadeCheckpoint) else load_cascade_checkpoint(source)
-    sampler, anchor = ckpt.build_parts(**overrides)
+    sampler, anchor = ckpt.build_parts(registry, **overrides)
     model = CascadedFineTuner(sampler, anchor=anchor)
     model.checkpoint_metadata = dict(ckpt.metadata)
     return model
 
 
-def cascade_terms(cfg: Mapping[str, Any] | None = None) -> list[dict]:
-    """The composer terms of the cascaded loss from a ``cascade`` table (k, lambda, delta, ...).
+def cascade_terms(spec: CascadeSpec | None = None) -> list[Term]:
+    """The composer terms of the cascaded loss for a ``cascade`` table (k, lambda, delta, ...).
 
-    ``perceptual`` and ``triplet`` sub-tables are passed as the ``args`` of those loss terms
-    (e.g. ``encoder = "vgg16"``); ``margin`` goes to the triplet term.
+    ``perceptual`` and ``triplet`` are passed as the ``args`` of those loss terms (e.g.
+    ``encoder = "vgg16"``); ``margin`` goes to the triplet term.
     """
-    c = {**CASCADE_DEFAULTS, **dict(cfg or {})}
-    lam, delta = float(c["lambda"]), float(c["delta"])
-    triplet_args = {"margin": float(c["margin"]), **dict(c.get("triplet", {}))}
+    c = spec or CascadeSpec()
     return [
-        {"name": "l1" if int(c["k"]) == 1 else "l2", "weight": lam,
-         "inputs": ["anchor", "gt"], "args": {}, "label": f"reg-l{int(c['k'])}"},
-        {"name": "perceptual", "weight": delta, "inputs": ["anchor", "gt"],
-         "args": dict(c.get("perceptual", {})), "label": "perceptual"},
-        {"name": "triplet", "weight": 1.0 - lam, "inputs": ["anchor", "gt", "negative"],
-         "args": triplet_args, "label": "triplet"},
+        Term("l1" if c.k == 1 else "l2", c.lam, ("anchor", "gt"), {}, f"reg-l{c.k}"),
+        Term("perceptual", c.delta, ("anchor", "gt"), dict(c.perceptual), "perceptual"),
+        Term("triplet", 1.0 - c.lam, ("anchor", "gt", "negative"),
+             {"margin": c.margin, **dict(c.triplet)}, "triplet"),
     ]

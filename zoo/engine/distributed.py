@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass(frozen=True)
@@ -88,14 +89,8 @@ def wrap_ddp(model: torch.nn.Module, info: DistInfo, find_unused: bool = False) 
     """``DistributedDataParallel`` around a model with trainable parameters (else unchanged)."""
     if not info.enabled or not any(p.requires_grad for p in model.parameters()):
         return model
-    from torch.nn.parallel import DistributedDataParallel
-
     ids = [info.local_rank] if info.device.startswith("cuda") else None
     return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused)
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return getattr(model, "module", model)
 
 
 def teardown(info: DistInfo) -> None:

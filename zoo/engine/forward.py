@@ -29,8 +29,8 @@ so the loss terms of the composer can name any of them.  Default plan: ``self(in
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -40,10 +40,17 @@ from zoo.errors import ConfigError
 
 @dataclass(frozen=True)
 class ForwardStep:
+    """One step: ``model`` (or the parameter-free ``op``) on ``inputs``, named ``output``."""
+
     model: str
     inputs: tuple[str, ...]
     output: str
     op: str | None = None
+
+    def to_table(self) -> dict[str, Any]:
+        """The recipe table of this step (``plan_from_config`` reads it back)."""
+        head = {"op": self.op} if self.op else {"model": self.model}
+        return {**head, "inputs": list(self.inputs), "output": self.output}
 
 
 KIND_EPS = 1e-4  # KinD's release: the 0.0001 of its ratios
@@ -81,16 +88,41 @@ OP_PARTS = {"kind-pair": ("source", "ratio", "target")}  # ops yielding <output>
 
 
 DEFAULT_PLAN = (ForwardStep("self", ("input",), "pred"),)
+FORWARD_KEYS = ("model", "inputs", "output", "op")
 
 
-def plan_from_config(table: Sequence[Mapping] | None, where: str = "forward") -> tuple[ForwardStep, ...]:
-    if not table:
-        return DEFAULT_PLAN
+@dataclass
+class Plan:
+    """What a stage's models compute: the training ``steps``, the evaluation steps (the training
+    steps, possibly followed by evaluation-only ones), the frozen models the steps name, and the
+    tensor an evaluation scores."""
+
+    steps: tuple[ForwardStep, ...] = DEFAULT_PLAN
+    eval_steps: tuple[ForwardStep, ...] = DEFAULT_PLAN
+    frozen: Mapping[str, nn.Module] = field(default_factory=dict)
+    eval_output: str = "pred"
+
+
+def plan_from_config(table: Sequence[Mapping] | None, where: str = "forward"
+                     ) -> tuple[ForwardStep, ...]:
+    """Steps from ``[[...forward]]`` tables; an empty or absent list gives ``()``."""
+    if table is None:
+        return ()
+    if isinstance(table, (str, Mapping)) or not isinstance(table, Sequence):
+        raise ConfigError(f"{where}: expected a list of step tables ([[...forward]])")
     steps = []
     for i, row in enumerate(table):
+        if not isinstance(row, Mapping):
+            raise ConfigError(f"{where}[{i}]: expected a table {{model, inputs, output}}")
+        unknown = [k for k in row if k not in FORWARD_KEYS]
+        if unknown:
+            raise ConfigError(f"{where}[{i}]: unknown key {unknown[0]!r} (keys: "
+                              f"{', '.join(FORWARD_KEYS)})")
         inputs = row.get("inputs", ["input"])
         if isinstance(inputs, str):
             inputs = [inputs]
+        if not isinstance(inputs, (list, tuple)) or not all(isinstance(n, str) for n in inputs):
+            raise ConfigError(f"{where}[{i}]: inputs must be a list of tensor names")
         if "output" not in row:
             raise ConfigError(f"{where}[{i}]: missing 'output' (the name of the produced tensor)")
         op = row.get("op")
@@ -115,16 +147,6 @@ def name_outputs(model: nn.Module, out: torch.Tensor, name: str) -> dict[str, to
     tensors = {f"{name}_{part}": out[:, a:b] for part, (a, b) in split.items()}
     tensors[name] = tensors.get(f"{name}_image", out)
     return tensors
-
-
-def produced_names(plan: Sequence[ForwardStep], models: Mapping[str, nn.Module]) -> set[str]:
-    out = set()
-    for step in plan:
-        parts = OP_PARTS.get(step.op or "", ())
-        out |= {f"{step.output}_{p}" for p in parts} if parts else {step.output}
-        if not step.op:
-            out |= {f"{step.output}_{p}" for p in output_split(models[step.model])}
-    return out
 
 
 def run_plan(plan: Sequence[ForwardStep], models: Mapping[str, nn.Module],

@@ -1,4 +1,4 @@
-"""Recipe resolution: a TOML recipe + its profile + ``--set`` overrides -> one resolved config.
+"""Recipe resolution: a TOML recipe + its profile + ``--set`` overrides -> one typed :class:`Recipe`.
 
 Order: the recipe file; then ``[profiles.<p>]`` (``p`` = ``--set profile=...`` or the recipe's
 ``profile`` key) applied as overrides of existing keys -- key by key, except argument tables
@@ -8,44 +8,37 @@ Overrides are type-checked against the existing value (:func:`zoo.config.apply_o
 keys are allowed only inside argument tables (``data.train.args``, ``stages.X.model_args``,
 ``stages.X.optimizer.args`` ...), whose keys belong to the component they configure.
 
-The resolved config keeps the ``profile`` it used and drops the ``profiles`` table, so the run
-folder's ``config.toml`` is the exact configuration of the run.
+**Stage inheritance.**  ``[stage_defaults]`` is a stage table every stage starts from, and
+``extends = "<earlier stage>"`` makes a stage start from that stage instead.  A stage's own keys
+go on top, tables merged key by key except the argument tables above, which a stage replaces
+whole.  Profiles and ``--set`` address the recipe as written: ``stage_defaults.model_args``
+reaches every stage that does not set ``model_args`` itself, and a key set on a stage reaches
+the stages that extend it.  A key a stage only inherits can be addressed on that stage as well
+(``--set stages.control.schedule.steps=5``): it then becomes the stage's own.
+
+The result is parsed into :class:`zoo.engine.spec.Recipe`, which keeps the ``profile`` it used
+and has no ``profiles``, ``stage_defaults`` or ``extends``: the run folder's ``config.toml`` is
+the exact, flat configuration of the run (and a recipe in its own right).
 """
 from __future__ import annotations
 
 import copy
-import difflib
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from zoo.config import apply_overrides, load_toml, parse_override
 from zoo.errors import ConfigError
+from zoo.registry import Registry
 
-TOP_KEYS = {"name", "description", "citation", "seed", "profile", "profiles", "device", "data",
-            "stages", "eval", "threads"}
-DATA_KEYS = {"train", "test", "augment", "num_workers"}
-DATASET_KEYS = {"name", "args"}
-STAGE_KEYS = {"kind", "model", "model_args", "weights", "freeze", "loss", "cascade", "optimizer",
-              "schedule", "eval", "forward", "checkpoint_every", "data", "description",
-              "find_unused_parameters", "skip_with_weights"}
-CASCADE_KEYS = {"k", "lambda", "delta", "margin", "encoder", "perceptual", "triplet", "part"}
-SCHEDULE_KEYS = {"steps", "batch_size", "lr_schedule", "warmup", "min_lr_ratio", "milestones",
-                 "gamma", "grad_clip", "log_every"}
-EVAL_KEYS = {"metrics", "every", "max_images", "output", "stages", "batch_size", "grid_images",
-             "forward"}
-TERM_KEYS = {"name", "weight", "inputs", "args", "label"}
-FORWARD_KEYS = {"model", "inputs", "output", "op"}
-AUGMENT_KEYS = {"hflip", "vflip", "erasing", "erasing_scale"}
-STAGE_KINDS = ("train", "cascade")
+from .spec import STAGE_KEYS, Recipe, suggestion
 
-
-def _suggest(word: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(known), n=3, cutoff=0.5)
-    return f" (did you mean {', '.join(close)}?)" if close else f" (known: {', '.join(sorted(known))})"
-
-
-#: Tables a profile replaces as a whole (component arguments), rather than key by key.
+#: Tables a profile replaces as a whole (component arguments), rather than key by key; a stage
+#: replaces them whole as well when it inherits.
 WHOLE_TABLES = {"args", "model_args", "augment", "perceptual", "triplet"}
+
+#: Argument tables of a stage, in which overrides may create new keys.
+_STAGE_ARG_TABLES = ("model_args", "optimizer.args", "cascade.perceptual", "cascade.triplet",
+                     "eval", "schedule", "data")
 
 
 def _flatten(table: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
@@ -63,16 +56,91 @@ def _flatten(table: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
 def _arg_prefixes(cfg: Mapping) -> list[str]:
     """Dotted prefixes under which new keys may be created (component argument tables)."""
     out = ["data.train.args.", "data.test.args.", "data.augment."]
-    for name, stage in (cfg.get("stages") or {}).items():
-        for table in ("model_args", "optimizer.args", "cascade.perceptual", "cascade.triplet",
-                      "eval", "schedule", "data"):
-            out.append(f"stages.{name}.{table}.")
-        for i in range(len(stage.get("loss", []) if isinstance(stage, dict) else [])):
-            out.append(f"stages.{name}.loss.{i}.args.")
+    owners = [f"stages.{name}." for name in (cfg.get("stages") or {})] + ["stage_defaults."]
+    for owner in owners:
+        out += [f"{owner}{table}." for table in _STAGE_ARG_TABLES]
     return out
 
 
-def load_recipe_source(recipe: str | Path | Mapping) -> tuple[dict, str, str]:
+# ------------------------------------------------------------------------------ inheritance
+def _merge(base: Mapping, over: Mapping) -> dict:
+    """``over`` on top of ``base``: tables merged key by key, argument tables replaced whole."""
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in WHOLE_TABLES:
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def expand_stages(cfg: Mapping, source: str = "<recipe>") -> dict:
+    """The recipe with ``[stage_defaults]`` and ``extends`` resolved into flat stage tables."""
+    out = copy.deepcopy(dict(cfg))
+    defaults = out.pop("stage_defaults", {})
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{source}: stage_defaults must be a table")
+    for key in defaults:
+        if key not in STAGE_KEYS:
+            raise ConfigError(f"{source}: stage_defaults: unknown key {key!r}"
+                              f"{suggestion(key, STAGE_KEYS)}")
+    stages = out.get("stages")
+    if not isinstance(stages, dict):
+        return out  # the parser says what is wrong
+    flat: dict[str, Any] = {}
+    for name, table in stages.items():
+        if not isinstance(table, dict):
+            flat[name] = table
+            continue
+        table = dict(table)
+        parent = table.pop("extends", None)
+        if parent is None:
+            base = defaults
+        elif not isinstance(parent, str) or parent not in flat:
+            raise ConfigError(f"{source}: stages.{name}: extends = {parent!r} must name an "
+                              f"earlier stage{suggestion(str(parent), flat) if flat else ''}")
+        else:
+            base = flat[parent]
+        flat[name] = _merge(base, table)
+    out["stages"] = flat
+    return out
+
+
+def _make_own(cfg: dict, key: str) -> None:
+    """Before ``stages.X.a.b=value`` is applied: if stage X only inherits ``a.b``, give it the
+    key (an empty table on the way, a copy of an inherited argument table or value), so the
+    override finds it, type-checks against it and changes X alone."""
+    parts = key.split(".")
+    stages = cfg.get("stages")
+    if len(parts) < 3 or parts[0] != "stages" or not isinstance(stages, dict) \
+            or not isinstance(stages.get(parts[1]), dict):
+        return
+    try:
+        view: Any = expand_stages(cfg)["stages"][parts[1]]
+    except ConfigError:
+        return  # the expansion itself reports it later
+    node: Any = stages[parts[1]]
+    for i, part in enumerate(parts[2:]):
+        if not isinstance(node, dict) or not isinstance(view, dict) or part not in view:
+            return
+        if part not in node:
+            last = i == len(parts) - 3
+            whole = last or part in WHOLE_TABLES or not isinstance(view[part], dict)
+            node[part] = copy.deepcopy(view[part]) if whole else {}
+            if whole:
+                return
+        node, view = node[part], view[part]
+
+
+def _apply(cfg: dict, pairs: Iterable[tuple[str, Any]], source: str) -> dict:
+    for key, value in pairs:
+        _make_own(cfg, key)
+        cfg = apply_overrides(cfg, [(key, value)], source=source, allow_new=_arg_prefixes(cfg))
+    return cfg
+
+
+# ------------------------------------------------------------------------------ resolution
+def load_recipe_source(recipe: str | Path | Mapping, registry: Registry) -> tuple[dict, str, str]:
     """(raw recipe dict, recipe name, where it came from) for a registered name, a path or a dict."""
     if isinstance(recipe, Mapping):
         data = copy.deepcopy(dict(recipe))
@@ -81,17 +149,13 @@ def load_recipe_source(recipe: str | Path | Mapping) -> tuple[dict, str, str]:
     if text.endswith(".toml") or "/" in text:
         path = Path(text)
         return load_toml(path), path.stem, str(path)
-    from zoo.registry import get_registry
-
-    spec = get_registry().get("recipes", text)
-    factory = spec.resolve()
-    data = load_toml(factory) if isinstance(factory, (str, Path)) else dict(factory())
-    return data, spec.name, str(factory)
+    spec = registry.get("recipes", text)
+    return dict(registry.create("recipes", text)), spec.name, str(spec.factory)
 
 
 def resolve(raw: Mapping, overrides: Iterable[str | tuple[str, Any]] = (), *,
-            name: str = "recipe", source: str = "<recipe>") -> dict:
-    """Apply the selected profile and the overrides; validate the structure; return a new dict."""
+            name: str = "recipe", source: str = "<recipe>") -> Recipe:
+    """Apply the selected profile, the stage inheritance and the overrides; parse the result."""
     cfg = copy.deepcopy(dict(raw))
     pairs = [parse_override(o) if isinstance(o, str) else tuple(o) for o in overrides]
     profile = cfg.get("profile")
@@ -107,93 +171,25 @@ def resolve(raw: Mapping, overrides: Iterable[str | tuple[str, Any]] = (), *,
         pass  # a resolved config (a run's config.toml): its profile is already applied
     elif profile:
         if profile not in profiles:
-            raise ConfigError(f"{source}: unknown profile {profile!r}{_suggest(profile, profiles)}")
-        cfg = apply_overrides(cfg, _flatten(profiles[profile]),
-                              source=f"{source} [profiles.{profile}]",
-                              allow_new=_arg_prefixes(cfg))
+            raise ConfigError(f"{source}: unknown profile {profile!r}{suggestion(profile, profiles)}")
+        cfg = _apply(cfg, _flatten(profiles[profile]), f"{source} [profiles.{profile}]")
     cfg["profile"] = profile or ""
     cfg.setdefault("name", name)
-    cfg = apply_overrides(cfg, rest, source="--set", allow_new=_arg_prefixes(cfg))
-    validate_structure(cfg, source)
-    return cfg
+    cfg = _apply(cfg, rest, "--set")
+    return Recipe.parse(expand_stages(cfg, source), source)
 
 
-def _check_keys(table: Any, allowed: set[str], where: str) -> None:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: expected a table, got {type(table).__name__}")
-    for key in table:
-        if key not in allowed:
-            raise ConfigError(f"{where}: unknown key {key!r}{_suggest(key, allowed)}")
+def resolve_recipe(recipe: str | Path | Mapping | Recipe,
+                   overrides: Iterable[str | tuple[str, Any]] = (), *,
+                   registry: Registry) -> Recipe:
+    """A registered recipe name, a TOML path or a dict, with its profile and ``overrides``.
 
-
-def validate_structure(cfg: dict, source: str = "<recipe>") -> None:
-    """Keys and types of a resolved recipe (names are checked later against the registry)."""
-    _check_keys(cfg, TOP_KEYS, source)
-    if not isinstance(cfg.get("seed", 0), int):
-        raise ConfigError(f"{source}: seed must be an integer")
-    data = cfg.get("data", {})
-    _check_keys(data, DATA_KEYS, f"{source} [data]")
-    for split in ("train", "test"):
-        if split in data:
-            _check_keys(data[split], DATASET_KEYS, f"{source} [data.{split}]")
-            if "name" not in data[split]:
-                raise ConfigError(f"{source} [data.{split}]: missing 'name' (a registered dataset)")
-    if "augment" in data:
-        _check_keys(data["augment"], AUGMENT_KEYS, f"{source} [data.augment]")
-    stages = cfg.get("stages")
-    if not isinstance(stages, dict) or not stages:
-        raise ConfigError(f"{source}: needs at least one [stages.<name>] table")
-    seen: list[str] = []
-    for sname, st in stages.items():
-        where = f"{source} [stages.{sname}]"
-        _check_keys(st, STAGE_KEYS, where)
-        kind = st.get("kind", "train")
-        if kind not in STAGE_KINDS:
-            raise ConfigError(f"{where}: kind must be one of {', '.join(STAGE_KINDS)}, got {kind!r}")
-        if "model" not in st:
-            raise ConfigError(f"{where}: missing 'model' (a registered model name)")
-        weights = st.get("weights", "scratch")
-        if not isinstance(weights, str):
-            raise ConfigError(f"{where}: weights must be \"scratch\", a file path or "
-                              f"\"stage:<earlier stage>\"")
-        if weights.startswith("stage:") and weights[6:] not in seen:
-            raise ConfigError(f"{where}: weights = {weights!r} must name an earlier stage"
-                              f"{_suggest(weights[6:], seen) if seen else ' (there is none)'}")
-        freeze = st.get("freeze", [])
-        if not (freeze == "all" or (isinstance(freeze, list)
-                                    and all(isinstance(f, str) for f in freeze))):
-            raise ConfigError(f"{where}: freeze must be \"all\" or a list of parameter-name prefixes")
-        if kind == "cascade":
-            _check_keys(st.get("cascade", {}), CASCADE_KEYS, f"{where}.cascade")
-            c = st.get("cascade", {})
-            if c.get("k", 2) not in (1, 2):
-                raise ConfigError(f"{where}.cascade: k must be 1 (L1) or 2 (L2), got {c.get('k')!r}")
-            lam = c.get("lambda", 0.6)
-            if not isinstance(lam, (int, float)) or not 0 <= lam <= 1:
-                raise ConfigError(f"{where}.cascade: lambda must lie in [0, 1], got {lam!r}")
-        elif not st.get("loss"):
-            raise ConfigError(f"{where}: needs [[stages.{sname}.loss]] term tables")
-        for i, term in enumerate(st.get("loss", [])):
-            _check_keys(term, TERM_KEYS, f"{where}.loss[{i}]")
-            if "name" not in term:
-                raise ConfigError(f"{where}.loss[{i}]: missing 'name' (a registered loss)")
-        for i, fw in enumerate(st.get("forward", [])):
-            _check_keys(fw, FORWARD_KEYS, f"{where}.forward[{i}]")
-        if "schedule" in st:
-            _check_keys(st["schedule"], SCHEDULE_KEYS, f"{where}.schedule")
-        steps = st.get("schedule", {}).get("steps", 0)
-        if not isinstance(steps, int) or steps < 0:
-            raise ConfigError(f"{where}.schedule: steps must be a non-negative integer")
-        if "eval" in st:
-            _check_keys(st["eval"], EVAL_KEYS, f"{where}.eval")
-        if "optimizer" in st:
-            _check_keys(st["optimizer"], {"name", "args"}, f"{where}.optimizer")
-        if "data" in st:
-            _check_keys(st["data"], DATA_KEYS, f"{where}.data")
-        seen.append(sname)
-    if "eval" in cfg:
-        _check_keys(cfg["eval"], EVAL_KEYS, f"{source} [eval]")
-        for s in cfg["eval"].get("stages", []):
-            if s not in stages:
-                raise ConfigError(f"{source} [eval]: stages lists unknown stage {s!r}"
-                                  f"{_suggest(s, stages)}")
+    A :class:`Recipe` is returned as it is (it is resolved already; overrides are refused).
+    """
+    if isinstance(recipe, Recipe):
+        if list(overrides):
+            raise ConfigError(f"recipe {recipe.name!r} is resolved already; apply overrides to "
+                              f"its source")
+        return recipe
+    raw, name, source = load_recipe_source(recipe, registry)
+    return resolve(raw, overrides, name=name, source=source)

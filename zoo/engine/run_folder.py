@@ -2,8 +2,9 @@
 
 Contents (written by rank 0):
 
-* ``config.toml``: the resolved configuration (profile and ``--set`` applied) -- ``--resume``
-  reads it back, so a resumed run uses exactly the same settings;
+* ``config.toml``: the resolved recipe (:meth:`zoo.engine.spec.Recipe.to_dict`: profile,
+  stage inheritance and ``--set`` applied, every default written out) -- ``--resume`` reads it
+  back, so a resumed run uses exactly the same settings;
 * ``environment.json``: package versions, seeds, git commit (if any), machine, command line;
 * ``state.json``: per stage, ``pending`` / ``running`` / ``done`` with its metrics and time;
 * ``log.txt``: every log line;
@@ -22,9 +23,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from zoo.atomic import atomic_write_json, atomic_write_text, make_folder
+import tomli_w
+import torch
 
+from zoo.atomic import atomic_write_json, atomic_write_text, make_folder
+from zoo.config import load_toml
 from zoo.errors import ConfigError
+
+from .recipe import resolve
+from .spec import Recipe
 
 PACKAGES = ("restoration-zoo", "torch", "torchvision", "timm", "kornia", "piq", "lpips",
             "pytorch-msssim", "numpy", "scikit-image", "pluggy", "click", "rich")
@@ -65,8 +72,6 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
 
 
 def machine_info(device: str) -> dict[str, Any]:
-    import torch
-
     info = {"platform": platform.platform(), "processor": platform.processor() or
             platform.machine(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "device": device, "hostname": platform.node()}
@@ -90,19 +95,15 @@ class RunFolder:
     def stage_dir(self, stage: str) -> Path:
         return self.path / "stages" / stage
 
-    def save_config(self, cfg: dict) -> None:
-        import tomli_w
-
+    def save_recipe(self, recipe: Recipe) -> None:
         if self.write:
-            atomic_write_text(tomli_w.dumps(_tomlable(cfg)), self.config_path)
+            atomic_write_text(recipe_toml(recipe), self.config_path)
 
-    def load_config(self) -> dict:
-        from zoo.config import load_toml
-
+    def load_recipe(self) -> Recipe:
         if not self.config_path.is_file():
             raise ConfigError(f"{self.path}: not a run folder (no config.toml); "
                               f"--resume takes a folder made by `zoo run recipe`")
-        return load_toml(self.config_path)
+        return resolve(load_toml(self.config_path), source=str(self.config_path))
 
     def save_json(self, name: str, data: Any) -> None:
         if self.write:
@@ -134,10 +135,6 @@ class RunFolder:
         self.save_json("environment.json", env)
 
 
-def _tomlable(value: Any) -> Any:
-    """TOML has no null: drop ``None`` values; tuples become lists."""
-    if isinstance(value, dict):
-        return {str(k): _tomlable(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [_tomlable(v) for v in value if v is not None]
-    return value
+def recipe_toml(recipe: Recipe) -> str:
+    """The resolved recipe as TOML (what ``config.toml`` holds)."""
+    return tomli_w.dumps(recipe.to_dict())

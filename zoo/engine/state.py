@@ -1,4 +1,5 @@
-"""Training state on disk: checkpoints with model, optimizer, scheduler, RNG and sampler position.
+"""Training state: seeding, and checkpoints with model, optimizer, scheduler, RNG and sampler
+position.
 
 A checkpoint holds everything needed to continue a stage bit-for-bit: the trainable model's
 ``state_dict``, the optimizer's and LR scheduler's states, the step, the data sampler position
@@ -18,6 +19,13 @@ import torch
 
 from zoo.checkpoint import apply_state_dict, read_training_state, write_training_state
 from zoo.errors import ZooError
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's, numpy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def rng_state() -> dict[str, Any]:

@@ -5,7 +5,9 @@ step-based training with a deterministic, resumable data order, paired augmentat
 schedule, periodic evaluation, atomic checkpoints (model + optimizer + scheduler + RNG + sampler
 position + history) every ``checkpoint_every`` steps and at the end, a NaN/Inf guard naming the
 loss term, SIGTERM/Ctrl-C handling (checkpoint, then :class:`Interrupted`), and DDP when the
-process was started by ``torchrun``.
+process was started by ``torchrun``.  Its settings are typed: the stage's :class:`Schedule`,
+:class:`OptimizerSpec`, :class:`StageEval` and :class:`AugmentSpec` (:mod:`zoo.engine.spec`), the
+forward :class:`~zoo.engine.forward.Plan`, and the :class:`TrainOptions` of the run.
 
 Data order: each epoch the indices are shuffled by a ``DistributedSampler`` seeded with
 ``seed`` and ``set_epoch(epoch)`` and cut into full batches, so step ``s`` always reads batch
@@ -13,37 +15,46 @@ Data order: each epoch the indices are shuffled by a ``DistributedSampler`` seed
 """
 from __future__ import annotations
 
+import difflib
 import math
-import os
 import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence, Sized, cast
 
 import torch
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from zoo.errors import ConfigError, ZooError
+from zoo.losses.composer import LossComposer
+from zoo.losses.term import Term
+from zoo.registry import Registry
 
 from . import distributed as D
 from .augment import build_augment
-from .evaluate import EvalResult, evaluate
-from .forward import DEFAULT_PLAN, ForwardStep, run_plan
+from .build import StageSetup
+from .evaluation import EvalResult, evaluate_model
+from .forward import ForwardStep, Plan, run_plan
 from .nan_guard import check_finite
+from .spec import AugmentSpec, OptimizerSpec, Schedule, StageEval
 from .state import load_training_state, save_training_state
 
-STOP_ENV = "ZOO_STOP_AFTER_STEP"  # test hook: hard exit (like kill -9) after this global step
-SIGNAL_ENV = "ZOO_SIGNAL_AFTER_STEP"  # test hook: send SIGTERM to itself after this global step
+#: Called after every training step with (stage name, step in the stage, global step); a
+#: caller's hook, e.g. a test's stop or signal at a given step.
+StepCallback = Callable[[str, int, int], None]
 
 
 class Interrupted(ZooError):
     """SIGTERM / Ctrl-C: a checkpoint was saved; the message says where."""
 
-    def __init__(self, message: str, *, signum: int, stage: str, step: int, checkpoint: Path):
+    def __init__(self, message: str, *, signum: int, stage: str, step: int,
+                 checkpoint: Path | None):
         super().__init__(message)
         self.signum, self.stage, self.step, self.checkpoint = signum, stage, step, checkpoint
         self.exit_code = 128 + signum
@@ -64,7 +75,7 @@ class StageResult:
     seconds: float = 0.0
     skipped: bool = False
     encoders: list[str] = field(default_factory=list)  # pretrained_source of the loss encoders
-    setup: Any = None  # zoo.engine.run.StageSetup when run from a recipe
+    setup: StageSetup | None = None  # the stage's models and plan, when run from a recipe
 
 
 # ------------------------------------------------------------------------------------ signals
@@ -93,16 +104,14 @@ class StopRequests:
 
 
 # ------------------------------------------------------------------------------------ building
-def build_loss(loss, where: str = "loss") -> Callable:
-    """A composer from a LossComposer, a list of term tables, or a loss name (pred vs gt)."""
+def build_loss(loss: str | Sequence[Term | Mapping] | Callable, registry: Registry,
+               where: str = "loss") -> Callable:
+    """A composer from a LossComposer, a list of terms (or their tables), or a loss name
+    (``pred`` vs ``gt``)."""
     if isinstance(loss, str):
-        loss = [{"name": loss, "weight": 1.0, "inputs": ["pred", "gt"]}]
+        loss = [Term(loss, 1.0, ("pred", "gt"))]
     if isinstance(loss, (list, tuple)):
-        try:
-            from zoo.losses.composer import LossComposer
-        except ImportError as e:
-            raise ZooError(f"the loss composer is not available ({e})") from None
-        return LossComposer([dict(t) for t in loss], where=where)
+        return LossComposer(loss, registry, where=where)
     if not callable(loss):
         raise ConfigError(f"loss must be a loss name, a list of term tables or a composer, "
                           f"got {type(loss).__name__}")
@@ -129,12 +138,11 @@ _OPTIMIZERS = {name.lower(): name for name in dir(torch.optim)
                and name != "Optimizer"}
 
 
-def build_optimizer(params, name: str = "adam", args: Mapping | None = None):
-    """``torch.optim`` class by case-insensitive name (sgd, adam, adamw ...)."""
+def build_optimizer(params, spec: OptimizerSpec):
+    """``torch.optim`` class by case-insensitive name (sgd, adam, adamw ...) with its args."""
+    name, args = spec.name, spec.args
     key = str(name).lower()
     if key not in _OPTIMIZERS:
-        import difflib
-
         close = difflib.get_close_matches(key, list(_OPTIMIZERS), n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise ConfigError(f"unknown optimizer {name!r} ({hint}any torch.optim class by name: "
@@ -145,44 +153,24 @@ def build_optimizer(params, name: str = "adam", args: Mapping | None = None):
         raise ConfigError(f"optimizer {name!r}: {e}") from None
 
 
-def lr_factor(schedule: str, steps: int, warmup: int = 0, min_lr_ratio: float = 0.0,
-              milestones: Sequence[int] = (), gamma: float = 0.1) -> Callable[[int], float]:
+def lr_factor(schedule: Schedule) -> Callable[[int], float]:
     """LR multiplier per step: linear warm-up, then constant | cosine | step decay."""
-    if schedule not in ("constant", "cosine", "step"):
-        raise ConfigError(f"schedule.lr_schedule must be constant, cosine or step, got {schedule!r}")
+    kind, steps, warmup = schedule.lr_schedule, schedule.steps, schedule.warmup
+    min_lr_ratio, milestones, gamma = schedule.min_lr_ratio, schedule.milestones, schedule.gamma
+    if kind not in ("constant", "cosine", "step"):
+        raise ConfigError(f"schedule.lr_schedule must be constant, cosine or step, got {kind!r}")
 
     def factor(step: int) -> float:
         if warmup and step < warmup:
             return (step + 1) / warmup
-        if schedule == "cosine":
+        if kind == "cosine":
             t = (step - warmup) / max(1, steps - warmup)
             return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-        if schedule == "step":
+        if kind == "step":
             return gamma ** sum(step >= m for m in milestones)
         return 1.0
 
     return factor
-
-
-def apply_freeze(model: nn.Module, freeze: str | Sequence[str]) -> list[str]:
-    """Set ``requires_grad=False`` on parameters whose names start with a prefix (or all)."""
-    names = [n for n, _ in model.named_parameters()]
-    if freeze == "all":
-        for p in model.parameters():
-            p.requires_grad_(False)
-        return names
-    frozen = []
-    for prefix in freeze or ():
-        hit = [n for n in names if n.startswith(prefix)]
-        if not hit:
-            tops = sorted({n.split(".")[0] for n in names})
-            raise ConfigError(f"freeze prefix {prefix!r} matches no parameter (top-level modules: "
-                              f"{', '.join(tops)})")
-        frozen += hit
-    for n, p in model.named_parameters():
-        if n in frozen:
-            p.requires_grad_(False)
-    return frozen
 
 
 def batches_per_epoch(dataset_len: int, batch: int, world: int) -> int:
@@ -193,14 +181,15 @@ def batches_per_epoch(dataset_len: int, batch: int, world: int) -> int:
 def batch_stream(dataset: Dataset, batch: int, *, seed: int, start_step: int, info: D.DistInfo,
                  num_workers: int = 0) -> Iterator[tuple[int, int, dict]]:
     """Yield ``(epoch, offset, batch)`` forever from step ``start_step`` on (see module doc)."""
-    nb = batches_per_epoch(len(dataset), batch, info.world)
+    size = len(cast(Sized, dataset))
+    nb = batches_per_epoch(size, batch, info.world)
     if nb < 1:
-        raise ConfigError(f"the training set has {len(dataset)} images: too few for batches of "
+        raise ConfigError(f"the training set has {size} images: too few for batches of "
                           f"{batch} on {info.world} process(es); lower schedule.batch_size or "
                           f"raise the dataset length")
     epoch, offset = divmod(start_step, nb)
     while True:
-        sampler = DistributedSampler(dataset, num_replicas=info.world, rank=info.rank,
+        sampler: DistributedSampler[int] = DistributedSampler(dataset, num_replicas=info.world, rank=info.rank,
                                      shuffle=True, seed=seed, drop_last=False)
         sampler.set_epoch(epoch)
         idx = list(sampler)
@@ -219,11 +208,6 @@ def _to(batch: dict, device: str) -> dict:
             for k, v in batch.items()}
 
 
-def _env_step(name: str) -> int | None:
-    v = os.environ.get(name)
-    return int(v) if v and v.strip().lstrip("-").isdigit() else None
-
-
 class _Progress:
     """A rich progress bar on a terminal when ``bar`` is allowed, plain log lines otherwise
     (every ``log_every`` steps); silent on ranks other than 0."""
@@ -233,9 +217,6 @@ class _Progress:
         self.name, self.total, self.log, self.log_every = name, total, log, max(1, log_every)
         self.main, self.bar = main, None
         if main and bar and sys.stderr.isatty() and total > start:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
-
             self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                 MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                                 TextColumn("{task.fields[info]}"), transient=False)
@@ -276,45 +257,58 @@ def training_step(models: Mapping[str, nn.Module], plan: Sequence[ForwardStep], 
     return total, parts
 
 
-def train_stage(model: nn.Module | str, loss, train_data: Dataset, *, steps: int,
-                batch_size: int = 4, optimizer: str = "adam", optimizer_args: Mapping | None = None,
-                lr_schedule: str = "constant", warmup: int = 0, min_lr_ratio: float = 0.0,
-                milestones: Sequence[int] = (), gamma: float = 0.1, grad_clip: float | None = None,
-                frozen: Mapping[str, nn.Module] | None = None,
-                plan: Sequence[ForwardStep] = DEFAULT_PLAN,
-                eval_plan: Sequence[ForwardStep] | None = None,
-                test_data: Dataset | None = None, metrics: Sequence[str] = (),
-                eval_every: int = 0, eval_output: str = "pred", eval_max_images: int | None = None,
-                eval_batch_size: int = 4, augment: Mapping | Callable | None = None,
-                device: str = "cpu", seed: int = 0, out_dir: str | Path | None = None,
-                checkpoint_every: int = 0, resume: bool = True, name: str = "train",
-                progress: bool = True, log: Callable[[str], None] | None = None,
-                dist_info: D.DistInfo | None = None, num_workers: int = 0,
-                find_unused_parameters: bool = False, log_every: int = 10,
-                global_step_offset: int = 0, final_model: nn.Module | None = None,
-                keep_images: int = 0) -> StageResult:
-    """Train ``model`` with the loss composition ``loss`` on ``train_data`` for ``steps`` steps,
-    then evaluate ``metrics`` on ``test_data``.
+@dataclass(frozen=True)
+class TrainOptions:
+    """How and where a stage runs (not what it trains): the device, the seed of its data order
+    and augmentation, ``out_dir`` for ``checkpoint.pt`` (written every ``checkpoint_every``
+    steps and at the end; an existing one is resumed from when ``resume``), the stage ``name``
+    in logs, a progress bar or ``log`` lines, the DDP process info (default: from ``torchrun``'s
+    environment), DataLoader workers, DDP's ``find_unused_parameters``, the steps of the earlier
+    stages (``global_step_offset``) and an ``on_step`` callback."""
 
-    ``model`` is a module or a registered model name; ``loss`` a list of composer term tables
-    (``{name, weight, inputs, args, label}``), a loss name (``pred`` vs ``gt``) or a ready
+    device: str = "cpu"
+    seed: int = 0
+    out_dir: str | Path | None = None
+    checkpoint_every: int = 0
+    resume: bool = True
+    name: str = "train"
+    progress: bool = True
+    log: Callable[[str], None] | None = None
+    dist_info: D.DistInfo | None = None
+    num_workers: int = 0
+    find_unused_parameters: bool = False
+    global_step_offset: int = 0
+    on_step: StepCallback | None = None
+
+
+def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | Callable,
+                train_data: Dataset, *, schedule: Schedule, registry: Registry,
+                optimizer: OptimizerSpec = OptimizerSpec(), plan: Plan | None = None,
+                test_data: Dataset | None = None, evaluation: StageEval | None = None,
+                augment: AugmentSpec | Callable | None = None,
+                options: TrainOptions = TrainOptions()) -> StageResult:
+    """Train ``model`` with the loss composition ``loss`` on ``train_data`` for
+    ``schedule.steps`` steps, then evaluate ``evaluation.metrics`` on ``test_data``.
+
+    ``model`` is a module or a registered model name; ``loss`` a list of
+    :class:`~zoo.losses.term.Term` (or term tables), a loss name (``pred`` vs ``gt``) or a ready
     composer ``tensors -> (total, parts)``.  ``plan`` says which tensors the models produce
-    (default ``self(input) -> pred``; ``eval_plan`` may extend it for evaluation, whose output
-    tensor is ``eval_output``); ``frozen`` holds the non-trained models a plan uses.
-    With ``out_dir``, ``checkpoint.pt`` is written there every ``checkpoint_every`` steps and at
-    the end, and an existing one is resumed from (``resume=True``).  ``final_model`` is what the
-    result and the evaluation expose as the trained network (default: ``model``).
+    (default ``self(input) -> pred``), which extra steps evaluation runs, which tensor it scores
+    and the frozen models the steps use.  ``evaluation`` scores the test set every
+    ``evaluation.every`` steps (0: only at the end) and at the end.  See :class:`TrainOptions`
+    for checkpoints, resume, logging and DDP.
     """
-    info = dist_info or D.setup(device)
-    device = info.device if info.enabled else device
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    if isinstance(model, str):
-        from zoo.registry import create_model
-
-        model = create_model(model)
-    model = model.to(device)
-    frozen = {k: v.to(device).eval() for k, v in (frozen or {}).items()}
-    composer = build_loss(loss, f"stages.{name}.loss")
+    o = options
+    plan = plan or Plan()
+    steps = schedule.steps
+    name = o.name
+    info = o.dist_info or D.setup(o.device)
+    device = info.device if info.enabled else o.device
+    log = o.log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    net_in: nn.Module = registry.create("models", model) if isinstance(model, str) else model
+    model = net_in.to(device)
+    frozen = {k: v.to(device).eval() for k, v in plan.frozen.items()}
+    composer = build_loss(loss, registry, f"stages.{name}.loss")
     if isinstance(composer, nn.Module):
         composer = composer.to(device)
     aug = augment if callable(augment) or augment is None else build_augment(augment)
@@ -322,27 +316,30 @@ def train_stage(model: nn.Module | str, loss, train_data: Dataset, *, steps: int
     if steps > 0 and not params:
         raise ConfigError(f"stage {name!r}: every parameter is frozen, nothing to train "
                           f"(set schedule.steps = 0 or freeze less)")
-    opt = build_optimizer(params, optimizer, optimizer_args) if params else None
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(lr_schedule, steps, warmup,
-                                                             min_lr_ratio, milestones, gamma)) \
+    opt = build_optimizer(params, optimizer) if params else None
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(schedule)) \
         if opt is not None else None
-    ckpt = Path(out_dir) / "checkpoint.pt" if out_dir is not None else None
+    ckpt = Path(o.out_dir) / "checkpoint.pt" if o.out_dir is not None else None
     start, history, evals = 0, [], []
-    if ckpt is not None and resume and ckpt.is_file():
+    if ckpt is not None and o.resume and ckpt.is_file():
         state = load_training_state(ckpt, model=model, optimizer=opt, scheduler=sched,
                                     map_location=device)
         start, history, evals = state["step"], list(state["history"]), list(state["evals"])
         if info.is_main:
             log(f"[{name}] resuming from {ckpt} at step {start}/{steps}")
     else:
-        torch.manual_seed(seed * 1009 + 17 + info.rank)  # per-rank augmentation stream
-    net = D.wrap_ddp(model, info, find_unused_parameters)
+        torch.manual_seed(o.seed * 1009 + 17 + info.rank)  # per-rank augmentation stream
+    net = D.wrap_ddp(model, info, o.find_unused_parameters)
     models = {**frozen, "self": net}
+    batch_size = schedule.batch_size
     per_rank = batch_size // info.world
     if info.enabled and (per_rank < 1 or batch_size % info.world):
         raise ConfigError(f"stage {name!r}: batch_size {batch_size} is not divisible by the "
                           f"{info.world} processes")
-    stop_hard, stop_signal = _env_step(STOP_ENV), _env_step(SIGNAL_ENV)
+    metrics = list(evaluation.metrics) if evaluation is not None else []
+    eval_every = evaluation.every if evaluation is not None else 0
+    eval_max = (evaluation.max_images or None) if evaluation is not None else None
+    eval_batch = evaluation.batch_size if evaluation is not None else 4
 
     def save(step: int) -> None:
         if ckpt is not None and info.is_main:
@@ -351,27 +348,26 @@ def train_stage(model: nn.Module | str, loss, train_data: Dataset, *, steps: int
                                 history=history, evals=evals, stage=name)
         D.barrier(info)
 
-    def run_eval(step: int, n: int | None, keep: int = 0) -> EvalResult | None:
+    def run_eval() -> EvalResult | None:
         if test_data is None or not metrics:
             return None
         res = None
         if info.is_main:
-            eval_models = {**frozen, "self": model}
-            res = evaluate(eval_models, eval_plan or plan, test_data, metrics, output=eval_output,
-                           batch_size=eval_batch_size, device=device, max_images=n,
-                           keep_images=keep)
+            res = evaluate_model({**frozen, "self": model}, plan.eval_steps, test_data, metrics,
+                                 registry=registry, output=plan.eval_output,
+                                 batch_size=eval_batch, device=device, max_images=eval_max)
         D.barrier(info)
         return res
 
     t0 = time.perf_counter()
     epoch_pos = [0, 0]
-    bar = _Progress(name, steps, start, bar=progress, main=info.is_main, log=log,
-                    log_every=log_every)
+    bar = _Progress(name, steps, start, bar=o.progress, main=info.is_main, log=log,
+                    log_every=schedule.log_every)
     net.train()
     try:
         with StopRequests() as stops:
-            stream = batch_stream(train_data, per_rank, seed=seed, start_step=start, info=info,
-                                  num_workers=num_workers) if start < steps else iter(())
+            stream = batch_stream(train_data, per_rank, seed=o.seed, start_step=start, info=info,
+                                  num_workers=o.num_workers) if start < steps else iter(())
             for step in range(start + 1, steps + 1):
                 epoch, offset, batch = next(stream)
                 epoch_pos[:] = [epoch, offset + 1]
@@ -379,9 +375,10 @@ def train_stage(model: nn.Module | str, loss, train_data: Dataset, *, steps: int
                 if aug is not None:
                     batch = aug(batch)
                 total, parts = training_step(
-                    models, plan, composer, opt, sched, batch, params=params,
-                    grad_clip=grad_clip, stage=name, step=step,
+                    models, plan.steps, composer, opt, sched, batch, params=params,
+                    grad_clip=schedule.grad_clip, stage=name, step=step,
                     checkpoint=str(ckpt) if ckpt is not None and ckpt.is_file() else None)
+                assert opt is not None  # steps > 0 needs trainable parameters (checked above)
                 row = {"step": step, "lr": opt.param_groups[0]["lr"], "total": float(total.detach())}
                 row.update({k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
                             for k, v in parts.items()})
@@ -391,18 +388,15 @@ def train_stage(model: nn.Module | str, loss, train_data: Dataset, *, steps: int
                 history.append(row)
                 bar.update(step, row)
                 if eval_every and step % eval_every == 0 and step < steps:
-                    res = run_eval(step, eval_max_images)
+                    res = run_eval()
                     if res is not None:
                         evals.append({"step": step, **res.means})
                         log(f"[{name}] eval @ {step}: "
                             + " ".join(f"{k}={v:.4g}" for k, v in res.means.items()))
-                if checkpoint_every and step % checkpoint_every == 0 and step < steps:
+                if o.checkpoint_every and step % o.checkpoint_every == 0 and step < steps:
                     save(step)
-                gstep = global_step_offset + step
-                if stop_hard is not None and gstep == stop_hard:
-                    os._exit(137)  # test hook: die like kill -9, no cleanup
-                if stop_signal is not None and gstep == stop_signal:
-                    os.kill(os.getpid(), signal.SIGTERM)
+                if o.on_step is not None:
+                    o.on_step(name, step, o.global_step_offset + step)
                 if D.any_rank(info, stops.signum is not None):
                     save(step)
                     signum = stops.signum or signal.SIGTERM
@@ -415,11 +409,9 @@ def train_stage(model: nn.Module | str, loss, train_data: Dataset, *, steps: int
     finally:
         bar.close()
     seconds = time.perf_counter() - t0
-    result_model = final_model if final_model is not None else model
-    res = run_eval(steps, eval_max_images, keep_images)
-    result = StageResult(name=name, model=result_model, history=history, evals=evals,
-                         checkpoint=ckpt, steps=steps, seconds=seconds,
-                         encoders=encoder_sources(composer))
+    res = run_eval()
+    result = StageResult(name=name, model=model, history=history, evals=evals, checkpoint=ckpt,
+                         steps=steps, seconds=seconds, encoders=encoder_sources(composer))
     if res is not None:
         result.metrics, result.evaluation = dict(res.means), res
     return result

@@ -1,6 +1,7 @@
 """Weighted sums of registered losses over named tensors, sharing encoder passes.
 
-A composition is a list of *term tables* (the ``[[stages.<name>.loss]]`` tables of a recipe)::
+A composition is a list of :class:`~zoo.losses.term.Term` (or their tables, the
+``[[stages.<name>.loss]]`` tables of a recipe)::
 
     {name = "l2",         weight = 0.6,   inputs = ["anchor", "gt"]}
     {name = "perceptual", weight = 0.001, inputs = ["anchor", "gt"],
@@ -38,9 +39,7 @@ Errors in term tables are :class:`~zoo.errors.ConfigError` naming the term and t
 """
 from __future__ import annotations
 
-import difflib
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, Hashable, Mapping, Sequence
 
 import torch
@@ -48,25 +47,35 @@ from torch import nn
 
 from zoo.encoders.sharing import shared_encoders
 from zoo.errors import ConfigError, InputError, ZooError
+from zoo.registry import Registry
 
-TERM_KEYS = ("name", "weight", "inputs", "args", "label")
+from .term import Term, parse_terms
 
 
 @dataclass
-class Term:
-    """One validated term of a composition."""
+class ActiveTerm:
+    """A validated, built term of a composition: its position, label, term and loss module."""
 
     index: int
     label: str
-    name: str
-    weight: float
-    inputs: tuple[str, ...]
-    args: dict[str, Any] = field(default_factory=dict)
-    loss: nn.Module | None = None
+    term: Term
+    loss: Any = None  # the built loss (None for a skipped, weight-0 term)
     feature_key: Hashable | None = None
 
+    @property
+    def name(self) -> str:
+        return self.term.name
+
+    @property
+    def weight(self) -> float:
+        return self.term.weight
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.term.inputs
+
     def describe(self) -> str:
-        return f"{self.weight:g}*{self.name}({', '.join(self.inputs)})"
+        return self.term.describe()
 
 
 def _is_feature_loss(loss: Any) -> bool:
@@ -78,32 +87,27 @@ class LossComposer(nn.Module):
     """Weighted sum of registered losses over named tensors; see the module docstring.
 
     Args:
-        terms: term tables ``{name, weight, inputs, args, label}``.
-        registry: where loss and encoder names are looked up (default: the process registry).
+        terms: :class:`~zoo.losses.term.Term` objects or their tables
+            ``{name, weight, inputs, args, label}``.
+        registry: where loss and encoder names are looked up.
         where: how errors name this composition (e.g. ``"stages.finetune.loss"``).
         batch_targets: encode the tensors that need no gradient in one batched call per
             encoder and shape (only for encoders whose features do not depend on the batch).
     """
 
-    def __init__(self, terms: Sequence[Mapping[str, Any]], registry: Any = None,
+    def __init__(self, terms: Sequence[Term | Mapping[str, Any]], registry: Registry,
                  where: str = "loss", batch_targets: bool = False):
         super().__init__()
         self.batch_targets = bool(batch_targets)
-        if registry is None:
-            from zoo.registry import get_registry
-
-            registry = get_registry()
         self.where = where
-        if isinstance(terms, Mapping) or not isinstance(terms, Sequence) or isinstance(terms, str):
-            raise ConfigError(f"{where}: expected a list of term tables ([[...loss]]), got "
-                              f"{type(terms).__name__}")
-        if not terms:
+        parsed = parse_terms(terms, where)
+        if not parsed:
             raise ConfigError(f"{where}: no loss terms")
-        parsed = [self._parse(i, t, registry) for i, t in enumerate(terms)]
-        self._label(parsed)
-        self.terms = parsed
-        self.skipped = [t.label for t in parsed if t.weight == 0]
-        self.active = [t for t in parsed if t.weight != 0]
+        resolved = [self._resolve(i, t, registry) for i, t in enumerate(parsed)]
+        self._label(resolved)
+        self.terms = resolved
+        self.skipped = [t.label for t in resolved if t.weight == 0]
+        self.active = [t for t in resolved if t.weight != 0]
         if not self.active:
             raise ConfigError(f"{where}: every term has weight 0")
         modules = []
@@ -116,53 +120,27 @@ class LossComposer(nn.Module):
         self.reset_counters()
 
     @classmethod
-    def from_config(cls, tables: Sequence[Mapping[str, Any]], registry: Any = None,
+    def from_config(cls, tables: Sequence[Term | Mapping[str, Any]], registry: Registry,
                     where: str = "loss", batch_targets: bool = False) -> "LossComposer":
         """Build from the parsed TOML tables of ``[[stages.<name>.loss]]``."""
         return cls(tables, registry=registry, where=where, batch_targets=batch_targets)
 
     # ------------------------------------------------------------------------------ building
-    def _parse(self, i: int, table: Any, registry: Any) -> Term:
-        where = f"{self.where} term {i + 1}"
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{where}: expected a table {{name, weight, inputs, args}}, got "
-                              f"{type(table).__name__}")
-        for key in table:
-            if key not in TERM_KEYS:
-                close = difflib.get_close_matches(str(key), TERM_KEYS, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(f"{where}: unknown key {key!r}{hint} (keys: "
-                                  f"{', '.join(TERM_KEYS)})")
-        name = table.get("name")
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{where}: 'name' must be a registered loss name")
-        where = f"{self.where} term {i + 1} ({name!r})"
+    def _resolve(self, i: int, term: Term, registry: Registry) -> ActiveTerm:
+        """Check the name against the registry and fill in the spec's default inputs."""
+        where = f"{self.where} term {i + 1} ({term.name!r})"
         try:
-            spec = registry.get("losses", name)
+            spec = registry.get("losses", term.name)
         except ZooError as e:
             raise ConfigError(f"{where}: name: {e}") from None
-        weight = table.get("weight", 1.0)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
-                or not math.isfinite(weight) or weight < 0:
-            raise ConfigError(f"{where}: weight must be a finite number >= 0, got {weight!r}")
         wanted = tuple(spec.inputs)
-        inputs = table.get("inputs", list(wanted))
-        if isinstance(inputs, str) or not isinstance(inputs, Sequence) \
-                or not all(isinstance(n, str) and n for n in inputs):
-            raise ConfigError(f"{where}: inputs must be a list of tensor names, got {inputs!r}")
+        inputs = term.inputs or wanted
         if len(inputs) != len(wanted):
             raise ConfigError(f"{where}: inputs has {len(inputs)} name(s) {list(inputs)} but "
                               f"{spec.name} takes {len(wanted)} ({', '.join(wanted)})")
-        args = table.get("args", {})
-        if not isinstance(args, Mapping):
-            raise ConfigError(f"{where}: args must be a table of keyword arguments, got "
-                              f"{type(args).__name__}")
-        label = table.get("label")
-        if label is not None and (not isinstance(label, str) or not label):
-            raise ConfigError(f"{where}: label must be a non-empty string")
-        return Term(i, label or "", name, float(weight), tuple(inputs), dict(args))
+        return ActiveTerm(i, term.label or "", replace(term, inputs=tuple(inputs)))
 
-    def _label(self, terms: list[Term]) -> None:
+    def _label(self, terms: list[ActiveTerm]) -> None:
         taken: set[str] = set()
         for t in terms:  # explicit labels first
             if t.label:
@@ -179,10 +157,10 @@ class LossComposer(nn.Module):
                 t.label = label
                 taken.add(label)
 
-    def _build(self, term: Term, registry: Any) -> nn.Module:
+    def _build(self, term: ActiveTerm, registry: Registry) -> nn.Module:
         where = f"{self.where} term {term.index + 1} ({term.name!r})"
         try:
-            loss = registry.create("losses", term.name, **term.args)
+            loss = registry.create("losses", term.name, **term.term.args)
         except ZooError as e:
             raise ConfigError(f"{where}: {e}") from None
         except TypeError as e:  # a plugin factory rejecting an argument
@@ -248,35 +226,37 @@ class LossComposer(nn.Module):
             weighted = term.weight * value
             total = weighted if total is None else total + weighted
             parts[term.label] = value.detach()
+        assert total is not None  # there is at least one active term
         return total, parts
 
-    def _encode(self, tensors: Mapping[str, torch.Tensor]) -> dict[tuple, list[torch.Tensor]]:
+    def _encode(self, tensors: Mapping[str, torch.Tensor]) -> dict[tuple, Any]:
         """Features of every (encoder, tensor) pair the terms need, each computed once.
 
         Tensors needing a gradient are encoded one by one with a graph; the others under
         ``torch.no_grad()``, batched into one call per shape when ``batch_targets``.
         """
-        needs: dict[Hashable, tuple[nn.Module, dict[int, torch.Tensor]]] = {}
+        needs: dict[Hashable, tuple[Any, dict[int, torch.Tensor]]] = {}
         for term in self.active:
             if term.feature_key is None:
                 continue
-            xs = [tensors[n] for n in term.inputs]
-            term.loss.check_inputs(*xs)
+            inputs = [tensors[n] for n in term.inputs]
+            term.loss.check_inputs(*inputs)
             slot = needs.setdefault(term.feature_key, (term.loss, {}))[1]
-            for x in xs:
+            for x in inputs:
                 slot.setdefault(id(x), x)
-        features: dict[tuple, list[torch.Tensor]] = {}
+        features: dict[tuple, Any] = {}
         passes = calls = 0
         grad_on = torch.is_grad_enabled()
-        for fkey, (loss, xs) in needs.items():
-            groups: dict[tuple, list[torch.Tensor]] = {}
-            for x in xs.values():
+        for fkey, (loss, by_id) in needs.items():
+            groups: dict[Hashable, list[torch.Tensor]] = {}
+            for x in by_id.values():
                 if x.requires_grad and grad_on:
                     features[(fkey, id(x))] = loss.features(x)
                     passes, calls = passes + 1, calls + 1
                 else:
-                    group = (x.shape[1:], x.dtype, x.device) if self.batch_targets else id(x)
-                    groups.setdefault(group, []).append(x)
+                    key: Hashable = (x.shape[1:], x.dtype, x.device) if self.batch_targets \
+                        else id(x)
+                    groups.setdefault(key, []).append(x)
             for group in groups.values():
                 with torch.no_grad():
                     if len(group) == 1:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Hashable, Mapping, Sequence
 import torch
 from torch import nn
 
+from zoo.encoders.sharing import build_encoder
 from zoo.errors import InputError
 
 
@@ -26,8 +27,6 @@ def make_encoder(loss_name: str, encoder: str | nn.Module, pretrained: bool | st
 
     ``builder`` defaults to :func:`zoo.encoders.sharing.build_encoder` (shared inside a composer).
     """
-    from zoo.encoders.sharing import build_encoder
-
     options = dict(encoder_args or {})
     for key, value in (("pretrained", pretrained), ("layers", layers)):
         if value is not None:

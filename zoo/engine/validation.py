@@ -1,0 +1,175 @@
+"""``--dry-run``: every check of a recipe that can be made without training.
+
+Registered names (models, datasets, loss terms, metrics, the optimizer) with did-you-mean, the
+training data's size against the batch, weight files, and, with ``build=True``, each stage built
+with its weights and its forward plan run once on a tiny batch of the real training set (output
+sizes), the loss terms' inputs checked against the tensors the plan produces, and the loss
+evaluated once.  Stages are seeded as in a real run, so building them draws the same numbers.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from zoo.config import with_context
+from zoo.errors import ConfigError, ZooError
+from zoo.registry import Registry
+
+from .build import DatasetCache, StageSetup, build_stage
+from .cascade import cascade_terms
+from .evaluation import metric_needs_mask
+from .forward import run_plan
+from .spec import Recipe, Stage
+from .state import seed_everything
+from .trainer import build_loss, build_optimizer
+
+
+def _check_terms(setup: StageSetup, tensors: Iterable[str], registry: Registry,
+                 where: str) -> None:
+    avail = sorted(set(tensors))
+    for i, term in enumerate(setup.terms):
+        if term.weight == 0.0:
+            continue
+        try:
+            spec = registry.get("losses", term.name)
+        except ZooError as e:
+            raise with_context(e, f"{where}.loss[{i}]") from None
+        inputs = list(term.inputs or spec.inputs)
+        if len(inputs) != len(spec.inputs):
+            raise ConfigError(f"{where}.loss[{i}] {term.name!r}: takes {len(spec.inputs)} "
+                              f"inputs ({', '.join(spec.inputs)}), got {inputs}")
+        for name in inputs:
+            if name not in avail:
+                raise ConfigError(f"{where}.loss[{i}] {term.name!r}: input {name!r} is not a "
+                                  f"tensor of this stage (available: {', '.join(avail)})")
+
+
+def _tiny_batch(dataset: Dataset, size: int = 64, n: int = 2) -> dict:
+    items = [dataset[i % len(dataset)] for i in range(n)]  # type: ignore[arg-type]
+    batch = {}
+    for key in items[0]:
+        vals = [it[key] for it in items]
+        if isinstance(vals[0], torch.Tensor) and vals[0].dim() == 3:
+            h, w = vals[0].shape[-2:]
+            s = min(size, h, w)
+            top, left = (h - s) // 2, (w - s) // 2
+            batch[key] = torch.stack([v[:, top:top + s, left:left + s] for v in vals])
+        elif isinstance(vals[0], torch.Tensor):
+            batch[key] = torch.stack(vals)
+    return batch
+
+
+def _check_names(stage: Stage, registry: Registry) -> None:
+    """Registered names of a stage (model, datasets, loss terms, metrics), with did-you-mean."""
+    where = f"stages.{stage.name}"
+    try:
+        registry.get("models", stage.model)
+    except ZooError as e:
+        raise with_context(e, f"{where}.model") from None
+    for split, ref in (("train", stage.data.train), ("test", stage.data.test)):
+        if ref is not None:
+            try:
+                registry.get("datasets", ref.name)
+            except ZooError as e:
+                raise with_context(e, f"data.{split}") from None
+    terms = (cascade_terms(stage.cascade) if stage.kind == "cascade" else []) + list(stage.loss)
+    for i, term in enumerate(terms):
+        try:
+            registry.get("losses", term.name)
+        except ZooError as e:
+            raise with_context(e, f"{where}.loss[{i}]") from None
+    for m in stage.eval.metrics:
+        try:
+            registry.get("metrics", m)
+        except ZooError as e:
+            raise with_context(e, f"{where}.eval.metrics") from None
+
+
+def _check_built(stage: Stage, setup: StageSetup, train: Dataset, registry: Registry) -> str:
+    """Run the stage's plans once on a tiny batch; check sizes and loss inputs; one-line summary."""
+    where = f"stages.{stage.name}"
+    batch = _tiny_batch(train)
+    setup.trainable.eval()
+    with torch.no_grad():
+        try:
+            tensors = run_plan(setup.plan.steps, setup.models, batch)
+            if setup.plan.eval_steps != setup.plan.steps:
+                run_plan(setup.plan.eval_steps, setup.models, batch)
+        except ZooError:
+            raise
+        except Exception as e:
+            raise ZooError(f"{where}: model {stage.model!r} failed on a "
+                           f"{tuple(batch['input'].shape)} batch: {type(e).__name__}: "
+                           f"{str(e)[:200]}") from None
+    setup.trainable.train()
+    for step in setup.plan.steps:
+        if step.op:
+            continue
+        out = tensors[step.output]
+        if out.shape[-2:] != batch["input"].shape[-2:]:
+            raise ZooError(f"{where}: {step.output!r} has size {tuple(out.shape[-2:])}, the "
+                           f"input {tuple(batch['input'].shape[-2:])}")
+    _check_terms(setup, tensors, registry, where)
+    composer = build_loss(list(setup.terms), registry)
+    with torch.no_grad():
+        total, parts = composer(tensors)
+    return (f"{stage.name}: {stage.kind} {stage.model} (weights {stage.weights}), tensors "
+            f"{', '.join(sorted(tensors))}, loss {float(total):.4g} on a tiny batch "
+            f"({', '.join(parts)})")
+
+
+def validate(recipe: Recipe, *, registry: Registry, log: Callable[[str], None] | None = None,
+             build: bool = True) -> list[str]:
+    """Every check of ``--dry-run`` (see the module doc); returns the checks done, one line each.
+    ``build=False`` checks names and the optimizers only (no data, no models)."""
+    checks: list[str] = []
+    cache = DatasetCache(registry)
+    prior: dict[str, nn.Module] = {}
+    for i, stage in enumerate(recipe.stages.values()):
+        where = f"stages.{stage.name}"
+        seed_everything(recipe.stage_seed(i))
+        _check_names(stage, registry)
+        try:
+            build_optimizer([nn.Parameter(torch.zeros(1))], stage.optimizer)
+        except ZooError as e:
+            raise with_context(e, f"{where}.optimizer") from None
+        if stage.data.train is None:
+            raise ConfigError(f"{where}: no training data ([data.train] or [{where}.data.train])")
+        if not build:
+            checks.append(f"{stage.name}: names of {stage.model}, its data, losses and metrics")
+            continue
+        train = cache.require(stage.data.train, f"data.train ({stage.data.train.name})")
+        test = cache.get(stage.data.test, f"data.test "
+                                          f"({stage.data.test.name if stage.data.test else None})")
+        steps, bs = stage.schedule.steps, stage.schedule.batch_size
+        if steps and len(train) < bs:  # type: ignore[arg-type]
+            raise ConfigError(f"{where}.schedule.batch_size = {bs} exceeds the "
+                              f"{len(train)} training images")  # type: ignore[arg-type]
+        setup = build_stage(stage, prior, registry=registry)
+        checks.append(_check_built(stage, setup, train, registry))
+        for m in stage.eval.metrics:
+            registry.get("metrics", m)
+        if stage.eval.metrics and stage.eval.every and test is None:
+            raise ConfigError(f"{where}.eval: metrics need a test set ([data.test])")
+        prior[stage.name] = setup.final
+    if recipe.eval is not None:
+        for m in recipe.eval.metrics:
+            try:
+                needs_mask = metric_needs_mask(registry, m)
+            except ZooError as e:
+                raise with_context(e, "[eval] metrics") from None
+            if needs_mask and build:
+                test = cache.get(recipe.data.test, "data.test")
+                if test is None or "mask" not in test[0]:
+                    raise ConfigError(f"[eval] metric {m!r} needs masks; the test set has none")
+        if recipe.data.test is None:
+            raise ConfigError("[eval] needs a test set ([data.test])")
+        checks.append(f"final evaluation: {', '.join(recipe.eval.metrics)} on stages "
+                      f"{', '.join(recipe.eval_stages)}")
+    for line in checks:
+        (log or (lambda s: None))(line)
+    return checks
+
