@@ -27,6 +27,7 @@ import torch
 
 from zoo.engine.recipe import load_recipe_source, resolve
 from zoo.engine.run import run_recipe
+from zoo.registry import get_registry
 
 VAL_METRICS = ["psnr", "ssim", "s-psnr", "g-psnr"]
 
@@ -61,15 +62,17 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    raw, name, source = load_recipe_source("cascaded-flare")
-    cfg = resolve(raw, args.sets, name=name, source=source)
+    registry = get_registry()
+    raw, name, source = load_recipe_source("cascaded-flare", registry)
+    cfg = resolve(raw, args.sets, name=name, source=source).to_dict()
     cfg["stages"] = {"reference": cfg["stages"]["reference"]}
     train_args = dict(cfg["data"]["train"]["args"])
     val_args = {**train_args, "split": "train", "seed": args.val_seed, "length": args.val_length}
     val_args.pop("erasing", None)
     cfg["data"]["test"] = {"name": cfg["data"]["train"]["name"], "args": val_args}
-    cfg["stages"]["reference"]["eval"] = {"metrics": ["psnr"], "every": args.every,
-                                          "max_images": args.every_images}
+    st = cfg["stages"]["reference"]
+    st["eval"] = {**st.get("eval", {}), "metrics": ["psnr"], "every": args.every,
+                   "max_images": args.every_images}
     cfg["eval"] = {**cfg.get("eval", {}), "metrics": VAL_METRICS, "stages": ["reference"],
                    "grid_images": args.sheet}
     cfg["threads"] = args.threads
@@ -77,13 +80,12 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     load0 = os.getloadavg()
     t0 = time.perf_counter()
-    res = run_recipe(cfg, out_dir=out / "runs", progress=False, report=False,
+    res = run_recipe(cfg, registry=registry, out_dir=out / "runs", progress=False,
                      log=lambda m: None)
     seconds = time.perf_counter() - t0
     load1 = os.getloadavg()
     ref, inp = res.metrics["reference"], res.metrics["input"]
     stage = res.stages["reference"]
-    st = cfg["stages"]["reference"]
     row = {
         "name": args.name, "sets": args.sets,
         "model": st["model"], "model_args": st.get("model_args", {}),

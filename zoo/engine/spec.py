@@ -23,6 +23,7 @@ from zoo.errors import ConfigError, did_you_mean
 from zoo.losses.term import Term, parse_terms
 
 from .forward import ForwardStep, plan_from_config
+from .threads import AUTO, check_threads
 
 STAGE_KINDS = ("train", "cascade")
 LR_SCHEDULES = ("constant", "cosine", "step")
@@ -453,7 +454,7 @@ class Recipe:
     seed: int = 0
     profile: str = ""
     device: str = "cpu"
-    threads: int = 0
+    threads: int | str = AUTO
     source: str = field(default="<recipe>", compare=False)
 
     @classmethod
@@ -481,7 +482,9 @@ class Recipe:
         return cls(name=t.text("name", "recipe"), stages=stages, data=recipe_data, eval=ev,
                    description=t.text("description", ""), citation=t.text("citation", ""),
                    seed=t.data.get("seed", 0), profile=t.text("profile", ""),
-                   device=t.text("device", "cpu"), threads=t.integer("threads", 0), source=source)
+                   device=t.text("device", "cpu"),
+                   threads=check_threads(t.data.get("threads", AUTO), f"{source}: threads"),
+                   source=source)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration (``config.toml``); :meth:`parse` reads it back."""
