@@ -28,6 +28,18 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["ZOO_OFFLINE"] = "1"
 
 
+@pytest.fixture(autouse=True)
+def _restore_process_registry():
+    """A command run in-process (``zoo.cli.main``) installs its registry process-wide; give the
+    next test the registry it would have had (a test's ``--registry`` plugins must not leak)."""
+    import zoo.registry
+
+    saved = zoo.registry._REGISTRY, zoo.registry._REGISTRY_PATH
+    yield
+    if (zoo.registry._REGISTRY, zoo.registry._REGISTRY_PATH) != saved:
+        zoo.registry._REGISTRY, zoo.registry._REGISTRY_PATH = saved
+
+
 @pytest.fixture
 def fresh_registry():
     """Rebuild the registry before and after a test that installs plugins of its own."""

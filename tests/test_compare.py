@@ -291,7 +291,7 @@ def test_config_file_and_errors(tmp_path):
                    '[{name = "l1"}, {name = "tv", weight = 0.1}]}]\nseeds = 2\nsteps = 5\n'
                    'jobs = 2\n')
     s, opts = load_settings_file(cfg)
-    assert s.name == "x" and s.seeds == [0, 1] and opts == {"jobs": 2}
+    assert s.name == "x" and s.seeds == [0, 1] and opts.jobs == 2 and opts.executor == "local"
     assert [c.label for c in s.losses] == ["l1", "l1+tv"]
     cfg.write_text("stepz = 5\n")
     with pytest.raises(ConfigError, match="unknown key 'stepz'.*steps"):

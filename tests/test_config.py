@@ -65,3 +65,20 @@ def test_with_context_keeps_the_error_type():
                        "data.train")
     assert isinstance(err, UnknownNameError)
     assert str(err).startswith("data.train: unknown datasets 'synthetic-denoize'")
+
+
+def test_apply_overrides_indexes_lists():
+    cfg = {"terms": [{"name": "l1", "weight": 1.0}, {"name": "tv", "weight": 0.1}],
+           "freeze": []}
+    out = apply_overrides(cfg, ["terms.1.weight=0.5", "terms.0.name=l2", "freeze=all"])
+    assert out["terms"] == [{"name": "l2", "weight": 1.0}, {"name": "tv", "weight": 0.5}]
+    assert out["freeze"] == "all"  # a string may stand for a list; the typed parser decides
+    assert cfg["terms"][1]["weight"] == 0.1  # input untouched
+    with pytest.raises(ConfigError, match=r"terms has 2 item\(s\) \(indices 0 to 1\)"):
+        apply_overrides(cfg, ["terms.2.weight=1"])
+    with pytest.raises(ConfigError, match=r"terms is a list; address an item by its index"):
+        apply_overrides(cfg, ["terms.tv.weight=1"])
+    with pytest.raises(ConfigError, match="expected float"):
+        apply_overrides(cfg, ["terms.0.weight=heavy"])
+    with pytest.raises(ConfigError, match="terms.0.name is not a table"):
+        apply_overrides(cfg, ["terms.0.name.x=1"])

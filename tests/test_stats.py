@@ -6,7 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from zoo.stats import Interval, paired_bootstrap, paired_t_interval, t_interval, verdict
+from scipy import stats as scipy_stats
+
+from zoo.stats import (Interval, paired_bootstrap, paired_t_interval, seed_difference, t_interval,
+                       verdict, welch_interval)
 
 
 def test_t_interval_by_hand():
@@ -60,3 +63,34 @@ def test_verdict_rule():
 def test_non_finite_values_are_refused():
     with pytest.raises(ValueError):
         t_interval([1.0, float("nan")])
+
+
+def test_welch_interval_by_hand():
+    a, b = [20.1, 20.5, 19.8, 20.9], [19.0, 19.9, 19.2]
+    iv = welch_interval(a, b)
+    va, vb = np.var(a, ddof=1) / 4, np.var(b, ddof=1) / 3
+    df = (va + vb) ** 2 / (va ** 2 / 3 + vb ** 2 / 2)  # Welch-Satterthwaite
+    half = scipy_stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+    diff = np.mean(a) - np.mean(b)
+    assert iv.mean == pytest.approx(diff)
+    assert (iv.low, iv.high) == pytest.approx((diff - half, diff + half), rel=1e-9)
+    assert iv.n == 7 and iv.method == "welch"
+    assert not welch_interval([1.0], [2.0, 3.0]).defined
+
+
+def test_seed_difference_pairs_matching_seeds_else_welch():
+    a = {0: 18.95, 1: 18.99, 2: 18.91}
+    b = {0: 18.94, 1: 18.99, 2: 18.89}
+    paired = seed_difference(a, b)
+    assert paired.method == "paired t"
+    assert paired == Interval(*_ends(paired_t_interval([18.95, 18.99, 18.91],
+                                                       [18.94, 18.99, 18.89])), 3, 0.95,
+                              "paired t")
+    unpaired = seed_difference(a, {5: 18.94, 6: 18.99, 7: 18.89})
+    assert unpaired.method == "welch"
+    assert unpaired == welch_interval(list(a.values()), [18.94, 18.99, 18.89])
+    assert not seed_difference({0: 1.0}, {0: 2.0}).defined  # one seed: no interval
+
+
+def _ends(iv: Interval) -> tuple[float, float, float]:
+    return iv.mean, iv.low, iv.high

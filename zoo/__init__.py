@@ -22,7 +22,6 @@ from .registry import (  # noqa: E402
     create,
     create_dataset,
     create_encoder,
-    create_loss,
     create_metric,
     create_model,
     get_registry,
@@ -37,6 +36,7 @@ from .registry import (  # noqa: E402
     load_recipe,
     reset_registry,
 )
+from .losses import create_loss  # noqa: E402
 from .specs import (  # noqa: E402
     DatasetSpec,
     EncoderSpec,

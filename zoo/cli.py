@@ -7,10 +7,14 @@ first time it needs a command (so ``zoo --version`` loads no plugin), reading ``
 (or ``$ZOO_REGISTRY``, or a trusted ``./registry.toml``), and hands it down: a command takes it
 with ``@zoo.commands.pass_registry``.
 
-User errors (:class:`zoo.errors.ZooError`) are printed on one line and exit with status 2.
+User errors (:class:`zoo.errors.ZooError`), files that cannot be read or written
+(``OSError``, with the path and the errno name) and command-line usage mistakes are printed as
+one ``error:`` line on stderr and exit with status 2; Ctrl-C exits with 130 (a run stopped by
+a signal: 128 + the signal's number, see :class:`zoo.engine.trainer.Interrupted`).
 """
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Sequence
 
@@ -19,7 +23,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .version import __version__
-from .errors import ReportedError, ZooError
+from .errors import ReportedError, ZooError, error_line
 from .offline import set_offline
 from .plugins import register_commands
 from .registry import Registry, build_registry, install_registry
@@ -81,6 +85,28 @@ def cli(ctx: click.Context, registry_path: str | None, offline: bool) -> None:
                               soft_wrap=True)
 
 
+def print_error(message: str) -> None:
+    """``error: message`` on stderr, one line (no markup, no wrapping)."""
+    err_console.print(Text.assemble(("error:", "bold red"), f" {message}"), highlight=False,
+                      soft_wrap=True)
+
+
+def os_error_line(error: OSError) -> str:
+    """``path: reason (ERRNO)`` for a file the command could not read or write."""
+    paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
+    reason = error.strerror or str(error) or type(error).__name__
+    code = f" ({errno.errorcode[error.errno]})" if error.errno is not None \
+        and error.errno in errno.errorcode else ""
+    return f"{' -> '.join(paths) + ': ' if paths else ''}{reason}{code}"
+
+
+def usage_error_line(error: click.ClickException) -> str:
+    """A click usage mistake in one line, with where to read the command's options."""
+    ctx = getattr(error, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    return f"{error.format_message()}{where}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -89,18 +115,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReportedError as e:
         return e.exit_code
     except ZooError as e:
-        err_console.print(Text.assemble(("error:", "bold red"), f" {e}"), highlight=False,
-                          soft_wrap=True)
+        print_error(error_line(e))
         return e.exit_code
     except click.exceptions.Abort:
-        err_console.print("aborted")
+        print_error("aborted")
         return 130
     except KeyboardInterrupt:
-        err_console.print("interrupted")
+        print_error("interrupted")
         return 130
     except click.ClickException as e:
-        e.show()
+        print_error(usage_error_line(e))
         return e.exit_code
+    except OSError as e:
+        print_error(os_error_line(e))
+        return 2
     return 0
 
 

@@ -121,11 +121,26 @@ def _type_ok(old: Any, new: Any) -> tuple[bool, Any]:
         return isinstance(new, int) and not isinstance(new, bool), new
     if isinstance(old, str):
         return True, str(new) if isinstance(new, (int, float)) and not isinstance(new, bool) else new
-    if isinstance(old, list):
-        return isinstance(new, list), new
+    if isinstance(old, list):  # a string may stand for a list (a loss expression, freeze = "all")
+        return isinstance(new, (list, str)), new
     if isinstance(old, dict):
         return isinstance(new, dict), new
     return type(old) is type(new), new
+
+
+def _child(node: Any, part: str, key: str, done: str, source: str) -> tuple[bool, Any]:
+    """``(found, value)`` of ``part`` in a table or, for a decimal ``part``, a list item."""
+    if isinstance(node, dict):
+        return (True, node[part]) if part in node else (False, None)
+    if isinstance(node, list):
+        if not part.isdigit():
+            raise ConfigError(f"{source} {key}: {done} is a list; address an item by its "
+                              f"index ({done}.0 ... {done}.{max(len(node) - 1, 0)})")
+        if int(part) >= len(node):
+            raise ConfigError(f"{source} {key}: {done} has {len(node)} item(s) (indices 0 to "
+                              f"{len(node) - 1})")
+        return True, node[int(part)]
+    raise ConfigError(f"{source} {key}: {done} is not a table")
 
 
 def apply_overrides(cfg: dict, overrides: Iterable[str | tuple[str, Any]], *,
@@ -133,38 +148,38 @@ def apply_overrides(cfg: dict, overrides: Iterable[str | tuple[str, Any]], *,
     """Return a deep copy of ``cfg`` with ``key.path=value`` overrides applied.
 
     Only existing keys may be overridden (prefixes listed in ``allow_new`` excepted), and the new
-    value must have the old value's type (an int is accepted where a float was).  Errors name the
-    key and suggest close matches.
+    value must have the old value's type (an int is accepted where a float was; a string where
+    a list was: the typed parser reading the result decides whether it stands for one).  A
+    decimal key part indexes a list, from 0: ``stages.x.loss.0.weight=0.5`` sets the weight of
+    the stage's first loss term.  Errors name the key and suggest close matches.
     """
     out = copy.deepcopy(cfg)
     allow_new = tuple(allow_new)
     for item in overrides:
         key, value = parse_override(item) if isinstance(item, str) else item
         parts = key.split(".")
-        node = out
+        node: Any = out
         for depth, part in enumerate(parts[:-1]):
-            if not isinstance(node, dict):
-                raise ConfigError(f"{source} {key}: {'.'.join(parts[:depth])} is not a table")
-            if part not in node:
-                if any(key.startswith(p) for p in allow_new):
-                    node[part] = {}
-                else:
+            done = ".".join(parts[:depth]) or "the configuration"
+            found, child = _child(node, part, key, done, source)
+            if not found:
+                if not any(key.startswith(p) for p in allow_new):
                     raise ConfigError(f"{source} {key}: unknown key {'.'.join(parts[:depth + 1])!r}"
                                       + _suggest(part, node))
-            node = node[part]
-        leaf = parts[-1]
-        if not isinstance(node, dict):
-            raise ConfigError(f"{source} {key}: {'.'.join(parts[:-1])} is not a table")
-        if leaf not in node:
+                node[part] = child = {}
+            node = child
+        leaf, done = parts[-1], ".".join(parts[:-1]) or "the configuration"
+        found, old = _child(node, leaf, key, done, source)
+        if not found:
             if any(key.startswith(p) for p in allow_new):
                 node[leaf] = value
                 continue
             raise ConfigError(f"{source} {key}: unknown key" + _suggest(leaf, node))
-        ok, coerced = _type_ok(node[leaf], value)
+        ok, coerced = _type_ok(old, value)
         if not ok:
-            raise ConfigError(f"{source} {key}={value!r}: expected {type(node[leaf]).__name__} "
-                              f"like the current value {node[leaf]!r}, got {type(value).__name__}")
-        node[leaf] = coerced
+            raise ConfigError(f"{source} {key}={value!r}: expected {type(old).__name__} "
+                              f"like the current value {old!r}, got {type(value).__name__}")
+        node[int(leaf) if isinstance(node, list) else leaf] = coerced
     return out
 
 

@@ -6,6 +6,7 @@ This module is the bottom layer: it imports nothing from the package, so every o
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Iterable
 
 
@@ -76,3 +77,33 @@ class ReportedError(ZooError):
 
 class InputError(ZooError, ValueError):
     """A tensor or file handed to a loss, model or metric does not meet its contract."""
+
+
+_WORKER = re.compile(r"^Caught \w+ in DataLoader worker process (\d+)")
+_RAISED = re.compile(r"^[\w.]+: (.*)$")
+
+
+def error_line(error: BaseException) -> str:
+    """``error`` as one line: a :class:`ZooError`'s message (one raised in a DataLoader worker
+    arrives wrapped in that worker's traceback: its last line is taken); any other exception as
+    ``Type: message``.  Line breaks left in a message become ``"; "``."""
+    text = str(error)
+    worker = _WORKER.match(text)
+    if worker and "Original Traceback" in text:
+        last = [line for line in text.strip().splitlines() if line.strip()][-1]
+        raised = _RAISED.match(last)
+        text = f"{raised.group(1) if raised else last} (in DataLoader worker {worker.group(1)})"
+    elif not isinstance(error, ZooError):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return "; ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+
+
+class MissingExtraError(ZooError):
+    """A feature needs an optional dependency that is not installed; the message names the
+    extra that provides it (``pip install 'restoration-zoo[ray]'``)."""
+
+    def __init__(self, feature: str, extra: str, cause: BaseException | None = None):
+        self.feature, self.extra = feature, extra
+        why = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        super().__init__(f"{feature} needs the '{extra}' extra: pip install "
+                         f"'restoration-zoo[{extra}]'{why}")

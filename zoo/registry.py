@@ -57,7 +57,7 @@ __all__ = [
     "KINDS", "SINGULAR", "Param", "Spec", "LossSpec", "ModelSpec", "EncoderSpec", "DatasetSpec",
     "MetricSpec", "RecipeSpec", "PluginInfo", "Registry", "Provenance", "build_registry",
     "get_registry", "reset_registry", "install_registry", "create", "list_names", "info",
-    "create_loss", "create_model", "create_encoder", "create_dataset", "create_metric",
+    "create_model", "create_encoder", "create_dataset", "create_metric",
     "load_recipe", "list_losses", "list_models", "list_encoders", "list_datasets",
     "list_metrics", "list_recipes",
 ]
@@ -469,11 +469,6 @@ def list_names(kind: str, pattern: str | None = None) -> list[str]:
 
 def info(kind: str, name: str) -> Spec:
     return get_registry().get(kind, name)
-
-
-def create_loss(name: str, **kwargs: Any) -> Any:
-    """Build a registered loss module, e.g. ``create_loss("charbonnier", eps=1e-3)``."""
-    return create("losses", name, **kwargs)
 
 
 def create_model(name: str, pretrained: str | Path | None = None, **kwargs: Any) -> Any:

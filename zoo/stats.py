@@ -7,6 +7,12 @@ docs say "helps" or "hurts" by the same rule:
 * :func:`t_interval` -- the Student-t interval of a mean over independent repeats (seeds), the
   usual choice for a handful of training runs (with n = 3 the 95 % half-width is 4.30 standard
   errors: few seeds give wide intervals, honestly).
+* :func:`welch_interval` -- the Welch (unequal variances) t-interval of a difference of two
+  means over independent samples, e.g. two losses trained on different seeds.
+* :func:`seed_difference` -- the rule ``zoo compare`` uses to call a winner: the difference of
+  two rows' means over seeds, by :func:`paired_t_interval` when both rows ran on the same seeds
+  (each seed's data order and initialisation are shared, so pairing removes their noise), else
+  by :func:`welch_interval`.
 * :func:`paired_bootstrap` -- the bootstrap interval (scipy's BCa) of the mean paired difference
   ``a - b`` over matched items, e.g. per-image metrics of two models on the same test images.
   It measures how much the test images alone move a comparison; it says nothing of the spread
@@ -20,12 +26,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Hashable, Literal, Mapping, Sequence, TypeVar
 
 import numpy as np
 from scipy import stats as _scipy_stats
 
 Verdict = Literal["helps", "no evidence either way", "hurts"]
+Key = TypeVar("Key", bound=Hashable)
 
 #: The confidence level used across the project's reports.
 LEVEL = 0.95
@@ -41,7 +48,7 @@ class Interval:
         high: upper end of the interval.
         n: how many samples (seeds, or paired items) it rests on.
         level: the confidence level, e.g. 0.95.
-        method: how it was computed (``"t"`` or ``"bootstrap"``).
+        method: how it was computed (``"t"``, ``"paired t"``, ``"welch"`` or ``"bootstrap"``).
     """
 
     mean: float
@@ -105,6 +112,44 @@ def paired_t_interval(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.n
     if x.shape != y.shape:
         raise ValueError(f"paired samples of different lengths ({x.size} and {y.size})")
     return t_interval(x - y, level)
+
+
+def welch_interval(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
+                   level: float = LEVEL) -> Interval:
+    """Welch's t-interval of ``mean(a) - mean(b)`` for two independent samples of possibly
+    different sizes and variances (:func:`scipy.stats.ttest_ind` with ``equal_var=False``:
+    standard error ``sqrt(s_a^2/n_a + s_b^2/n_b)``, Welch-Satterthwaite degrees of freedom).
+
+    Undefined (NaN ends) unless both samples have at least 2 values; ``n`` is ``n_a + n_b``.
+    """
+    x, y = _clean(a), _clean(b)
+    if x.size == 0 or y.size == 0:
+        raise ValueError("confidence interval of no values")
+    mean = float(x.mean() - y.mean())
+    n = int(x.size + y.size)
+    if x.size < 2 or y.size < 2:
+        return Interval(mean, math.nan, math.nan, n, level, "welch")
+    if x.var(ddof=1) == 0 and y.var(ddof=1) == 0:  # no spread at all: the difference is exact
+        return Interval(mean, mean, mean, n, level, "welch")
+    ci = _scipy_stats.ttest_ind(x, y, equal_var=False).confidence_interval(level)
+    return Interval(mean, float(ci.low), float(ci.high), n, level, "welch")
+
+
+def seed_difference(a: Mapping[Key, float], b: Mapping[Key, float],
+                    level: float = LEVEL) -> Interval:
+    """The interval of ``mean(a) - mean(b)`` for two results given per seed (``{seed: value}``).
+
+    Rows that ran on the same seeds are paired: :func:`paired_t_interval` of the per-seed
+    differences (method ``"paired t"``).  Otherwise the samples are treated as independent:
+    :func:`welch_interval`.  With one seed per row (or one shared seed) there is no interval.
+    """
+    if not a or not b:
+        raise ValueError("confidence interval of no values")
+    if set(a) == set(b):
+        keys = sorted(a, key=repr)
+        iv = paired_t_interval([a[k] for k in keys], [b[k] for k in keys], level)
+        return Interval(iv.mean, iv.low, iv.high, iv.n, level, "paired t")
+    return welch_interval(list(a.values()), list(b.values()), level)
 
 
 def paired_bootstrap(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,

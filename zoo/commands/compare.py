@@ -63,7 +63,8 @@ def _finish(console, result, kind: str) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Comparison TOML (benchmarks/compare/*.toml); flags override its keys.")
 @click.option("--tasks", help="Comma-separated tasks: flare, lowlight, denoise.")
-@click.option("--losses", help="Comma-separated registered loss names (e.g. l1,ssim,l1+ms-ssim).")
+@click.option("--losses", help="Comma-separated registered loss names or loss expressions "
+                                "(e.g. l1,ssim,l1+ms-ssim,'0.8*l1 + 0.2*ssim').")
 @click.option("--model", help="Registered model every cell trains (default unet.s).")
 @click.option("--seeds", type=click.IntRange(min=1), help="Number of seeds per cell (0..N-1).")
 @click.option("--steps", type=click.IntRange(min=0), help="Training steps per cell.")
@@ -74,7 +75,28 @@ def _finish(console, result, kind: str) -> None:
 @click.option("--test-length", type=click.IntRange(min=1), help="Held-out test samples.")
 @click.option("--metrics", help="Comma-separated metrics (default: each task's own).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1),
-              help="Cells run at once, in worker processes (default: the number of cores).")
+              help="Local executor: cells run at once, in worker processes (default: the "
+                   "number of cores).")
+@click.option("--executor", type=click.Choice(["local", "ray", "slurm"]),
+              help="Where cells run: local processes, one Ray task or one Slurm job (submitit) "
+                   "per cell (default local; ray and slurm are extras).")
+@click.option("--num-cpus", type=click.IntRange(min=1),
+              help="Ray / Slurm: CPU cores (and torch threads) per cell (default 1).")
+@click.option("--num-gpus", type=click.FloatRange(min=0),
+              help="Ray / Slurm: GPUs per cell (default 0); cells with GPUs train on cuda.")
+@click.option("--ray-address", help="Ray cluster to join (auto, ray://head:10001); default: "
+                                     "start a local one.")
+@click.option("--slurm-partition", help="Slurm partition.")
+@click.option("--slurm-time-min", type=click.IntRange(min=1),
+              help="Slurm time limit per cell, minutes (default 60).")
+@click.option("--slurm-mem-gb", type=click.FloatRange(min=0), help="Slurm memory per cell.")
+@click.option("--slurm-array-parallelism", type=click.IntRange(min=0),
+              help="Slurm: cells of the job array running at once.")
+@click.option("--slurm-cluster", type=click.Choice(["slurm", "local", "debug"]),
+              help="submitit executor: slurm, or local / debug to try the jobs on this machine.")
+@click.option("--logger", type=click.Choice(["csv", "tensorboard", "none"]),
+              help="Per-cell training scalars: scalars.csv (default); tensorboard adds event "
+                   "files and image grids in cells/<id>/tb/.")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Output folder (default runs/compare/<name>); re-running resumes it.")
 @click.option("--resume", is_flag=True,
@@ -88,14 +110,17 @@ def _finish(console, result, kind: str) -> None:
               help="Paper table: recipe overrides, e.g. --set profile=smoke.")
 @pass_registry
 def command(registry: Registry, config_path, tasks, losses, model, seeds, steps, size, batch_size,
-            lr, train_length, test_length, metrics, jobs, out, resume, paper_table, recipe,
-            reference_steps, overrides):
+            lr, train_length, test_length, metrics, jobs, executor, num_cpus, num_gpus,
+            ray_address, slurm_partition, slurm_time_min, slurm_mem_gb, slurm_array_parallelism,
+            slurm_cluster, logger, out, resume, paper_table, recipe, reference_steps, overrides):
     """Compare losses across tasks (same budget per cell; mean ± std over seeds), or with
     --paper-table reproduce the structure of the cascaded-flare paper's Table 1.
 
     \b
     zoo compare --tasks flare,lowlight --losses l1,ssim,l1+ms-ssim --model unet.t --seeds 2
     zoo compare --config benchmarks/compare/docs-small.toml
+    zoo compare --config my.toml --executor ray --num-gpus 1 --ray-address auto
+    zoo compare --config my.toml --executor slurm --slurm-partition gpu --num-gpus 1
     zoo compare --paper-table --set profile=smoke --steps 5 --reference-steps 20
     """
     from rich.console import Console
@@ -105,18 +130,28 @@ def command(registry: Registry, config_path, tasks, losses, model, seeds, steps,
                  batch_size=batch_size, lr=lr, train_length=train_length,
                  test_length=test_length, metrics=metrics)
     given = {k: v for k, v in flags.items() if v is not None}
+    run_flags = dict(executor=executor, jobs=jobs, num_cpus=num_cpus, num_gpus=num_gpus,
+                     ray_address=ray_address, slurm_partition=slurm_partition,
+                     slurm_time_min=slurm_time_min, slurm_mem_gb=slurm_mem_gb,
+                     slurm_array_parallelism=slurm_array_parallelism,
+                     slurm_cluster=slurm_cluster, logger=logger, out=out)
     started = time.perf_counter()
     if paper_table:
+        if any(v is not None for k, v in run_flags.items() if k not in ("jobs", "out")):
+            raise ConfigError("--paper-table runs on the local executor; --executor, its "
+                              "resources and --logger belong to loss comparisons")
         _paper(console, registry, given, config_path, jobs, out, resume, recipe, reference_steps,
                overrides, started)
         return
     if recipe or reference_steps is not None or overrides:
         raise ConfigError("--recipe, --reference-steps and --set belong to --paper-table")
     from zoo.compare.comparison import run_comparison, shell_command
-    from zoo.compare.settings import (CompareSettings, load_settings_file, parse_loss_choice,
+    from zoo.compare.settings import (CompareSettings, RunOptions, load_settings_file,
+                                      parse_loss_choice, parse_run_options,
                                       settings_from_mapping, split_list)
 
-    options: dict = {}
+    options = RunOptions()
+    is_loss = set(registry.names("losses", with_aliases=True)).__contains__
     if resume:
         if not out:
             raise ConfigError("--resume needs --out DIR (the comparison to continue)")
@@ -127,7 +162,7 @@ def command(registry: Registry, config_path, tasks, losses, model, seeds, steps,
         settings = _recorded(Path(out), "compare")
     else:
         if config_path:
-            settings, options = load_settings_file(config_path)
+            settings, options = load_settings_file(config_path, is_loss)
         else:
             settings = CompareSettings()
         data: dict = {}
@@ -138,10 +173,10 @@ def command(registry: Registry, config_path, tasks, losses, model, seeds, steps,
         losses_text = data.pop("losses", None)
         settings = settings_from_mapping(data, "command line", base=settings)
         if losses_text is not None:
-            settings.losses = [parse_loss_choice(n, "--losses") for n in split_list(losses_text)]
-    out = out or options.get("out")
-    jobs = jobs or options.get("jobs")
-    result = run_comparison(settings, registry=registry, out=out, jobs=jobs,
+            settings.losses = [parse_loss_choice(n, "--losses", is_loss)
+                               for n in split_list(losses_text)]
+    options = parse_run_options(run_flags, "command line", base=options)
+    result = run_comparison(settings, registry=registry, options=options,
                             on_result=_printer(console, started), command=shell_command())
     _finish(console, result, "compare")
 

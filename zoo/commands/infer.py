@@ -26,9 +26,10 @@ with NaN or infinite values is refused (one line naming the image), never writte
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import click
 
@@ -217,6 +218,23 @@ def model_input(image: "torch.Tensor", channels: int) -> "torch.Tensor":
     return image[None]
 
 
+@contextmanager
+def output_folder(path: Path) -> Iterator[Path]:
+    """Make the output folder for the block; one this command made is removed again when the
+    block fails before writing into it (no empty folder is left behind)."""
+    made = not path.exists()
+    make_folder(path)
+    try:
+        yield path
+    except BaseException:
+        if made:
+            try:
+                path.rmdir()  # only when empty
+            except OSError:
+                pass
+        raise
+
+
 # ------------------------------------------------------------------------------------ command
 @click.command("infer")
 @click.argument("model")
@@ -272,12 +290,12 @@ def command(registry, model, inputs, output, weights, tile, overlap, blend, devi
         raise ZooError(f"--part {part!r}: model {model!r} has parts {', '.join(split)}")
     parts = list(split) if all_parts and split else None
     plan = plan_outputs(found.images, out_dir, parts, overwrite=overwrite)
-    make_folder(out_dir)
     in_ch = getattr(net, "in_ch", 3)
-    written = []
+    written: list[Path] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with output_folder(out_dir), Progress(*columns, console=console, transient=True,
+                                          disable=not console.is_terminal) as progress:
         for path, targets in plan.items():
             loaded = load_image(path, alpha=alpha)
             x = model_input(loaded.image, in_ch)

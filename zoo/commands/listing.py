@@ -5,6 +5,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from zoo.errors import did_you_mean
 from zoo.registry import KINDS, Registry
 
 from . import KIND_WORDS, console, kind_argument, pass_registry, warn_load_errors
@@ -41,6 +42,8 @@ def command(registry: Registry, kind: str | None, pattern: str | None) -> None:
             n += 1
     if n:
         console().print(table)
-    else:
-        console().print(f"no {' / '.join(kinds)} match {pattern!r}")
+    else:  # not an error (a pattern may match nothing), but a kind's typo gets a hint
+        close = did_you_mean(pattern or "", [*KINDS, "loss"]) if kind is None else []
+        hint = f" (did you mean the kind {close[0]!r}?)" if close else ""
+        console().print(f"no {' / '.join(kinds)} match {pattern!r}{hint}", highlight=False)
     warn_load_errors(registry)

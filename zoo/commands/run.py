@@ -36,16 +36,19 @@ def command():
               help="Device (default: the recipe's, else cpu).")
 @click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
 @click.option("--no-progress", is_flag=True, help="Plain log lines instead of progress bars.")
+@click.option("--logger", type=click.Choice(["csv", "tensorboard", "none"]), default="csv",
+              show_default=True, help="Training scalars: scalars.csv; tensorboard adds event "
+                                      "files and image grids in tb/ (the tensorboard extra).")
 @pass_registry
 def recipe_cmd(registry: Registry, name, overrides, dry_run, resume, out_dir, device, seed,
-               no_progress):
+               no_progress, logger):
     """Train recipe NAME (a registered name or a .toml path), then evaluate and report."""
     from zoo.engine import run_recipe
     from zoo.report import write_report
 
     result = run_recipe(name, list(overrides), registry=registry, out_dir=out_dir, resume=resume,
                         device=device, seed=seed, dry_run=dry_run, progress=not no_progress,
-                        argv=["zoo", *sys.argv[1:]])
+                        argv=["zoo", *sys.argv[1:]], logger=logger)
     if dry_run:
         click.echo(f"dry run of {result.recipe.name} (profile {result.recipe.profile or '-'}): "
                    f"{len(result.checks)} checks passed")

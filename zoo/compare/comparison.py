@@ -25,10 +25,11 @@ from zoo.registry import Registry
 from zoo.atomic import atomic_write_text
 
 from .cells import INPUT_ROW, Cell, NotApplicable, all_metrics, plan_cells
+from .executors import make_executor
 from .plot import plot_table
 from .runner import (RunSummary, TrainFn, default_jobs, prepare_out_dir, probe_metrics,
                      run_cells)
-from .settings import CompareSettings, budget_hash, default_losses
+from .settings import CompareSettings, RunOptions, budget_hash, default_losses
 from .table import ResultTable, Row, to_markdown, write_cells_csv, write_csv
 from .tasks import check_loss_names, get_task, task_metrics
 
@@ -88,15 +89,20 @@ def build_table(title: str, settings: CompareSettings, cells: list[Cell],
 
 def run_comparison(settings: CompareSettings, *, registry: Registry,
                    out: str | Path | None = None, jobs: int | None = None,
+                   options: RunOptions | None = None,
                    train_fn: str | TrainFn | None = None,
                    on_result: Callable[[dict, int, int, bool], None] | None = None,
                    command: str | None = None) -> ComparisonResult:
     """Run (or resume) a comparison and write its outputs; returns them.
 
-    ``train_fn`` replaces the engine adapter (a callable or ``"module:function"``, called as
-    ``fn(cell, context, cell_dir, registry)``: :func:`zoo.compare.train.train_cell`);
-    ``command`` is the shell command shown above the Markdown table (the CLI passes its own).
+    ``options`` say where the cells run (executor and resources), the logger and the default
+    output folder (:class:`~zoo.compare.settings.RunOptions`); ``out`` and ``jobs`` given here
+    win over theirs.  ``train_fn`` replaces the engine adapter (a callable or
+    ``"module:function"``, called as ``fn(cell, context, cell_dir, registry)``:
+    :func:`zoo.compare.train.train_cell`); ``command`` is the shell command shown above the
+    Markdown table (the CLI passes its own).
     """
+    options = options or RunOptions()
     t0 = time.perf_counter()
     if not settings.losses:
         settings.losses = default_losses()
@@ -110,12 +116,13 @@ def run_comparison(settings: CompareSettings, *, registry: Registry,
     unavailable = probe_metrics(metrics, registry)
     cells, skipped = plan_cells(settings, registry, unavailable=list(unavailable))
     budget = settings.budget()
-    out = Path(out) if out else default_out(settings, budget_hash(budget))
+    out = Path(out or options.out or default_out(settings, budget_hash(budget)))
+    executor = make_executor(options, out, jobs or options.jobs or default_jobs())
     h = prepare_out_dir(out, "compare", budget, settings.to_dict())
-    ctx: dict[str, Any] = {"budget_hash": h, "budget": budget}
+    ctx: dict[str, Any] = {"budget_hash": h, "budget": budget, **cell_context(options)}
     if train_fn is not None:
         ctx["train_fn"] = train_fn
-    summary = run_cells(cells, out, ctx, registry=registry, jobs=jobs or default_jobs(),
+    summary = run_cells(cells, out, ctx, registry=registry, executor=executor,
                         on_result=on_result)
     title = f"Loss comparison ({settings.name})" if settings.name else "Loss comparison"
     table = build_table(title, settings, cells, skipped, summary.results, metrics, unavailable,
@@ -124,6 +131,16 @@ def run_comparison(settings: CompareSettings, *, registry: Registry,
     result.files = write_outputs(result, command)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def cell_context(options: RunOptions) -> dict[str, Any]:
+    """What a cell needs to know of the run options: its torch threads (a local worker shares
+    the cores: one; a Ray task or Slurm job has ``num_cpus``), its device (``cuda`` when it was
+    given GPUs) and its logger."""
+    remote = options.executor != "local"
+    return {"threads": options.num_cpus if remote else 1,
+            "device": "cuda" if remote and options.num_gpus > 0 else "cpu",
+            "logger": options.logger}
 
 
 def shell_command() -> str:

@@ -1,63 +1,45 @@
-"""Running cells: in parallel worker processes, each cell's result written atomically, crashed
+"""Running cells: each unfinished cell on the chosen executor (:mod:`zoo.compare.executors`:
+local worker processes, Ray tasks, Slurm jobs), each cell's result written atomically, crashed
 cells reported while the others finish, finished cells skipped on resume.
 
 Layout of an output folder::
 
     DIR/comparison.json        settings, budget hash (guards against mixing settings)
-    DIR/cells/<id>.json        one result per cell: status, metrics, error, wall time
+    DIR/cells/<id>.json        one result per cell: status, metrics, error, wall time, executor
     DIR/cells/<id>/cell.log    the cell's log (traceback of a crash included)
-    DIR/cells/<id>/...         whatever the engine writes for that run
+    DIR/cells/<id>/...         whatever the engine writes for that run (scalars.csv, tb/)
+    DIR/slurm/                 submitit's job scripts and logs (slurm executor)
 
-A cell counts as finished when its JSON says ``"status": "ok"`` under the current budget hash;
-failed cells are retried on the next run.  With ``jobs > 1`` cells run in worker processes
-(forked where the platform allows, else spawned), each with ``torch.set_num_threads(1)``
-(``jobs`` processes share the cores; more threads per process only oversubscribe them);
-``jobs == 1`` runs in this process.  The registry is handed down: a forked worker inherits the
-caller's, a spawned one rebuilds it from the same configuration.
+The folder is the single source of truth: a cell counts as finished when its JSON says
+``"status": "ok"`` under the current budget hash, whichever executor wrote it; failed,
+interrupted and missing cells are run again by the next run (``--resume``), on any executor.
+A cell whose worker died without writing its JSON (killed, out of memory, its job pre-empted)
+gets a ``failed`` record with the executor's error.
 """
 from __future__ import annotations
 
-import importlib
-import json
 import os
-import time
-import traceback
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 
 from zoo.atomic import atomic_write_json
 from zoo.engine.evaluation import metric_needs_mask
-from zoo.engine.trainer import Interrupted
-from zoo.errors import ConfigError, UnknownNameError, ZooError
-from zoo.registry import Registry, build_registry
+from zoo.errors import ConfigError, UnknownNameError, ZooError, error_line
+from zoo.registry import Registry
 
 from .cells import Cell, jsonable
+from .executors import CellExecutor, LocalExecutor
 from .settings import budget_diff, budget_hash
+# the worker's helpers, also used by the adapters (train, paper) through this module
+from .worker import (DEFAULT_TRAIN_FN, TrainFn, cell_json, cell_logger, execute_cell,
+                     failure_record, now, read_json)
 
-#: The function that trains and evaluates one cell:
-#: ``fn(cell, context, cell_dir, registry) -> metrics`` or ``(metrics, extra record fields)``.
-TrainFn = Callable[[Cell, dict, Path, Registry], Any]
-DEFAULT_TRAIN_FN = "zoo.compare.train:train_cell"
-
-
-def read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line: a ZooError's message, else ``Type: message``."""
-    text = str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split()) or type(exc).__name__
+__all__ = ["DEFAULT_TRAIN_FN", "TrainFn", "RunSummary", "cell_json", "cell_logger",
+           "default_jobs", "execute_cell", "finished", "prepare_out_dir",
+           "probe_metrics", "read_json", "run_cells"]
 
 
 def prepare_out_dir(out: Path, mode: str, budget: dict, info: dict) -> str:
@@ -79,27 +61,8 @@ def prepare_out_dir(out: Path, mode: str, budget: dict, info: dict) -> str:
                           f"use another --out")
     atomic_write_json({"mode": mode, "budget_hash": h, "budget": jsonable(budget),
                        "settings": jsonable(info),
-                       "created": (old or {}).get("created", _now()), "updated": _now()}, record)
+                       "created": (old or {}).get("created", now()), "updated": now()}, record)
     return h
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def cell_logger(cell_dir: Path) -> Callable[[str], None]:
-    """A log function appending lines to the cell's ``cell.log``."""
-    path = cell_dir / "cell.log"
-
-    def log(msg: str) -> None:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(msg.rstrip() + "\n")
-
-    return log
-
-
-def cell_json(out: Path, cell_id: str) -> Path:
-    return out / "cells" / f"{cell_id}.json"
 
 
 def finished(out: Path, cell: Cell, h: str) -> dict | None:
@@ -110,83 +73,6 @@ def finished(out: Path, cell: Cell, h: str) -> dict | None:
             and res.get("cell", {}).get("metrics") == list(cell.metrics):
         return res
     return None
-
-
-def _resolve(fn: str | TrainFn) -> TrainFn:
-    if callable(fn):
-        return fn
-    mod, _, attr = fn.partition(":")
-    return getattr(importlib.import_module(mod), attr)
-
-
-def execute_cell(cell_dict: dict, ctx: dict, registry: Registry) -> dict:
-    """Train and evaluate one cell; write its result JSON atomically; never raises (but Ctrl-C).
-
-    ``ctx`` holds ``out`` (the output folder), ``budget_hash``, ``train_fn`` and whatever the
-    train function needs (``budget``).
-    """
-    cell = Cell.from_dict(cell_dict)
-    out = Path(ctx["out"])
-    cell_dir = out / "cells" / cell.id
-    cell_dir.mkdir(parents=True, exist_ok=True)
-    log_path = cell_dir / "cell.log"
-    t0 = time.perf_counter()
-    status, metrics, error, extra = "ok", {}, None, {}
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"[{_now()}] start {cell.id} (pid {os.getpid()})\n{json.dumps(cell_dict)}\n")
-        log.flush()
-        try:
-            result = _resolve(ctx["train_fn"])(cell, ctx, cell_dir, registry)
-            if isinstance(result, tuple):
-                metrics, extra = result
-            else:
-                metrics = result
-            metrics = {k: float(v) for k, v in metrics.items()}
-        except KeyboardInterrupt:
-            log.write(f"[{_now()}] interrupted\n")
-            raise
-        except BaseException as exc:  # noqa: BLE001 - a crashed cell must not stop the others
-            status = "interrupted" if _is_interruption(exc) else "failed"
-            error = one_line(exc)
-            log.write(traceback.format_exc())
-        wall = time.perf_counter() - t0
-        log.write(f"[{_now()}] {status} in {wall:.1f} s: {error or metrics}\n")
-    result = {"cell": jsonable(cell.to_dict()), "status": status, "metrics": metrics,
-              "error": error, "log": str(log_path), "wall_s": round(wall, 3),
-              "finished": _now(), "budget_hash": ctx["budget_hash"], "pid": os.getpid(),
-              **jsonable(extra)}
-    atomic_write_json(result, cell_json(out, cell.id))
-    return result
-
-
-def _mp_context():
-    """``fork`` where the platform has it (workers start at once, with this process's registry
-    and imports; like DataLoader workers they run torch with one thread, which keeps OpenMP
-    fork-safe), else ``spawn`` (workers rebuild the registry from its configuration)."""
-    return get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-
-
-def _is_interruption(exc: BaseException) -> bool:
-    """The engine's SIGTERM / Ctrl-C stop (a checkpoint was saved; the cell resumes later)."""
-    return isinstance(exc, Interrupted)
-
-
-#: A worker process's registry, set once by :func:`_init_worker`.
-_worker_registry: Registry | None = None
-
-
-def _init_worker(registry: Any, threads: int) -> None:
-    """Worker set-up: its torch threads and its registry (the caller's own when forked, else
-    rebuilt from the caller's registry configuration)."""
-    global _worker_registry
-    torch.set_num_threads(threads)
-    _worker_registry = registry if isinstance(registry, Registry) else \
-        build_registry(config=registry)
-
-
-def _execute_in_worker(cell_dict: dict, ctx: dict) -> dict:
-    assert _worker_registry is not None, "worker started without _init_worker"
-    return execute_cell(cell_dict, ctx, _worker_registry)
 
 
 @dataclass
@@ -204,15 +90,19 @@ class RunSummary:
 
 
 def run_cells(cells: Sequence[Cell], out: Path, ctx: dict, *, registry: Registry,
-              jobs: int = 1,
+              jobs: int = 1, executor: CellExecutor | None = None,
               on_result: Callable[[dict, int, int, bool], None] | None = None) -> RunSummary:
-    """Run the unfinished ``cells`` (``jobs`` at a time); return every cell's result.
+    """Run the unfinished ``cells`` on ``executor`` (default: ``jobs`` local worker processes);
+    return every cell's result.
 
     ``ctx`` must hold ``budget_hash`` and may hold ``train_fn`` (default
-    :data:`DEFAULT_TRAIN_FN`); ``out`` is added.  ``on_result(result, done, total, reused)`` is
-    called as each cell finishes; reused cells come first with ``reused=True``.
+    :data:`DEFAULT_TRAIN_FN`); ``out`` (absolute, for remote workers) and ``executor`` (its
+    name) are added.  ``on_result(result, done, total, reused)`` is called as each cell
+    finishes; reused cells come first with ``reused=True``.
     """
-    ctx = {"train_fn": DEFAULT_TRAIN_FN, **ctx, "out": str(out)}
+    executor = executor or LocalExecutor(jobs)
+    out = Path(out).absolute()
+    ctx = {"train_fn": DEFAULT_TRAIN_FN, **ctx, "out": str(out), "executor": executor.name}
     summary = RunSummary()
     todo = []
     for cell in cells:
@@ -226,55 +116,29 @@ def run_cells(cells: Sequence[Cell], out: Path, ctx: dict, *, registry: Registry
     if on_result:
         for i, cid in enumerate(summary.reused, 1):
             on_result(summary.results[cid], i, total, True)
-
-    def record(res: dict) -> None:
-        nonlocal done
-        if res.get("status") == "interrupted":
-            summary.interrupted = True
-        done += 1
-        summary.results[res["cell"]["id"]] = res
-        summary.ran.append(res["cell"]["id"])
-        if on_result:
-            on_result(res, done, total, False)
-
     if not todo:
         return summary
-    if jobs <= 1 or len(todo) == 1:
-        try:
-            for cell in todo:
-                record(execute_cell(cell.to_dict(), ctx, registry))
-                if summary.interrupted:
-                    break
-        except KeyboardInterrupt:
-            summary.interrupted = True
-        return summary
-    context = _mp_context()
-    handed = registry if context.get_start_method() == "fork" else registry.config
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context,
-                               initializer=_init_worker,
-                               initargs=(handed, int(ctx.get("threads", 1))))
-    futures = {pool.submit(_execute_in_worker, c.to_dict(), ctx): c for c in todo}
+    outcomes = executor.run(todo, ctx, registry)
     try:
-        pending = set(futures)
-        while pending:
-            finished_now, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished_now:
-                cell = futures[fut]
-                try:
-                    record(fut.result())
-                except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
-                    res = {"cell": jsonable(cell.to_dict()), "status": "failed",
-                           "metrics": {}, "error": f"worker process died ({one_line(exc)})",
-                           "log": str(out / "cells" / cell.id / "cell.log"), "wall_s": None,
-                           "finished": _now(), "budget_hash": ctx["budget_hash"]}
-                    atomic_write_json(res, cell_json(out, cell.id))
-                    record(res)
+        for outcome in outcomes:
+            res, error = outcome.result, outcome.error or "no result"
+            if res is not None and not cell_json(out, outcome.cell.id).is_file():
+                error = (f"its record was written on {res.get('host')}, not into {out}: the "
+                         f"workers must share the output folder (same path)")
+                res = None  # written on a disk this process does not see
+            if res is None:
+                res = failure_record(outcome.cell, ctx, error)
+            if res.get("status") == "interrupted":
+                summary.interrupted = True
+            done += 1
+            summary.results[outcome.cell.id] = res
+            summary.ran.append(outcome.cell.id)
+            if on_result:
+                on_result(res, done, total, False)
     except KeyboardInterrupt:
         summary.interrupted = True
-        for fut in futures:
-            fut.cancel()
     finally:
-        pool.shutdown(wait=not summary.interrupted, cancel_futures=True)
+        outcomes.close()  # cancels what has not finished
     return summary
 
 
@@ -306,7 +170,7 @@ def probe_metrics(names: Iterable[str], registry: Registry) -> dict[str, str]:
         except ZooError as exc:
             if isinstance(exc, UnknownNameError):  # the user's mistake: say so now
                 raise
-            out[name] = one_line(exc)
+            out[name] = error_line(exc)
         except Exception as exc:  # noqa: BLE001 - reported as the column's reason
-            out[name] = one_line(exc)
+            out[name] = error_line(exc)
     return out

@@ -2,7 +2,11 @@
 Markdown on disk.
 
 Rows are (group, row label) — for a comparison (task, loss), for the paper table ("", row) —
-and columns are metrics.  A metric that could not run here (e.g. LPIPS without its AlexNet
+and columns are metrics.  **Best** (bold) is marked only when it is a significant lead
+(:meth:`ResultTable.leader`): the row with the best mean is compared with the runner-up by
+:func:`zoo.stats.seed_difference` -- the 95 % paired t-interval of the per-seed differences when
+both rows ran on the same seeds, else Welch's t-interval -- and marked only when that interval
+excludes zero (:data:`BEST_RULE`, printed under every table).  With one seed nothing is marked.  A metric that could not run here (e.g. LPIPS without its AlexNet
 weights) stays a column, shown as ``n/a`` with the reason under the table; a (task, loss) pair
 that does not apply is a row saying so; a failed cell is counted and named under the table.
 """
@@ -20,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zoo.atomic import atomic_open
+from zoo.stats import LEVEL, Interval, seed_difference, verdict
 
 #: How metric names are shown in column headers.
 DISPLAY = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "g-psnr": "G-PSNR",
@@ -31,6 +36,24 @@ def display(metric: str) -> str:
     return DISPLAY.get(metric, metric)
 
 
+#: How the best row of a column is decided; written under every table.
+BEST_RULE = (f"Bold marks the best mean of a column only when it leads the runner-up "
+             f"significantly: the {round(LEVEL * 100)} % t-interval of the difference over seeds "
+             f"(paired by seed when both rows ran on the same seeds, else Welch's) excludes zero. "
+             f"With one seed, or a lead inside that interval, nothing is marked.")
+
+
+@dataclass(frozen=True)
+class Lead:
+    """The best row of a column and how far it leads the runner-up (best minus runner-up, in
+    the metric's units; positive means better for a higher-is-better metric)."""
+
+    best: str
+    runner_up: str
+    difference: Interval
+    significant: bool
+
+
 @dataclass
 class Row:
     """One table row: values per metric over the seeds that finished, or why there are none."""
@@ -38,6 +61,7 @@ class Row:
     group: str
     label: str
     values: dict[str, list[float]] = field(default_factory=dict)
+    by_seed: dict[str, dict[int, float]] = field(default_factory=dict)  # metric -> seed -> value
     seeds: list[int] = field(default_factory=list)
     failed: list[tuple[int, str, str]] = field(default_factory=list)  # (seed, error, log)
     note: str = ""  # not applicable: reason
@@ -52,6 +76,7 @@ class Row:
             self.seeds.append(seed)
             for m, v in result.get("metrics", {}).items():
                 self.values.setdefault(m, []).append(float(v))
+                self.by_seed.setdefault(m, {})[seed] = float(v)
 
     def stat(self, metric: str) -> tuple[float, float, int] | None:
         vals = [v for v in self.values.get(metric, []) if math.isfinite(v)]
@@ -59,6 +84,10 @@ class Row:
             return None
         std = statistics.stdev(vals) if len(vals) > 1 else 0.0
         return statistics.fmean(vals), std, len(vals)
+
+    def finite_by_seed(self, metric: str) -> dict[int, float]:
+        """``{seed: value}`` of ``metric`` over the seeds that gave a finite value."""
+        return {s: v for s, v in self.by_seed.get(metric, {}).items() if math.isfinite(v)}
 
 
 @dataclass
@@ -87,12 +116,50 @@ class ResultTable:
                 out.append(r.group)
         return out
 
+    def leader(self, group: str, metric: str) -> Lead | None:
+        """The row with the best mean of ``metric`` within ``group`` (baselines excluded) and
+        its lead over the runner-up; None with fewer than two rows to rank."""
+        higher = self.directions.get(metric, "higher") != "lower"
+        sign = 1.0 if higher else -1.0
+        cands = sorted(((sign * s[0], r.label, r) for r in self.rows if r.group == group
+                        and r.label not in self.baselines and not r.note
+                        and (s := r.stat(metric)) is not None),
+                       key=lambda c: c[0], reverse=True)
+        if len(cands) < 2:
+            return None
+        (_, best, top), (_, second, nxt) = cands[0], cands[1]
+        diff = seed_difference(top.finite_by_seed(metric), nxt.finite_by_seed(metric))
+        return Lead(best, second, diff, verdict(diff, higher_is_better=higher) == "helps")
+
     def best(self, group: str, metric: str) -> str | None:
-        """Label of the row with the best mean of ``metric`` within ``group``."""
-        sign = -1.0 if self.directions.get(metric, "higher") == "lower" else 1.0
-        cands = [(sign * s[0], r.label) for r in self.rows if r.group == group
-                 and r.label not in self.baselines and (s := r.stat(metric)) is not None]
-        return max(cands)[1] if len(cands) > 1 else None
+        """Label of the row that leads ``metric`` within ``group`` significantly (see
+        :data:`BEST_RULE`), else None."""
+        lead = self.leader(group, metric)
+        return lead.best if lead is not None and lead.significant else None
+
+    def unmarked_leads(self, group: str) -> list[str]:
+        """One phrase per column of ``group`` whose leader is not significantly ahead (columns
+        where one seed leaves no interval are named together)."""
+        out, no_interval = [], []
+        for m in self.metrics_of(group):
+            lead = None if m in self.unavailable else self.leader(group, m)
+            if lead is None or lead.significant:
+                continue
+            iv = lead.difference
+            if not iv.defined:
+                no_interval.append(display(m))
+                continue
+            method = (f"paired t over {iv.n} seeds" if iv.method == "paired t"
+                      else f"Welch, {iv.n} runs in all")
+            out.append(f"{display(m)}: {lead.best} vs {lead.runner_up} "
+                       f"{iv.format(self.digits(m))} ({method})")
+        if no_interval:
+            out.append(f"{', '.join(no_interval)}: one seed, no interval")
+        return out
+
+    def digits(self, metric: str) -> int:
+        """Decimals shown for ``metric`` (4 for SSIM-like and LPIPS, else 2, unless set)."""
+        return self.decimals.get(metric, 4 if "ssim" in metric or metric == "lpips" else 2)
 
     def fmt(self, row: Row, metric: str) -> str:
         if metric in self.unavailable:
@@ -100,13 +167,18 @@ class ResultTable:
         s = row.stat(metric)
         if s is None:
             return "–"
-        d = self.decimals.get(metric, 4 if "ssim" in metric or metric == "lpips" else 2)
+        d = self.digits(metric)
         mean, std, n = s
         return f"{mean:.{d}f} ± {std:.{d}f}" if n > 1 else f"{mean:.{d}f}"
 
     def notes(self) -> list[str]:
         out = [f"{display(m)}: not available here — {why}" for m, why in self.unavailable.items()]
         out += self.remarks
+        for group in self.groups():
+            ties = self.unmarked_leads(group)
+            if ties:
+                where = f"{group}: " if group else ""
+                out.append(f"{where}no significant best — " + "; ".join(ties))
         for r in self.rows:
             where = f"{r.group} / {r.label}" if r.group else r.label
             if r.note:
@@ -163,10 +235,12 @@ def write_cells_csv(results: Iterable[Mapping], metrics: Sequence[str], path: Pa
 
 
 def to_markdown(table: ResultTable, command: str | None = None) -> str:
-    """Markdown: one table per group (the best mean per column in bold), then the notes."""
+    """Markdown: one table per group (a significant best per column in bold, see
+    :data:`BEST_RULE`), then the notes."""
     lines = [f"## {table.title}", ""]
     if table.caption:
         lines += [table.caption, ""]
+    lines += [BEST_RULE, ""]
     if command:
         lines += ["```", command, "```", ""]
     for group in table.groups():
@@ -219,6 +293,7 @@ def to_rich(table: ResultTable) -> Group:
         parts.append(t)
     if table.caption:
         parts.append(Text(table.caption, style="dim"))
+    parts.append(Text(BEST_RULE.replace("Bold marks", "Green marks"), style="dim"))
     notes = table.notes()
     if notes:
         parts.append(Text("\n".join(f"• {n}" for n in notes)))

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from zoo.config import with_context
 from zoo.engine.evaluation import evaluate_model
+from zoo.engine.loggers import make_logger
 from zoo.engine.spec import OptimizerSpec, Schedule, StageEval
 from zoo.engine.state import seed_everything
 from zoo.engine.trainer import StepCallback, TrainOptions, train_stage
@@ -66,14 +67,16 @@ def train_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path, registry: Reg
     train, test = build_datasets(cell.task, budget, registry)
     seed_everything(cell.seed)
     model = registry.create("models", budget["model"], **dict(budget.get("model_args") or {}))
-    res = train_stage(
-        model, cell.terms, train, registry=registry,
-        schedule=Schedule(steps=steps, batch_size=int(budget["batch_size"]),
-                          log_every=max(1, steps // 10)),
-        optimizer=OptimizerSpec("adam", {"lr": float(budget["lr"])}), test_data=test,
-        evaluation=StageEval(metrics=tuple(cell.metrics)),
-        options=TrainOptions(device="cpu", seed=cell.seed, out_dir=cell_dir, name=cell.id,
-                             progress=False, log=cell_logger(cell_dir), on_step=on_step))
+    with make_logger(ctx.get("logger", "none"), cell_dir, split_stages=False) as logger:
+        res = train_stage(
+            model, cell.terms, train, registry=registry,
+            schedule=Schedule(steps=steps, batch_size=int(budget["batch_size"]),
+                              log_every=max(1, steps // 10)),
+            optimizer=OptimizerSpec("adam", {"lr": float(budget["lr"])}), test_data=test,
+            evaluation=StageEval(metrics=tuple(cell.metrics)),
+            options=TrainOptions(device=ctx.get("device", "cpu"), seed=cell.seed,
+                                 out_dir=cell_dir, name=cell.id, progress=False,
+                                 log=cell_logger(cell_dir), on_step=on_step, logger=logger))
     final = res.history[-1] if res.history else {}
     return dict(res.metrics), {"encoders": list(res.encoders),
                                "final_loss": final.get("total"), "train_seconds": res.seconds}

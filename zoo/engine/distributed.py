@@ -1,22 +1,100 @@
-"""Distributed helpers: the same training code runs alone or under ``torchrun`` (DDP).
+"""Distributed helpers: the same training code runs alone or as one of several processes (DDP),
+on one machine or several.
 
-``torchrun --nproc_per_node N`` sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous
-variables; :func:`setup` then joins the process group (``gloo`` on CPU, ``nccl`` on CUDA).
-Rank 0 alone writes logs, checkpoints and the report; the others wait at barriers.
+The process group is described by the standard variables of PyTorch's ``env://`` rendezvous,
+which ``torchrun`` sets on every node (and which a Slurm script or submitit's
+``TorchDistributedEnvironment`` can export — docs/recipes.md):
+
+* ``RANK`` — this process among all of them (0 … ``WORLD_SIZE`` − 1; rank 0 writes);
+* ``WORLD_SIZE`` — processes in all, over every node;
+* ``LOCAL_RANK`` — this process on its node (its GPU: ``cuda:LOCAL_RANK``); default ``RANK``
+  on a single node, ``RANK mod LOCAL_WORLD_SIZE`` when that is given;
+* ``LOCAL_WORLD_SIZE`` — processes on this node (optional; for the log and the default above);
+* ``MASTER_ADDR``, ``MASTER_PORT`` — where rank 0 listens for the others.
+
+:func:`read_env` reads and checks them (a mistake names the variable); :func:`setup` joins the
+process group (``gloo`` on CPU, ``nccl`` on CUDA) when ``WORLD_SIZE`` > 1.  Rank 0 alone writes
+logs, checkpoints and the report, into a run folder the other nodes must see at the same path
+(a shared file system); the others wait at barriers.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Mapping
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from zoo.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """The launcher's description of the process group (see the module docstring)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    local_world: int | None = None
+    master_addr: str = ""
+    master_port: int = 0
+
+    @property
+    def nodes(self) -> int | None:
+        """Nodes in the group, when ``LOCAL_WORLD_SIZE`` says how many processes each runs."""
+        return -(-self.world // self.local_world) if self.local_world else None
+
+
+def _int_var(env: Mapping[str, str], name: str, default: int | None = None, *,
+             low: int = 0) -> int:
+    text = env.get(name)
+    if text is None or text.strip() == "":
+        if default is None:
+            raise ConfigError(f"{name} is not set (WORLD_SIZE={env.get('WORLD_SIZE')} asks for "
+                              f"several processes; launch with torchrun, or export RANK, "
+                              f"WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT)")
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r}: expected an integer") from None
+    if value < low:
+        raise ConfigError(f"{name}={value}: expected at least {low}")
+    return value
+
+
+def read_env(env: Mapping[str, str] | None = None) -> DistEnv:
+    """The process group from the environment (``os.environ`` by default); one process alone
+    when ``WORLD_SIZE`` is unset or 1.  Inconsistent values are a :class:`ConfigError` naming
+    the variable."""
+    env = os.environ if env is None else env
+    world = _int_var(env, "WORLD_SIZE", 1, low=1)
+    if world == 1:
+        return DistEnv()
+    rank = _int_var(env, "RANK")
+    if rank >= world:
+        raise ConfigError(f"RANK={rank} but WORLD_SIZE={world}: ranks go from 0 to {world - 1}")
+    local_world = _int_var(env, "LOCAL_WORLD_SIZE", 0, low=1) if env.get("LOCAL_WORLD_SIZE") \
+        else None
+    local_rank = _int_var(env, "LOCAL_RANK", rank % local_world if local_world else rank)
+    if local_world and local_rank >= local_world:
+        raise ConfigError(f"LOCAL_RANK={local_rank} but LOCAL_WORLD_SIZE={local_world}")
+    addr = env.get("MASTER_ADDR", "").strip()
+    if not addr:
+        raise ConfigError(f"MASTER_ADDR is not set (WORLD_SIZE={world}): the address of rank "
+                          f"0's node, which every process must reach")
+    port = _int_var(env, "MASTER_PORT", low=1)
+    if port > 65535:
+        raise ConfigError(f"MASTER_PORT={port}: not a TCP port")
+    return DistEnv(rank, world, local_rank, local_world, addr, port)
+
 
 @dataclass(frozen=True)
 class DistInfo:
-    """Where this process stands: ``rank`` of ``world`` processes, and its device."""
+    """Where this process stands: ``rank`` of ``world`` processes (``local_rank`` on its node),
+    and its device."""
 
     rank: int = 0
     world: int = 1
@@ -33,22 +111,27 @@ class DistInfo:
 
 
 def launched_by_torchrun() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+    """Several processes were asked for (``WORLD_SIZE`` > 1 and a ``RANK``)."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and "RANK" in os.environ
 
 
 def setup(device: str = "cpu") -> DistInfo:
-    """Join the process group when started by torchrun (once per process); else single process."""
-    if not launched_by_torchrun():
+    """Join the process group described by the environment (once per process); else one
+    process alone."""
+    env = read_env()
+    if env.world == 1:
         return DistInfo(device=device)
-    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    local_rank = int(os.environ.get("LOCAL_RANK", rank))
     if device.startswith("cuda"):
-        torch.cuda.set_device(local_rank)
-        device = f"cuda:{local_rank}"
-    if not dist.is_initialized():
+        if env.local_rank >= torch.cuda.device_count():
+            raise ConfigError(f"LOCAL_RANK={env.local_rank} but this node has "
+                              f"{torch.cuda.device_count()} GPU(s): start one process per GPU "
+                              f"(torchrun --nproc_per_node)")
+        torch.cuda.set_device(env.local_rank)
+        device = f"cuda:{env.local_rank}"
+    if not dist.is_initialized():  # env:// (under torchrun: the store its agent hosts)
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo",
-                                rank=rank, world_size=world)
-    return DistInfo(rank=rank, world=world, local_rank=local_rank, device=device)
+                                rank=env.rank, world_size=env.world)
+    return DistInfo(rank=env.rank, world=env.world, local_rank=env.local_rank, device=device)
 
 
 def barrier(info: DistInfo) -> None:

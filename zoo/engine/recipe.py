@@ -18,6 +18,12 @@ reaches every stage that does not set ``model_args`` itself, and a key set on a 
 the stages that extend it.  A key a stage only inherits can be addressed on that stage as well
 (``--set stages.control.schedule.steps=5``): it then becomes the stage's own.
 
+**Loss expressions.**  A stage's ``loss`` may be a string, ``loss = "0.8*l1 + 0.2*ms-ssim"``
+(also ``--set stages.x.loss=...``): terms comparing ``pred`` with ``gt``
+(:data:`EXPRESSION_INPUTS`), read by :func:`zoo.losses.term.parse_loss_expression` with the
+registry's loss names and written out as term tables.  ``--set stages.x.loss.0.weight=0.5``
+addresses one term of the list (from 0).
+
 The result is parsed into :class:`zoo.engine.spec.Recipe`, which keeps the ``profile`` it used
 and has no ``profiles``, ``stage_defaults`` or ``extends``: the run folder's ``config.toml`` is
 the exact, flat configuration of the run (and a recipe in its own right).
@@ -26,10 +32,11 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from zoo.config import apply_overrides, load_toml, parse_override
 from zoo.errors import ConfigError
+from zoo.losses.term import parse_loss_expression
 from zoo.registry import Registry
 
 from .spec import STAGE_KEYS, Recipe, suggestion
@@ -38,6 +45,9 @@ from .threads import check_threads
 #: Tables a profile replaces as a whole (component arguments), rather than key by key; a stage
 #: replaces them whole as well when it inherits.
 WHOLE_TABLES = {"args", "model_args", "augment", "perceptual", "triplet"}
+
+#: The tensors the terms of a stage's ``loss = "<expression>"`` compare.
+EXPRESSION_INPUTS = ("pred", "gt")
 
 #: Argument tables of a stage, in which overrides may create new keys.
 _STAGE_ARG_TABLES = ("model_args", "optimizer.args", "cascade.perceptual", "cascade.triplet",
@@ -59,9 +69,15 @@ def _flatten(table: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
 def _arg_prefixes(cfg: Mapping) -> list[str]:
     """Dotted prefixes under which new keys may be created (component argument tables)."""
     out = ["data.train.args.", "data.test.args.", "data.augment."]
-    owners = [f"stages.{name}." for name in (cfg.get("stages") or {})] + ["stage_defaults."]
-    for owner in owners:
-        out += [f"{owner}{table}." for table in _STAGE_ARG_TABLES]
+    stages = cfg.get("stages")
+    tables: dict[str, Any] = {f"stages.{name}.": table for name, table in
+                              (stages.items() if isinstance(stages, dict) else ())}
+    tables["stage_defaults."] = cfg.get("stage_defaults")
+    for owner, table in tables.items():
+        out += [f"{owner}{arg}." for arg in _STAGE_ARG_TABLES]
+        terms = table.get("loss") if isinstance(table, dict) else None
+        if isinstance(terms, list):  # each term's args: stages.x.loss.0.args.eps=...
+            out += [f"{owner}loss.{i}.args." for i in range(len(terms))]
     return out
 
 
@@ -135,6 +151,20 @@ def _make_own(cfg: dict, key: str) -> None:
         node, view = node[part], view[part]
 
 
+def expand_loss_expressions(cfg: Mapping, source: str = "<recipe>",
+                            is_loss: Callable[[str], bool] | None = None) -> dict:
+    """The recipe with each stage's ``loss = "<expression>"`` read into term tables (see the
+    module doc); ``is_loss`` tells registered loss names (names may contain ``+``)."""
+    out = copy.deepcopy(dict(cfg))
+    stages = out.get("stages")
+    for name, table in (stages.items() if isinstance(stages, dict) else ()):
+        if isinstance(table, dict) and isinstance(table.get("loss"), str):
+            terms = parse_loss_expression(table["loss"], f"{source}: stages.{name}.loss",
+                                          inputs=EXPRESSION_INPUTS, is_name=is_loss)
+            table["loss"] = [t.to_dict() for t in terms]
+    return out
+
+
 def _apply(cfg: dict, pairs: Iterable[tuple[str, Any]], source: str) -> dict:
     for key, value in pairs:
         _make_own(cfg, key)
@@ -157,8 +187,10 @@ def load_recipe_source(recipe: str | Path | Mapping, registry: Registry) -> tupl
 
 
 def resolve(raw: Mapping, overrides: Iterable[str | tuple[str, Any]] = (), *,
-            name: str = "recipe", source: str = "<recipe>") -> Recipe:
-    """Apply the selected profile, the stage inheritance and the overrides; parse the result."""
+            name: str = "recipe", source: str = "<recipe>",
+            is_loss: Callable[[str], bool] | None = None) -> Recipe:
+    """Apply the selected profile, the stage inheritance and the overrides; read loss
+    expressions (``is_loss`` tells registered loss names); parse the result."""
     cfg = copy.deepcopy(dict(raw))
     pairs = [parse_override(o) if isinstance(o, str) else tuple(o) for o in overrides]
     profile = cfg.get("profile")
@@ -184,7 +216,8 @@ def resolve(raw: Mapping, overrides: Iterable[str | tuple[str, Any]] = (), *,
     if threads is not None:
         cfg["threads"] = threads
     cfg = _apply(cfg, rest, "--set")
-    return Recipe.parse(expand_stages(cfg, source), source)
+    return Recipe.parse(expand_loss_expressions(expand_stages(cfg, source), source, is_loss),
+                        source)
 
 
 def resolve_recipe(recipe: str | Path | Mapping | Recipe,
@@ -200,4 +233,5 @@ def resolve_recipe(recipe: str | Path | Mapping | Recipe,
                               f"its source")
         return recipe
     raw, name, source = load_recipe_source(recipe, registry)
-    return resolve(raw, overrides, name=name, source=source)
+    losses = set(registry.names("losses", with_aliases=True))
+    return resolve(raw, overrides, name=name, source=source, is_loss=losses.__contains__)

@@ -22,17 +22,18 @@ import torch
 from torch import nn
 
 from zoo.checkpoint import save_cascade_checkpoint, save_model_checkpoint
-from zoo.errors import ConfigError, ZooError
+from zoo.errors import ConfigError, ZooError, error_line
 from zoo.registry import Registry
 
 from . import distributed as D
 from .build import DatasetCache, StageSetup, build_stage
 from .cascade import CascadedFineTuner
 from .evaluation import EvalResult, evaluate_model
+from .loggers import NO_LOGGER, RunLogger, check_logger, make_logger
 from .recipe import resolve_recipe
 from .run_folder import RunFolder, new_run_dir
-from .spec import Recipe, Stage
-from .state import seed_everything
+from .spec import SEED_MAX, Recipe, Stage
+from .state import restore_finished_stage, seed_everything
 from .threads import AUTO, ThreadChoice, apply_threads, choose_threads
 from .trainer import Interrupted, StageResult, StepCallback, TrainOptions, train_stage
 from .validation import validate
@@ -80,6 +81,7 @@ class _Session:
     progress: bool
     log: Callable[[str], None]
     on_step: StepCallback | None
+    logger: RunLogger = NO_LOGGER
 
 
 def run_stage(s: _Session, stage: Stage, index: int, prior: Mapping[str, nn.Module],
@@ -103,7 +105,7 @@ def run_stage(s: _Session, stage: Stage, index: int, prior: Mapping[str, nn.Modu
             checkpoint_every=stage.checkpoint_every, name=stage.name, progress=s.progress,
             log=s.log, dist_info=s.info, num_workers=stage.data.num_workers,
             find_unused_parameters=stage.find_unused_parameters, global_step_offset=offset,
-            on_step=s.on_step))
+            on_step=s.on_step, logger=s.logger))
     if s.info.is_main:
         _save_stage_weights(s.folder, s.recipe, setup)
     D.barrier(s.info)
@@ -129,13 +131,15 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
                resume: str | Path | None = None, device: str | None = None,
                seed: int | None = None, dry_run: bool = False, progress: bool = True,
                log: Callable[[str], None] | None = None, argv: list[str] | None = None,
-               on_step: StepCallback | None = None) -> RunResult:
+               on_step: StepCallback | None = None, logger: str = "csv") -> RunResult:
     """Run a recipe (a registered name, a TOML path, a dict or a :class:`Recipe`) end to end.
 
     ``overrides`` are ``"key=value"`` strings (``profile=smoke`` picks a profile); ``out_dir`` is
     the parent of the run folder (default ``runs``); ``resume`` an existing run folder to
     continue (its recorded config is used; finished stages are skipped).  ``dry_run`` only
-    validates; ``on_step(stage, step, global_step)`` is called after every training step.
+    validates; ``on_step(stage, step, global_step)`` is called after every training step;
+    ``logger`` (``csv``, ``tensorboard``, ``none``: :mod:`zoo.engine.loggers`) logs scalars and
+    image grids into the run folder.
     Returns a :class:`RunResult`: run folder, per-stage results, final metrics.
     """
     t0 = time.perf_counter()
@@ -152,12 +156,15 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
     else:
         cfg = resolve_recipe(recipe, overrides, registry=registry)
         if seed is not None:
+            if not 0 <= int(seed) <= SEED_MAX:
+                raise ConfigError(f"--seed {seed}: must be an integer in [0, {SEED_MAX}]")
             cfg = dataclasses.replace(cfg, seed=int(seed))
     if device:
         cfg = dataclasses.replace(cfg, device=device)
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ZooError(f"device {cfg.device!r} requested but CUDA is not available "
                        f"(use --device cpu)")
+    check_logger(logger)
     info = D.setup(cfg.device)
     log_lines = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
@@ -165,16 +172,30 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
         checks = validate(cfg, registry=registry,
                           log=log_lines if info.is_main else (lambda msg: None))
         return RunResult(cfg, None, checks=checks, seconds=time.perf_counter() - t0)
+    validate(cfg, registry=registry, build=False)  # names, before a run folder exists
 
     if resume is None:
         path = new_run_dir(out_dir or "runs", cfg.name) if info.is_main else None
         path = D.broadcast_object(info, str(path) if path else None)
         folder = RunFolder(path, write=info.is_main)
-        folder.save_recipe(cfg)
     else:
         folder = RunFolder(resume, write=info.is_main)
+    with folder.lock():
+        if resume is None:
+            folder.save_recipe(cfg)
+        return _run_in_folder(cfg, registry, folder, info, log_lines, progress, on_step, argv,
+                              resumed=resume is not None, started=t0, logger=logger)
+
+
+def _run_in_folder(cfg: Recipe, registry: Registry, folder: RunFolder, info: D.DistInfo,
+                   log_lines: Callable[[str], None], progress: bool,
+                   on_step: StepCallback | None, argv: list[str] | None, *, resumed: bool,
+                   started: float, logger: str = "csv") -> RunResult:
+    """Train the stages in ``folder`` (whose lock this process holds), then evaluate; a failure
+    marks the running stage ``failed`` (``interrupted`` for a signal) in ``state.json``."""
+    t0 = started
     folder.save_environment(seed=cfg.seed, device=info.device, argv=argv, world=info.world,
-                            resumed=resume is not None)
+                            resumed=resumed, registry=registry)
 
     def log_fn(msg: str) -> None:
         if info.is_main:
@@ -184,8 +205,9 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
     log_fn(f"run folder {folder.path} (recipe {cfg.name}, profile {cfg.profile or '-'}, device "
            f"{info.device}, {info.world} process(es))")
     session = _Session(cfg, registry, folder, info, DatasetCache(registry), info.device,
-                       progress, log_fn, on_step)
-    state = folder.load_json("state.json", {}) or {}
+                       progress, log_fn, on_step,
+                       make_logger(logger, folder.path) if info.is_main else NO_LOGGER)
+    state = folder.load_state()
     result = RunResult(cfg, folder.path, is_main=info.is_main)
     prior: dict[str, nn.Module] = {}
     offset = 0
@@ -195,6 +217,12 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
             if entry.get("status") == "done":
                 log_fn(f"[{stage.name}] finished earlier; loading its weights")
                 threads = None
+                restored = restore_finished_stage(
+                    folder.stage_dir(stage.name), stage.name,
+                    int(entry.get("steps", stage.schedule.steps))) if info.is_main else None
+                D.barrier(info)
+                if restored:
+                    log_fn(restored)
             else:
                 threads = _stage_threads(cfg, stage, info, entry)
                 apply_threads(threads)
@@ -218,16 +246,22 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
                              {"history": res.history, "evals": res.evals})
             if not res.skipped:
                 log_fn(f"[{stage.name}] done in {res.seconds:.1f}s")
+        if cfg.eval is not None and info.is_main:
+            final_evaluation(session, result)
     except Interrupted as e:
         cmd = f"zoo run recipe {cfg.name} --resume {folder.path}"
         e.args = (f"{e.args[0]}; resume with: {cmd}",)
-        folder.log(e.args[0])  # the CLI prints it
+        folder.end_running(state, "interrupted", e.args[0])  # the CLI prints it
         raise
-    except ZooError as e:
-        folder.log(f"error: {e}")
+    except KeyboardInterrupt:  # a second Ctrl-C: no checkpoint of this step
+        folder.end_running(state, "interrupted", "stopped by a second Ctrl-C (the last "
+                                                 "checkpoint is kept)")
         raise
-    if cfg.eval is not None and info.is_main:
-        final_evaluation(session, result)
+    except Exception as e:
+        folder.end_running(state, "failed", error_line(e))
+        raise
+    finally:
+        session.logger.close()
     result.seconds = time.perf_counter() - t0
     if info.is_main:
         folder.save_json("metrics.json", result.metrics)
@@ -251,6 +285,7 @@ def final_evaluation(s: _Session, result: RunResult) -> None:
         assert setup is not None
         rows[name] = score(setup.models, setup.plan.eval_steps, output=setup.plan.eval_output)
     for row, res in rows.items():
+        s.logger.evaluation(row, sum(st.schedule.steps for st in s.recipe.stages.values()), res)
         result.evaluations[row] = res
         result.metrics[row] = dict(res.means)
         s.log(f"[eval] {row}: " + " ".join(f"{k}={v:.4g}" for k, v in res.means.items()))

@@ -16,6 +16,7 @@ default written out; parsing it again gives an equal :class:`Recipe`.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -26,6 +27,14 @@ from .forward import ForwardStep, plan_from_config
 from .threads import AUTO, check_threads
 
 STAGE_KINDS = ("train", "cascade")
+#: The largest integer a recipe holds (TOML integers are 64-bit).
+INT64 = 2**63 - 1
+#: Seeds are 32-bit (numpy's legacy generator takes no more; torch generators are seeded with
+#: ``seed`` times a constant).
+SEED_MAX = 2**32 - 1
+#: ``device``: ``cpu``, ``cuda``, ``cuda:<index>`` or ``mps`` (whether it is present is checked
+#: when the run starts).
+DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
 LR_SCHEDULES = ("constant", "cosine", "step")
 
 
@@ -67,10 +76,14 @@ class _Table:
             raise self.error(key, f"must be one of {', '.join(choices)}")
         return value
 
-    def integer(self, key: str, default: int, minimum: int = 0) -> int:
+    def integer(self, key: str, default: int, minimum: int = 0, maximum: int = INT64) -> int:
         value = self.data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.error(key, f"must be an integer >= {minimum}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum \
+                or value > maximum:
+            span = f"in [{minimum}, {maximum}]" if maximum != INT64 else \
+                f">= {minimum} (and < 2**63)" if isinstance(value, int) and value > INT64 else \
+                f">= {minimum}"
+            raise self.error(key, f"must be an integer {span}")
         return value
 
     def number(self, key: str, default: float, low: float = -math.inf,
@@ -197,7 +210,12 @@ class OptimizerSpec:
     @classmethod
     def parse(cls, data: Any, where: str) -> "OptimizerSpec":
         t = _Table(data, where, ("name", "args"))
-        return cls(t.text("name", "adam"), t.table("args"))
+        args = t.table("args")
+        lr = args.get("lr", 0.0)
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) \
+                or lr < 0:
+            raise ConfigError(f"{where}: args.lr must be a finite number >= 0, got {lr!r}")
+        return cls(t.text("name", "adam"), args)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "args": dict(self.args)}
@@ -461,8 +479,7 @@ class Recipe:
     def parse(cls, data: Any, source: str = "<recipe>") -> "Recipe":
         """Parse a resolved recipe table (profiles, inheritance and overrides applied)."""
         t = _Table(data, source, RECIPE_KEYS)
-        if isinstance(t.data.get("seed", 0), bool) or not isinstance(t.data.get("seed", 0), int):
-            raise ConfigError(f"{source}: seed must be an integer")
+        t.integer("seed", 0, 0, SEED_MAX)
         raw_data = t.table("data")
         recipe_data = DataSpec.parse(raw_data, f"{source}: data")
         raw_stages = t.data.get("stages")
@@ -479,6 +496,8 @@ class Recipe:
                 if s not in stages:
                     raise ConfigError(f"{source}: eval: stages lists unknown stage {s!r}"
                                       f"{suggestion(s, stages)}")
+        if not DEVICE.fullmatch(t.text("device", "cpu")):
+            raise t.error("device", "must be cpu, cuda, cuda:N or mps")
         return cls(name=t.text("name", "recipe"), stages=stages, data=recipe_data, eval=ev,
                    description=t.text("description", ""), citation=t.text("citation", ""),
                    seed=t.data.get("seed", 0), profile=t.text("profile", ""),

@@ -7,9 +7,15 @@ A checkpoint holds everything needed to continue a stage bit-for-bit: the traina
 loss history.  It is written with :func:`zoo.checkpoint.write_training_state` (temporary file,
 fsync, rename), so a crash or ``kill -9`` while saving leaves the previous checkpoint intact, and
 read with :func:`zoo.checkpoint.read_training_state` (``torch.load(weights_only=True)``).
+
+A finished stage whose ``checkpoint.pt`` is damaged or gone, but whose ``model.pt`` (its final
+weights) is intact, is restored from ``model.pt`` on ``--resume``
+(:func:`restore_finished_stage`): it needs no more steps, so its optimizer state is not needed.
 """
 from __future__ import annotations
 
+import json
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -17,7 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo.checkpoint import apply_state_dict, read_training_state, write_training_state
+from zoo.checkpoint import (apply_state_dict, read_model_checkpoint, read_training_state,
+                            write_training_state)
 from zoo.errors import ZooError
 
 
@@ -87,3 +94,39 @@ def load_training_state(path: str | Path, *, model, optimizer, scheduler, map_lo
         scheduler.load_state_dict(state["scheduler"])
     set_rng_state(state["rng"])
     return state
+
+
+def restore_finished_stage(stage_dir: str | Path, stage: str, steps: int) -> str | None:
+    """Before a finished stage is reloaded: if ``checkpoint.pt`` cannot be read (or is gone)
+    while ``model.pt`` can, keep the damaged file as ``checkpoint.pt.damaged`` and write a
+    training state at step ``steps`` from ``model.pt`` and ``history.json`` (no optimizer or
+    scheduler state: the stage takes no more steps).  Returns a log line saying so, or ``None``
+    when the checkpoint is intact.  Both damaged: a one-line error naming both files."""
+    folder = Path(stage_dir)
+    checkpoint, weights = folder / "checkpoint.pt", folder / "model.pt"
+    try:
+        read_training_state(checkpoint)
+        return None
+    except ZooError as e:
+        damage = str(e)
+    try:
+        model = read_model_checkpoint(weights)
+    except ZooError as e:
+        raise ZooError(f"stage {stage!r} finished, but {damage}, and its weights cannot stand in "
+                       f"({e})") from None
+    try:
+        record = json.loads((folder / "history.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = {}
+    record = record if isinstance(record, dict) else {}
+    if checkpoint.exists():
+        os.replace(checkpoint, checkpoint.with_name("checkpoint.pt.damaged"))
+    write_training_state(checkpoint, {
+        "stage": stage, "step": int(steps), "model": model.state_dict, "optimizer": {},
+        "scheduler": {}, "sampler": {"epoch": 0, "offset": 0}, "rng": rng_state(),
+        "history": list(record.get("history") or []), "evals": list(record.get("evals") or []),
+        "extra": {"restored_from": str(weights)}})
+    kept = " (kept as checkpoint.pt.damaged)" if checkpoint.with_name(
+        "checkpoint.pt.damaged").exists() else ""
+    return (f"[{stage}] {damage}{kept}; the finished stage's weights are read from {weights} "
+            f"instead")

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from zoo.errors import ConfigError, ZooError
 from zoo.losses.composer import LossComposer
-from zoo.losses.term import Term
+from zoo.losses.term import Term, parse_loss_expression
 from zoo.registry import Registry
 
 from . import distributed as D
@@ -41,7 +41,8 @@ from .augment import build_augment
 from .build import StageSetup
 from .evaluation import EvalResult, evaluate_model
 from .forward import ForwardStep, Plan, run_plan
-from .nan_guard import check_finite
+from .loggers import NO_LOGGER, RunLogger
+from .nan_guard import check_finite, check_gradient, check_parameters
 from .spec import AugmentSpec, OptimizerSpec, Schedule, StageEval
 from .state import load_training_state, save_training_state
 
@@ -106,10 +107,12 @@ class StopRequests:
 # ------------------------------------------------------------------------------------ building
 def build_loss(loss: str | Sequence[Term | Mapping] | Callable, registry: Registry,
                where: str = "loss") -> Callable:
-    """A composer from a LossComposer, a list of terms (or their tables), or a loss name
-    (``pred`` vs ``gt``)."""
+    """A composer from a LossComposer, a list of terms (or their tables), or a loss name or
+    expression (``"0.8*l1 + 0.2*ssim"``; ``pred`` vs ``gt``)."""
     if isinstance(loss, str):
-        loss = [Term(loss, 1.0, ("pred", "gt"))]
+        known = set(registry.names("losses", with_aliases=True))
+        loss = list(parse_loss_expression(loss, where, inputs=("pred", "gt"),
+                                          is_name=known.__contains__))
     if isinstance(loss, (list, tuple)):
         return LossComposer(loss, registry, where=where)
     if not callable(loss):
@@ -149,7 +152,7 @@ def build_optimizer(params, spec: OptimizerSpec):
                           f"{', '.join(sorted(_OPTIMIZERS))})")
     try:
         return getattr(torch.optim, _OPTIMIZERS[key])(params, **dict(args or {}))
-    except TypeError as e:
+    except (TypeError, ValueError) as e:  # an unknown argument; torch's range checks
         raise ConfigError(f"optimizer {name!r}: {e}") from None
 
 
@@ -208,14 +211,34 @@ def _to(batch: dict, device: str) -> dict:
             for k, v in batch.items()}
 
 
+def clock_text(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour on) for a progress line."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def timing_text(done: int, remaining: int, elapsed: float) -> str:
+    """``"0:42 elapsed, ETA 3:10 (2.1 s/step)"``: ``done`` steps took ``elapsed`` seconds in
+    this session; the ETA assumes the ``remaining`` steps go at the same mean rate."""
+    if done <= 0:
+        return f"{clock_text(elapsed)} elapsed"
+    per_step = elapsed / done
+    rate = f"{per_step:.2g} s/step" if per_step < 1 else f"{per_step:.1f} s/step"
+    return f"{clock_text(elapsed)} elapsed, ETA {clock_text(per_step * remaining)} ({rate})"
+
+
 class _Progress:
     """A rich progress bar on a terminal when ``bar`` is allowed, plain log lines otherwise
-    (every ``log_every`` steps); silent on ranks other than 0."""
+    (every ``log_every`` steps, with the elapsed time, the ETA of the stage and the mean time
+    per step of this session); silent on ranks other than 0."""
 
     def __init__(self, name: str, total: int, start: int, *, bar: bool, main: bool, log,
-                 log_every: int):
+                 log_every: int, clock: Callable[[], float] = time.monotonic):
         self.name, self.total, self.log, self.log_every = name, total, log, max(1, log_every)
-        self.main, self.bar = main, None
+        self.main, self.bar, self.start, self.clock = main, None, start, clock
+        self.t0 = clock()
         if main and bar and sys.stderr.isatty() and total > start:
             self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                 MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -231,7 +254,8 @@ class _Progress:
             self.bar.update(self.task, completed=step, info=info)
         elif step % self.log_every == 0 or step == self.total:
             parts = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("step", "total"))
-            self.log(f"[{self.name}] step {step}/{self.total} {info} {parts}")
+            timing = timing_text(step - self.start, self.total - step, self.clock() - self.t0)
+            self.log(f"[{self.name}] step {step}/{self.total} {info} {parts} | {timing}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -247,6 +271,7 @@ def training_step(models: Mapping[str, nn.Module], plan: Sequence[ForwardStep], 
     tensors = run_plan(plan, models, batch)
     total, parts = composer(tensors)
     check_finite(total, parts, stage=stage, step=step, checkpoint=checkpoint)
+    check_gradient(total, composer, stage=stage, step=step)
     opt.zero_grad(set_to_none=True)
     total.backward()
     if grad_clip:
@@ -264,7 +289,8 @@ class TrainOptions:
     steps and at the end; an existing one is resumed from when ``resume``), the stage ``name``
     in logs, a progress bar or ``log`` lines, the DDP process info (default: from ``torchrun``'s
     environment), DataLoader workers, DDP's ``find_unused_parameters``, the steps of the earlier
-    stages (``global_step_offset``) and an ``on_step`` callback."""
+    stages (``global_step_offset``), an ``on_step`` callback and the ``logger`` of scalars and
+    image grids (:mod:`zoo.engine.loggers`; rank 0 only)."""
 
     device: str = "cpu"
     seed: int = 0
@@ -279,6 +305,7 @@ class TrainOptions:
     find_unused_parameters: bool = False
     global_step_offset: int = 0
     on_step: StepCallback | None = None
+    logger: RunLogger | None = None
 
 
 def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | Callable,
@@ -305,6 +332,7 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
     info = o.dist_info or D.setup(o.device)
     device = info.device if info.enabled else o.device
     log = o.log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    logger = o.logger if o.logger is not None and info.is_main else NO_LOGGER
     net_in: nn.Module = registry.create("models", model) if isinstance(model, str) else model
     model = net_in.to(device)
     frozen = {k: v.to(device).eval() for k, v in plan.frozen.items()}
@@ -342,6 +370,9 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
     eval_batch = evaluation.batch_size if evaluation is not None else 4
 
     def save(step: int) -> None:
+        if ckpt is not None:  # every rank: DDP keeps their parameters equal
+            check_parameters(model, stage=name, step=step,
+                             checkpoint=str(ckpt) if ckpt.is_file() else None)
         if ckpt is not None and info.is_main:
             save_training_state(ckpt, step=step, model=model, optimizer=opt, scheduler=sched,
                                 sampler={"epoch": epoch_pos[0], "offset": epoch_pos[1]},
@@ -355,7 +386,8 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
         if info.is_main:
             res = evaluate_model({**frozen, "self": model}, plan.eval_steps, test_data, metrics,
                                  registry=registry, output=plan.eval_output,
-                                 batch_size=eval_batch, device=device, max_images=eval_max)
+                                 batch_size=eval_batch, device=device, max_images=eval_max,
+                                 keep_images=logger.keep_images)
         D.barrier(info)
         return res
 
@@ -386,11 +418,13 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                     row = {**D.mean_over_ranks(info, {k: v for k, v in row.items() if k != "step"}),
                            "step": step}
                 history.append(row)
+                logger.train_step(name, o.global_step_offset + step, row)
                 bar.update(step, row)
                 if eval_every and step % eval_every == 0 and step < steps:
                     res = run_eval()
                     if res is not None:
                         evals.append({"step": step, **res.means})
+                        logger.evaluation(name, o.global_step_offset + step, res)
                         log(f"[{name}] eval @ {step}: "
                             + " ".join(f"{k}={v:.4g}" for k, v in res.means.items()))
                 if o.checkpoint_every and step % o.checkpoint_every == 0 and step < steps:
@@ -414,4 +448,5 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                          steps=steps, seconds=seconds, encoders=encoder_sources(composer))
     if res is not None:
         result.metrics, result.evaluation = dict(res.means), res
+        logger.evaluation(name, o.global_step_offset + steps, res)
     return result

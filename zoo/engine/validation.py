@@ -1,10 +1,12 @@
 """``--dry-run``: every check of a recipe that can be made without training.
 
-Registered names (models, datasets, loss terms, metrics, the optimizer) with did-you-mean, the
-training data's size against the batch, weight files, and, with ``build=True``, each stage built
-with its weights and its forward plan run once on a tiny batch of the real training set (output
-sizes), the loss terms' inputs checked against the tensors the plan produces, and the loss
-evaluated once.  Stages are seeded as in a real run, so building them draws the same numbers.
+Registered names (models, datasets, loss terms, metrics, the optimizer and its learning rate)
+with did-you-mean, the training data's size against the batch, weight files, and, with
+``build=True``, each stage built with its weights and its forward plan run once on a tiny batch
+of the real training set (output sizes), the loss terms' inputs checked against the tensors the
+plan produces, and the loss evaluated once: it must be finite and, for a stage that trains,
+have a gradient.  Every test item an evaluation will score is read (decoded), so a corrupt test
+image is found now, not after training.  Stages are seeded as in a real run, so building them draws the same numbers.
 """
 from __future__ import annotations
 
@@ -89,21 +91,22 @@ def _check_names(stage: Stage, registry: Registry) -> None:
 
 
 def _check_built(stage: Stage, setup: StageSetup, train: Dataset, registry: Registry) -> str:
-    """Run the stage's plans once on a tiny batch; check sizes and loss inputs; one-line summary."""
+    """Run the stage's plans once on a tiny batch; check sizes, loss inputs, that the loss is
+    finite and has a gradient; one-line summary."""
     where = f"stages.{stage.name}"
     batch = _tiny_batch(train)
     setup.trainable.eval()
-    with torch.no_grad():
-        try:
-            tensors = run_plan(setup.plan.steps, setup.models, batch)
-            if setup.plan.eval_steps != setup.plan.steps:
+    try:  # the training plan with a graph: the loss's gradient is checked below
+        tensors = run_plan(setup.plan.steps, setup.models, batch)
+        if setup.plan.eval_steps != setup.plan.steps:
+            with torch.no_grad():
                 run_plan(setup.plan.eval_steps, setup.models, batch)
-        except ZooError:
-            raise
-        except Exception as e:
-            raise ZooError(f"{where}: model {stage.model!r} failed on a "
-                           f"{tuple(batch['input'].shape)} batch: {type(e).__name__}: "
-                           f"{str(e)[:200]}") from None
+    except ZooError:
+        raise
+    except Exception as e:
+        raise ZooError(f"{where}: model {stage.model!r} failed on a "
+                       f"{tuple(batch['input'].shape)} batch: {type(e).__name__}: "
+                       f"{str(e)[:200]}") from None
     setup.trainable.train()
     for step in setup.plan.steps:
         if step.op:
@@ -114,11 +117,39 @@ def _check_built(stage: Stage, setup: StageSetup, train: Dataset, registry: Regi
                            f"input {tuple(batch['input'].shape[-2:])}")
     _check_terms(setup, tensors, registry, where)
     composer = build_loss(list(setup.terms), registry)
-    with torch.no_grad():
-        total, parts = composer(tensors)
+    total, parts = composer(tensors)
+    bad = [label for label, value in parts.items() if not bool(torch.isfinite(value).all())]
+    if not bool(torch.isfinite(total).all()):
+        raise ConfigError(f"{where}.loss: loss is {float(total.detach())} on a tiny batch of the training "
+                          f"set (non-finite term(s): {', '.join(bad) or 'none alone: their sum'})")
+    trains = stage.schedule.steps > 0 and any(p.requires_grad
+                                              for p in setup.trainable.parameters())
+    no_grad = list(getattr(composer, "last_without_gradient", []))
+    if trains and not total.requires_grad:
+        raise ConfigError(f"{where}.loss: the loss has no gradient: term(s) "
+                          f"{', '.join(no_grad) or ', '.join(parts)} depend(s) on no trained "
+                          f"parameter (a loss that detaches its value, or inputs the model does "
+                          f"not compute)")
+    note = f"; no gradient from {', '.join(no_grad)}" if trains and no_grad else ""
     return (f"{stage.name}: {stage.kind} {stage.model} (weights {stage.weights}), tensors "
-            f"{', '.join(sorted(tensors))}, loss {float(total):.4g} on a tiny batch "
-            f"({', '.join(parts)})")
+            f"{', '.join(sorted(tensors))}, loss {float(total.detach()):.4g} on a tiny batch "
+            f"({', '.join(parts)}){note}")
+
+
+def open_every_item(dataset: Dataset, where: str, limit: int = 0) -> int:
+    """Read (decode) every item of ``dataset`` (the first ``limit``, when given), so a corrupt
+    file of a test set is found before training; errors name ``where``, the item and its file.
+    Returns the number of items read."""
+    count = len(dataset)  # type: ignore[arg-type]
+    count = min(count, limit) if limit else count
+    for i in range(count):
+        try:
+            dataset[i]
+        except ZooError as e:
+            raise with_context(e, f"{where} item {i}") from None
+        except Exception as e:  # a dataset's own failure, reported as one line
+            raise ZooError(f"{where} item {i}: {type(e).__name__}: {str(e)[:200]}") from None
+    return count
 
 
 def validate(recipe: Recipe, *, registry: Registry, log: Callable[[str], None] | None = None,
@@ -127,6 +158,7 @@ def validate(recipe: Recipe, *, registry: Registry, log: Callable[[str], None] |
     ``build=False`` checks names and the optimizers only (no data, no models)."""
     checks: list[str] = []
     cache = DatasetCache(registry)
+    opened: dict[int, tuple[Dataset, str, list[int]]] = {}  # test sets and their image limits
     prior: dict[str, nn.Module] = {}
     for i, stage in enumerate(recipe.stages.values()):
         where = f"stages.{stage.name}"
@@ -154,6 +186,9 @@ def validate(recipe: Recipe, *, registry: Registry, log: Callable[[str], None] |
             registry.get("metrics", m)
         if stage.eval.metrics and stage.eval.every and test is None:
             raise ConfigError(f"{where}.eval: metrics need a test set ([data.test])")
+        if stage.eval.metrics and stage.eval.every and test is not None:
+            opened.setdefault(id(test), (test, f"{where}.data.test", []))[2].append(
+                stage.eval.max_images)
         prior[stage.name] = setup.final
     if recipe.eval is not None:
         for m in recipe.eval.metrics:
@@ -167,8 +202,14 @@ def validate(recipe: Recipe, *, registry: Registry, log: Callable[[str], None] |
                     raise ConfigError(f"[eval] metric {m!r} needs masks; the test set has none")
         if recipe.data.test is None:
             raise ConfigError("[eval] needs a test set ([data.test])")
+        if build:
+            test = cache.require(recipe.data.test, "data.test")
+            opened.setdefault(id(test), (test, "data.test", []))[2].append(recipe.eval.max_images)
         checks.append(f"final evaluation: {', '.join(recipe.eval.metrics)} on stages "
                       f"{', '.join(recipe.eval_stages)}")
+    for dataset, where, limits in opened.values():  # every item an evaluation scores
+        limit = 0 if 0 in limits else max(limits)
+        checks.append(f"{where}: {open_every_item(dataset, where, limit)} item(s) read")
     for line in checks:
         (log or (lambda s: None))(line)
     return checks

@@ -49,7 +49,7 @@ from zoo.encoders.sharing import shared_encoders
 from zoo.errors import ConfigError, InputError, ZooError
 from zoo.registry import Registry
 
-from .term import Term, parse_terms
+from .term import Term, parse_loss_expression, parse_terms
 
 
 @dataclass
@@ -117,6 +117,8 @@ class LossComposer(nn.Module):
                 t.feature_key = t.loss.feature_key() if _is_feature_loss(t.loss) else None
                 modules.append(t.loss)
         self.losses = nn.ModuleList(modules)
+        #: labels of the terms whose value had no gradient in the last call (with grad enabled)
+        self.last_without_gradient: list[str] = []
         self.reset_counters()
 
     @classmethod
@@ -212,6 +214,7 @@ class LossComposer(nn.Module):
         features = self._encode(tensors)
         total: torch.Tensor | None = None
         parts: dict[str, torch.Tensor] = {}
+        self.last_without_gradient = []
         for term in self.active:
             xs = [tensors[n] for n in term.inputs]
             if term.feature_key is None:
@@ -223,6 +226,8 @@ class LossComposer(nn.Module):
                 raise ConfigError(f"{self.where} term {term.index + 1} ({term.label!r}): the loss "
                                   f"returned {shape}, not a scalar (use reduction 'mean' or "
                                   f"'sum' in args)")
+            if torch.is_grad_enabled() and not value.requires_grad:
+                self.last_without_gradient.append(term.label)
             weighted = term.weight * value
             total = weighted if total is None else total + weighted
             parts[term.label] = value.detach()
@@ -276,6 +281,47 @@ class LossComposer(nn.Module):
     def extra_repr(self) -> str:
         skipped = f", skipped={self.skipped}" if self.skipped else ""
         return f"{self.describe()}{skipped}"
+
+
+class LossSum(nn.Module):
+    """A loss expression as one loss module: ``forward(pred, target)`` returns the weighted sum
+    of its terms (what ``zoo.create_loss("0.8*l1 + 0.2*ms-ssim")`` builds).
+
+    Args:
+        expression: terms joined by ``+``, each ``[weight*]name``
+            (:func:`zoo.losses.term.parse_loss_expression`); a term taking two inputs gets
+            ``(pred, target)``, one taking one input (``tv``) gets ``pred``.
+        registry: where the names are looked up.
+
+    ``last_parts`` holds the unweighted value of each term after a call; ``composer`` is the
+    :class:`LossComposer` doing the work (shared encoder passes included).
+    """
+
+    def __init__(self, expression: str, registry: Registry):
+        super().__init__()
+        known = set(registry.names("losses", with_aliases=True))
+        where = f"loss {expression!r}"
+        terms = []
+        for term in parse_loss_expression(expression, where, is_name=known.__contains__):
+            try:
+                wanted = registry.get("losses", term.name).inputs
+            except ZooError as e:
+                raise ConfigError(f"{where}: {e}") from None
+            if len(wanted) > 2:
+                raise ConfigError(f"{where}: {term.name} takes {len(wanted)} inputs "
+                                  f"({', '.join(wanted)}); a loss expression passes pred and "
+                                  f"target: compose it with a LossComposer")
+            terms.append(replace(term, inputs=("pred", "target")[:len(wanted)]))
+        self.expression = self.zoo_name = expression
+        self.composer = LossComposer(terms, registry, where=where)
+        self.last_parts: dict[str, torch.Tensor] = {}
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        total, self.last_parts = self.composer({"pred": pred, "target": target})
+        return total
+
+    def extra_repr(self) -> str:
+        return self.composer.describe()
 
 
 class _FunctionLoss(nn.Module):

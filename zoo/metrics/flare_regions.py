@@ -63,6 +63,9 @@ from .psnr import psnr
 from .ssim import WINDOW, ssim, ssim_map
 
 REGIONS = ("glare", "streak", "global")
+#: The colour code of a Flare7K mask (RGB in [0, 1]) per region; other pixels are black.
+MASK_COLOURS = {"streak": (1.0, 0.0, 0.0), "glare": (1.0, 1.0, 0.0),
+                "light source": (0.0, 0.0, 1.0)}
 _CITATION = ("Dai et al., Flare7K++ (2023) / MIPI 2023 flare removal challenge; ykdai/Flare7K "
              "evaluate.py; the .masked reading: Song & Bae, CVPR 2023 workshops, Table 1 "
              "(streak/glare scores with scikit-image's peak_signal_noise_ratio / "
