@@ -1,6 +1,7 @@
 # Two entry points, each doing its own set-up on a fresh machine:
 #   make demo   creates .venv, installs restoration-zoo, runs `zoo run recipe cascaded-flare`
-#   make test   creates .venv, installs restoration-zoo + test extras + the example plugin, runs pytest
+#   make test   creates .venv, installs restoration-zoo + test extras + the example plugin, runs mypy
+#               (config in pyproject.toml) then pytest
 #   make gpu-check  on a machine with a CUDA GPU: attention, paper-sized training step (fp32 / bf16),
 #               the demo on the GPU; one Markdown table in benchmarks/RESULTS-gpu-check.md
 PYTHON ?= python3
@@ -23,6 +24,7 @@ demo: $(STAMP)
 	$(BIN)/zoo run recipe cascaded-flare
 
 test: $(STAMP)
+	$(BIN)/python -m mypy zoo
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 
 bench: $(STAMP)
