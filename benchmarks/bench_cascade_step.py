@@ -23,11 +23,37 @@ import statistics
 import time
 
 import torch
+from torch import nn
 
 import zoo
 from zoo.engine.cascade import CASCADE_PLAN, CascadedFineTuner, cascade_terms
+from zoo.engine.precision import FULL, Precision
 from zoo.engine.spec import CascadeSpec
 from zoo.engine.trainer import build_loss, training_step
+from zoo.registry import Registry
+
+
+class EngineStep:
+    """A: the engine's cascade step on ``legacy`` -- ``training_step`` with the cascade's plan
+    and the ``LossComposer`` of ``cascade_terms(spec)``, SGD, under ``precision`` -- exactly what
+    ``zoo run recipe`` executes per step.  ``step(x, gt)`` runs one and returns the loss."""
+
+    def __init__(self, legacy: nn.Module, spec: CascadeSpec, *, registry: Registry,
+                 device: str = "cpu", precision: Precision = FULL, lr: float = 1e-3,
+                 momentum: float = 0.9):
+        self.cascade = precision.module(CascadedFineTuner(legacy).to(device))
+        self.composer = build_loss(cascade_terms(spec), registry).to(device)
+        self.opt = torch.optim.SGD([p for p in self.cascade.anchor.parameters()
+                                    if p.requires_grad], lr=lr, momentum=momentum)
+        self.precision, self.scaler = precision, precision.grad_scaler(device)
+        self.models = {"self": self.cascade.anchor, "negative": self.cascade.sampler}
+        self.cascade.train()
+
+    def __call__(self, x: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        batch = self.precision.batch({"input": x, "gt": gt})
+        total, _ = training_step(self.models, CASCADE_PLAN, self.composer, self.opt, None, batch,
+                                 precision=self.precision, scaler=self.scaler)
+        return total
 
 
 def main() -> None:
@@ -51,14 +77,11 @@ def main() -> None:
     legacy = zoo.create_model(args.model, **model_args)
 
     # A: the engine
-    ft_a = CascadedFineTuner(legacy)
-    terms = cascade_terms(CascadeSpec(k=2, lam=0.6, delta=0.001, margin=1.0,
-                                      perceptual={"encoder": args.encoder},
-                                      triplet={"encoder": args.encoder, "normalize": True}))
-    composer = build_loss(terms, zoo.get_registry())
-    opt_a = torch.optim.SGD([p for p in ft_a.anchor.parameters() if p.requires_grad], lr=1e-3,
-                            momentum=0.9)
-    models = {"self": ft_a.anchor, "negative": ft_a.sampler}
+    spec = CascadeSpec(k=2, lam=0.6, delta=0.001, margin=1.0,
+                       perceptual={"encoder": args.encoder},
+                       triplet={"encoder": args.encoder, "normalize": True})
+    step_engine = EngineStep(legacy, spec, registry=zoo.get_registry())
+    ft_a = step_engine.cascade
 
     # B: by hand, on copies of the same weights
     sampler_b = copy.deepcopy(ft_a.sampler)
@@ -85,11 +108,6 @@ def main() -> None:
         opt_b.step()
         return total
 
-    def step_engine(x, gt):
-        total, _ = training_step(models, CASCADE_PLAN, composer, opt_a, None,
-                                 {"input": x, "gt": gt})
-        return total
-
     ft_a.train(), anchor_b.train(), sampler_b.eval()
     g = torch.Generator().manual_seed(1)
     times = {"engine": [], "parts": []}
@@ -113,7 +131,8 @@ def main() -> None:
     print(f"sum of parts (hand-written)               : median {med['parts'] * 1e3:.1f} ms")
     print(f"ratio engine/parts: median of medians {med['engine'] / med['parts']:.3f}, "
           f"median of per-round ratios {statistics.median(ratios):.3f}")
-    print(f"encoder passes per engine step: {composer.last_encoder_passes} (parts: 3)")
+    print(f"encoder passes per engine step: {step_engine.composer.last_encoder_passes} "
+          f"(parts: 3)")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_uformer.py                       # 256x256 fwd+bwd, 1024x1024 memory
     python benchmarks/bench_uformer.py --reps 5 --threads 2 --mem-size 512
+    python benchmarks/bench_uformer.py --device cuda --skip-memory   # the speed part on a GPU
 
 1. Speed: the ``uformer.flare7k`` config (20.5M parameters), one 3x``SIZE``x``SIZE`` image,
    forward + backward of a mean-squared loss, the two attention paths interleaved on the SAME
@@ -29,50 +30,83 @@ import time
 from _proc_memory import peak_mib as _peak_mib, reset_peak as _reset_peak, rss_mib as _rss_mib
 
 
-def _model(fused: bool = True):
+def _model(fused: bool = True, model_args: dict | None = None):
     import torch
 
     import zoo
 
     torch.manual_seed(0)
-    return zoo.create_model("uformer.flare7k", fused_attention=fused)
+    return zoo.create_model("uformer.flare7k", fused_attention=fused, **(model_args or {}))
 
 
-def speed(size: int, reps: int) -> None:
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def measure_speed(size: int, reps: int, device: str = "cpu",
+                  model_args: dict | None = None) -> dict[str, float]:
+    """Medians (s) of fwd+bwd (``train_*``) and inference (``inference_*``) with the fused and
+    the explicit attention on the same weights, interleaved; ``max_diff`` of the eval outputs.
+    ``model_args`` changes the ``uformer.flare7k`` configuration (e.g. a small one for a quick
+    check)."""
     import torch
 
     from zoo.models.uformer import WindowAttention
 
     # time SDPA in training too (by default the model uses the explicit formula there on CPU)
-    WindowAttention.sdpa_in_cpu_training = True
-    model = _model()
-    x = torch.rand(1, 3, size, size)
-    times = {"fused": [], "explicit": []}
-    inf_times = {"fused": [], "explicit": []}
+    default, WindowAttention.sdpa_in_cpu_training = WindowAttention.sdpa_in_cpu_training, True
+    try:
+        return _measure_speed(size, reps, device, model_args)
+    finally:
+        WindowAttention.sdpa_in_cpu_training = default
+
+
+def _measure_speed(size: int, reps: int, device: str, model_args: dict | None
+                   ) -> dict[str, float]:
+    import torch
+
+    model = _model(model_args=model_args).to(device)
+    x = torch.rand(1, 3, size, size, device=device)
+    times: dict[str, list[float]] = {"fused": [], "explicit": []}
+    inf_times: dict[str, list[float]] = {"fused": [], "explicit": []}
     outs = {}
     for rep in range(reps + 1):  # the first round warms up and is not counted
         for mode in ("fused", "explicit"):
             model.set_fused_attention(mode == "fused")
             model.train()
             model.zero_grad(set_to_none=True)
+            _sync(device)
             t0 = time.perf_counter()
             out = model(x)
             out.square().mean().backward()
+            _sync(device)
             dt = time.perf_counter() - t0
             model.eval()
             t0 = time.perf_counter()
             with torch.inference_mode():
                 outs[mode] = model(x)
+            _sync(device)
             di = time.perf_counter() - t0
             if rep:
                 times[mode].append(dt)
                 inf_times[mode].append(di)
-    diff = (outs["fused"] - outs["explicit"]).abs().max().item()
-    for label, table in (("forward+backward", times), ("inference forward", inf_times)):
-        f, e = statistics.median(table["fused"]), statistics.median(table["explicit"])
+    return {"train_fused": statistics.median(times["fused"]),
+            "train_explicit": statistics.median(times["explicit"]),
+            "inference_fused": statistics.median(inf_times["fused"]),
+            "inference_explicit": statistics.median(inf_times["explicit"]),
+            "max_diff": (outs["fused"] - outs["explicit"]).abs().max().item()}
+
+
+def speed(size: int, reps: int, device: str = "cpu") -> None:
+    m = measure_speed(size, reps, device)
+    for label, key in (("forward+backward", "train"), ("inference forward", "inference")):
+        f, e = m[f"{key}_fused"], m[f"{key}_explicit"]
         print(f"{label} {size}x{size}: fused {f:.3f} s, explicit {e:.3f} s, "
               f"ratio fused/explicit {f / e:.2f}  (median of {reps}, interleaved)")
-    print(f"max |fused - explicit| (eval outputs): {diff:.2e}")
+    print(f"max |fused - explicit| (eval outputs): {m['max_diff']:.2e}")
 
 
 def attention_only(size: int, reps: int) -> None:
@@ -150,6 +184,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--mem-size", type=int, default=1024)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the speed part; memory is "
+                                                     "measured on the CPU)")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--child", choices=["fused", "explicit"], help=argparse.SUPPRESS)
@@ -160,10 +196,11 @@ def main() -> None:
     if args.child:
         _memory_child(args.child == "fused", args.mem_size)
         return
-    print(f"torch {torch.__version__}, {args.threads} thread(s)")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}")
     if not args.skip_speed:
-        speed(args.size, args.reps)
-        attention_only(args.size, args.reps)
+        speed(args.size, args.reps, args.device)
+        if args.device == "cpu":
+            attention_only(args.size, args.reps)
     if not args.skip_memory:
         memory(args.mem_size, args.threads)
 

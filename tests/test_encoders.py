@@ -238,3 +238,36 @@ def test_shared_encoders_return_one_instance():
     assert build_encoder("vgg16.generic-small") is not a  # outside the block: a new one
     with pytest.raises(ZooError, match="apply to registered encoder names"):
         build_encoder(nn.Identity(), layers=["x"])
+
+
+def test_vit_arch_overrides_build_and_load_a_smaller_vit_the_same_way(empty_hub, tmp_path):
+    """``arch``: a smaller torchvision ViT, random or read from the hub cache under the variant's
+    file name, loaded strictly by the same code as the released weights."""
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    arch = {"image_size": 32, "num_layers": 2, "num_heads": 2, "hidden_dim": 16, "mlp_dim": 32}
+    rand = zoo.create_encoder("vit-l-16-swag.e2e", pretrained=False, arch=arch, seed=3)
+    assert rand.image_size == 32 and len(rand.vit.encoder.layers) == 2
+    (emb,) = rand(torch.rand(2, 3, 48, 40))
+    assert tuple(emb.shape) == (2, 16)
+    # the released file's layout (classifier head included), shrunk
+    torch.manual_seed(5)
+    source = VisionTransformer(patch_size=16, **arch)
+    empty_hub.mkdir(parents=True)
+    torch.save(source.state_dict(), empty_hub / "vit_l_16_swag-4f3808c9.pth")
+    cached = zoo.create_encoder("vit-l-16-swag.e2e", arch=arch)
+    assert cached.pretrained_source == "torchvision IMAGENET1K_SWAG_E2E_V1"
+    x = torch.rand(1, 3, 32, 32)
+    source.heads = torch.nn.Identity()
+    torch.testing.assert_close(cached(x)[0], source(cached.normalize(x)))
+    # a file that does not fit the asked architecture: one line naming it
+    with pytest.raises(ZooError) as err:
+        zoo.create_encoder("vit-l-16-swag.e2e", arch={**arch, "hidden_dim": 32})
+    assert "arch image_size=32, patch_size=16, num_layers=2, num_heads=2, hidden_dim=32" in \
+        str(err.value) and "shape mismatch" in str(err.value) and "\n" not in str(err.value)
+    for bad, pattern in (({"depth": 2}, "arch has no key 'depth'"),
+                         ({"num_layers": 0}, "arch.num_layers must be a positive integer"),
+                         ({"image_size": 40}, "not a multiple of patch_size 16"),
+                         ({"hidden_dim": 30, "num_heads": 4}, "not a multiple of num_heads")):
+        with pytest.raises(ZooError, match=pattern):
+            zoo.create_encoder("vit-l-16-swag", pretrained=False, arch=bad)

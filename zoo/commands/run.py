@@ -4,6 +4,7 @@
     zoo run recipe cascaded-flare --set profile=smoke --set stages.finetune.cascade.lambda=0.8
     zoo run recipe cascaded-flare --dry-run             # validate only
     zoo run recipe cascaded-flare --resume runs/cascaded-flare-20260101-120000
+    zoo run recipe cascaded-flare --device cuda --amp bf16   # mixed precision on a GPU
     torchrun --nproc_per_node 2 -m zoo.cli run recipe unet-denoise --set profile=smoke
 """
 from __future__ import annotations
@@ -34,21 +35,24 @@ def command():
               show_default=True, help="Parent folder of the run folder.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
               help="Device (default: the recipe's, else cpu).")
+@click.option("--amp", type=click.Choice(["off", "bf16", "fp16"]), default=None,
+              help="Mixed precision of training and evaluation (default: the recipe's amp, "
+                   "else off); fp16 uses a gradient scaler.")
 @click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
 @click.option("--no-progress", is_flag=True, help="Plain log lines instead of progress bars.")
 @click.option("--logger", type=click.Choice(["csv", "tensorboard", "none"]), default="csv",
               show_default=True, help="Training scalars: scalars.csv; tensorboard adds event "
                                       "files and image grids in tb/ (the tensorboard extra).")
 @pass_registry
-def recipe_cmd(registry: Registry, name, overrides, dry_run, resume, out_dir, device, seed,
+def recipe_cmd(registry: Registry, name, overrides, dry_run, resume, out_dir, device, amp, seed,
                no_progress, logger):
     """Train recipe NAME (a registered name or a .toml path), then evaluate and report."""
     from zoo.engine import run_recipe
     from zoo.report import write_report
 
     result = run_recipe(name, list(overrides), registry=registry, out_dir=out_dir, resume=resume,
-                        device=device, seed=seed, dry_run=dry_run, progress=not no_progress,
-                        argv=["zoo", *sys.argv[1:]], logger=logger)
+                        device=device, amp=amp, seed=seed, dry_run=dry_run,
+                        progress=not no_progress, argv=["zoo", *sys.argv[1:]], logger=logger)
     if dry_run:
         click.echo(f"dry run of {result.recipe.name} (profile {result.recipe.profile or '-'}): "
                    f"{len(result.checks)} checks passed")

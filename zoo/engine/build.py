@@ -62,6 +62,11 @@ class DatasetCache:
         self.registry = registry
         self._cache: dict[str, Dataset] = {}
 
+    def takes_root(self, name: str) -> bool:
+        """Whether dataset ``name`` takes a ``root`` argument (``data.root`` then applies)."""
+        spec = self.registry.get("datasets", name)
+        return spec.accepts_any_kwargs() or any(p.name == "root" for p in spec.parameters())
+
     def get(self, ref: DatasetRef | None, where: str) -> Dataset | None:
         """The dataset ``ref`` names (``None`` for no reference); errors name ``where``."""
         if ref is None:
@@ -72,10 +77,14 @@ class DatasetCache:
         """Like :meth:`get`, for a dataset the recipe must name."""
         if ref is None:
             raise ConfigError(f"{where}: no dataset given")
-        key = repr(sorted(ref.args.items())) + ref.name
+        try:
+            args = ref.build_args(ref.root is not None and self.takes_root(ref.name))
+        except ZooError as e:
+            raise with_context(e, where) from None
+        key = repr(sorted(args.items())) + ref.name
         if key not in self._cache:
             try:
-                self._cache[key] = self.registry.create("datasets", ref.name, **dict(ref.args))
+                self._cache[key] = self.registry.create("datasets", ref.name, **args)
             except ZooError as e:
                 raise with_context(e, where) from None
             except TypeError as e:

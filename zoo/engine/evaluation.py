@@ -27,12 +27,24 @@ from zoo.errors import ConfigError
 from zoo.registry import Registry
 
 from .forward import ForwardStep, run_plan
+from .precision import FULL, Precision
 
 
 def metric_needs_mask(registry: Registry, name: str) -> bool:
     """Whether metric ``name`` takes the Flare7K colour-code ``mask`` (its spec's
     ``needs_mask``; the engine, ``zoo eval`` and ``zoo compare`` ask here)."""
     return bool(registry.get("metrics", name).needs_mask)
+
+
+def metrics_with_masks(registry: Registry, metrics: Sequence[str], dataset: Dataset
+                       ) -> tuple[list[str], list[str]]:
+    """``(computable, skipped)``: ``metrics`` split by whether ``dataset`` can serve them -- the
+    metrics that need the Flare7K colour-code ``mask`` are skipped when its items have none (the
+    Flare7K 2022 test pairs), the others kept, in order."""
+    needs = [m for m in metrics if metric_needs_mask(registry, m)]
+    if not needs or len(cast(Sized, dataset)) == 0 or "mask" in dataset[0]:
+        return list(metrics), []
+    return [m for m in metrics if m not in needs], needs
 
 
 def metric_parts(registry: Registry, name: str) -> tuple[str, ...]:
@@ -127,12 +139,21 @@ def evaluate(batches: Iterable[Mapping[str, Any]], metrics: Sequence[str], *, re
     return res
 
 
+def _predict(steps: Sequence[ForwardStep], models: Mapping[str, nn.Module], batch: dict,
+             precision: Precision, device: str) -> dict[str, torch.Tensor]:
+    with precision.autocast(device):
+        return run_plan(steps, models, precision.batch(batch))
+
+
 def evaluate_model(models: Mapping[str, nn.Module], steps: Sequence[ForwardStep],
                    dataset: Dataset, metrics: Sequence[str], *, registry: Registry,
                    output: str = "pred", batch_size: int = 4, device: str = "cpu",
-                   max_images: int | None = None, keep_images: int = 0) -> EvalResult:
+                   max_images: int | None = None, keep_images: int = 0,
+                   precision: Precision = FULL) -> EvalResult:
     """Run the forward ``steps`` on the first ``max_images`` (default all) items of ``dataset``
-    and :func:`evaluate` the tensor ``output``; the models are in eval mode meanwhile."""
+    and :func:`evaluate` the tensor ``output``; the models are in eval mode meanwhile.  The
+    steps run under ``precision``'s autocast and memory format; metrics are computed in
+    float32."""
     if max_images:
         dataset = Subset(dataset, range(min(int(max_images), len(cast(Sized, dataset)))))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
@@ -141,7 +162,7 @@ def evaluate_model(models: Mapping[str, nn.Module], steps: Sequence[ForwardStep]
         m.eval()
     try:
         return evaluate(loader, metrics, registry=registry, output=output, device=device,
-                        predict=lambda batch: run_plan(steps, models, batch),
+                        predict=lambda batch: _predict(steps, models, batch, precision, device),
                         keep_images=keep_images)
     finally:
         for k, m in models.items():

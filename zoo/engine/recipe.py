@@ -6,9 +6,13 @@ Order: the recipe file; then ``[profiles.<p>]`` (``p`` = ``--set profile=...`` o
 whole; then every other ``--set key=value`` (``--set data.train.args={...}`` replaces a table).
 Overrides are type-checked against the existing value (:func:`zoo.config.apply_overrides`),
 except ``threads``, which every recipe has (default ``"auto"``) and which takes a number or
-``"auto"`` (:mod:`zoo.engine.threads`); new keys are allowed only inside argument tables
-(``data.train.args``, ``stages.X.model_args``, ``stages.X.optimizer.args`` ...), whose keys
-belong to the component they configure.
+``"auto"`` (:mod:`zoo.engine.threads`); new
+keys are allowed only inside argument tables (``data.train.args``, ``stages.X.model_args``,
+``stages.X.optimizer.args`` ...), whose keys belong to the component they configure, and for the
+optional keys a recipe need not write (:data:`OPTIONAL_KEYS`: ``data.root``, ``amp``,
+``channels_last``).  A profile with
+``extends = "<profile>"`` is that profile plus its own keys, applied down to single values
+(:func:`profile_overrides`): ``paper-smoke`` is ``paper`` with smaller sizes.
 
 **Stage inheritance.**  ``[stage_defaults]`` is a stage table every stage starts from, and
 ``extends = "<earlier stage>"`` makes a stage start from that stage instead.  A stage's own keys
@@ -66,9 +70,58 @@ def _flatten(table: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
+#: Keys with a default that a recipe need not write but ``--set`` and profiles may set.
+OPTIONAL_KEYS = ("data.root", "amp", "channels_last")
+
+
+def _leaves(table: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
+    """Profile table -> (dotted key, value) pairs down to single values (lists stay whole)."""
+    out: list[tuple[str, Any]] = []
+    for key, value in table.items():
+        path = f"{prefix}{key}"
+        out += _leaves(value, path + ".") if isinstance(value, dict) and value else \
+            [(path, value)]
+    return out
+
+
+def profile_overrides(profiles: Mapping, name: str, source: str) -> list[tuple[str, Any]]:
+    """The (dotted key, value) overrides profile ``name`` applies, in order.
+
+    A profile with ``extends = "<profile>"`` applies that profile first, then its own keys down
+    to single values -- argument tables included, so ``data.train.args = { size = 64 }`` changes
+    only ``size`` -- and thereby differs from it in exactly the keys it writes.
+    """
+    chain: list[str] = []
+    while True:
+        if name not in profiles:
+            where = f"[profiles.{chain[-1]}] extends" if chain else "profile"
+            raise ConfigError(f"{source}: {where}: unknown profile {name!r}"
+                              f"{suggestion(name, profiles)}")
+        if name in chain:
+            raise ConfigError(f"{source}: [profiles.{name}]: extends makes a cycle "
+                              f"({' -> '.join([*chain, name])})")
+        table = profiles[name]
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: profiles.{name} must be a table")
+        chain.append(name)
+        parent = table.get("extends")
+        if parent is None:
+            break
+        if not isinstance(parent, str):
+            raise ConfigError(f"{source}: [profiles.{name}] extends must be a profile name, "
+                              f"got {parent!r}")
+        name = parent
+    pairs: list[tuple[str, Any]] = []
+    for i, name in enumerate(reversed(chain)):
+        own = {k: v for k, v in profiles[name].items() if k != "extends"}
+        pairs += _flatten(own) if i == 0 else _leaves(own)
+    return pairs
+
+
 def _arg_prefixes(cfg: Mapping) -> list[str]:
-    """Dotted prefixes under which new keys may be created (component argument tables)."""
-    out = ["data.train.args.", "data.test.args.", "data.augment."]
+    """Dotted prefixes under which new keys may be created (component argument tables), and
+    the optional keys."""
+    out = ["data.train.args.", "data.test.args.", "data.augment.", *OPTIONAL_KEYS]
     stages = cfg.get("stages")
     tables: dict[str, Any] = {f"stages.{name}.": table for name, table in
                               (stages.items() if isinstance(stages, dict) else ())}
@@ -208,9 +261,8 @@ def resolve(raw: Mapping, overrides: Iterable[str | tuple[str, Any]] = (), *,
     if profile and not profiles and from_file:
         pass  # a resolved config (a run's config.toml): its profile is already applied
     elif profile:
-        if profile not in profiles:
-            raise ConfigError(f"{source}: unknown profile {profile!r}{suggestion(profile, profiles)}")
-        cfg = _apply(cfg, _flatten(profiles[profile]), f"{source} [profiles.{profile}]")
+        cfg = _apply(cfg, profile_overrides(profiles, profile, source),
+                     f"{source} [profiles.{profile}]")
     cfg["profile"] = profile or ""
     cfg.setdefault("name", name)
     if threads is not None:

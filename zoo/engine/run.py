@@ -28,8 +28,9 @@ from zoo.registry import Registry
 from . import distributed as D
 from .build import DatasetCache, StageSetup, build_stage
 from .cascade import CascadedFineTuner
-from .evaluation import EvalResult, evaluate_model
+from .evaluation import EvalResult, evaluate_model, metrics_with_masks
 from .loggers import NO_LOGGER, RunLogger, check_logger, make_logger
+from .precision import Precision
 from .recipe import resolve_recipe
 from .run_folder import RunFolder, new_run_dir
 from .spec import SEED_MAX, Recipe, Stage
@@ -105,7 +106,7 @@ def run_stage(s: _Session, stage: Stage, index: int, prior: Mapping[str, nn.Modu
             checkpoint_every=stage.checkpoint_every, name=stage.name, progress=s.progress,
             log=s.log, dist_info=s.info, num_workers=stage.data.num_workers,
             find_unused_parameters=stage.find_unused_parameters, global_step_offset=offset,
-            on_step=s.on_step, logger=s.logger))
+            on_step=s.on_step, logger=s.logger, precision=s.recipe.precision))
     if s.info.is_main:
         _save_stage_weights(s.folder, s.recipe, setup)
     D.barrier(s.info)
@@ -129,14 +130,16 @@ def _stage_threads(recipe: Recipe, stage: Stage, info: D.DistInfo,
 def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] = (), *,
                registry: Registry, out_dir: str | Path | None = None,
                resume: str | Path | None = None, device: str | None = None,
-               seed: int | None = None, dry_run: bool = False, progress: bool = True,
+               amp: str | None = None, seed: int | None = None, dry_run: bool = False,
+               progress: bool = True,
                log: Callable[[str], None] | None = None, argv: list[str] | None = None,
                on_step: StepCallback | None = None, logger: str = "csv") -> RunResult:
     """Run a recipe (a registered name, a TOML path, a dict or a :class:`Recipe`) end to end.
 
     ``overrides`` are ``"key=value"`` strings (``profile=smoke`` picks a profile); ``out_dir`` is
     the parent of the run folder (default ``runs``); ``resume`` an existing run folder to
-    continue (its recorded config is used; finished stages are skipped).  ``dry_run`` only
+    continue (its recorded config is used; finished stages are skipped).  ``device`` and ``amp``
+    (``"off"``, ``"bf16"``, ``"fp16"``) override the recipe's (also on resume).  ``dry_run`` only
     validates; ``on_step(stage, step, global_step)`` is called after every training step;
     ``logger`` (``csv``, ``tensorboard``, ``none``: :mod:`zoo.engine.loggers`) logs scalars and
     image grids into the run folder.
@@ -161,6 +164,8 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
             cfg = dataclasses.replace(cfg, seed=int(seed))
     if device:
         cfg = dataclasses.replace(cfg, device=device)
+    if amp:
+        cfg = dataclasses.replace(cfg, amp=Precision(amp).amp)  # Precision checks the mode
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ZooError(f"device {cfg.device!r} requested but CUDA is not available "
                        f"(use --device cpu)")
@@ -275,9 +280,15 @@ def final_evaluation(s: _Session, result: RunResult) -> None:
     ev = s.recipe.eval
     assert ev is not None
     test = s.cache.require(s.recipe.data.test, "data.test")
-    score = functools.partial(evaluate_model, dataset=test, metrics=ev.metrics,
+    metrics, skipped = metrics_with_masks(s.registry, ev.metrics, test)
+    if skipped:
+        s.log(f"[eval] {', '.join(skipped)} need the Flare7K colour-code masks, which the test "
+              f"set ({s.recipe.data.test.name if s.recipe.data.test else '?'}) does not have: "
+              f"not computed")
+    score = functools.partial(evaluate_model, dataset=test, metrics=metrics,
                               registry=s.registry, batch_size=ev.batch_size, device=s.device,
-                              max_images=ev.max_images or None, keep_images=ev.grid_images)
+                              max_images=ev.max_images or None, keep_images=ev.grid_images,
+                              precision=s.recipe.precision)
     t = time.perf_counter()
     rows = {"input": score({}, (), output="input")}
     for name in s.recipe.eval_stages:

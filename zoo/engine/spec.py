@@ -24,6 +24,7 @@ from zoo.errors import ConfigError, did_you_mean
 from zoo.losses.term import Term, parse_terms
 
 from .forward import ForwardStep, plan_from_config
+from .precision import AMP_MODES, Precision
 from .threads import AUTO, check_threads
 
 STAGE_KINDS = ("train", "cascade")
@@ -130,17 +131,30 @@ def _without_none(table: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ data
 @dataclass(frozen=True)
 class DatasetRef:
-    """``{name, args}``: a registered dataset (``zoo list datasets``) and its keyword arguments."""
+    """``{name, args}``: a registered dataset (``zoo list datasets``) and its keyword arguments.
+
+    ``root`` is the ``root`` of the ``[data]`` table this reference belongs to (``data.root``):
+    it replaces ``args.root`` of a dataset that takes a ``root`` (:meth:`build_args`); it is
+    written once, as ``data.root``, not in ``args``."""
 
     name: str
     args: Mapping[str, Any] = field(default_factory=dict)
+    root: str | None = None
 
     @classmethod
-    def parse(cls, data: Any, where: str) -> "DatasetRef":
+    def parse(cls, data: Any, where: str, root: str | None = None) -> "DatasetRef":
         t = _Table(data, where, ("name", "args"))
         if not t.has("name"):
             raise ConfigError(f"{where}: missing 'name' (a registered dataset)")
-        return cls(t.text("name"), t.table("args"))
+        return cls(t.text("name"), t.table("args"), root)
+
+    def build_args(self, takes_root: bool) -> dict[str, Any]:
+        """The keyword arguments the dataset is built with: ``args``, with ``root`` replaced by
+        ``data.root`` when one is given and the dataset takes a ``root``."""
+        args = dict(self.args)
+        if self.root is not None and takes_root:
+            args["root"] = self.root
+        return args
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "args": dict(self.args)}
@@ -171,32 +185,41 @@ class AugmentSpec:
                 "erasing_scale": list(self.erasing_scale)}
 
 
-DATA_KEYS = ("train", "test", "augment", "num_workers")
+DATA_KEYS = ("train", "test", "augment", "num_workers", "root")
 
 
 @dataclass(frozen=True)
 class DataSpec:
-    """``[data]`` (or a stage's effective data: ``[data]`` with its ``[stages.X.data]`` keys)."""
+    """``[data]`` (or a stage's effective data: ``[data]`` with its ``[stages.X.data]`` keys).
+
+    ``root`` (``--set data.root=DIR``) is the folder of every dataset of the table that takes a
+    ``root`` (the Flare7K folders, LOL, the photos of the synthetic sets): it replaces their
+    ``args.root``, in ``[data]`` and in every stage's data alike (a stage may set its own
+    ``data.root``)."""
 
     train: DatasetRef | None = None
     test: DatasetRef | None = None
     augment: AugmentSpec | None = None
     num_workers: int = 0
+    root: str | None = None
 
     @classmethod
     def parse(cls, data: Any, where: str) -> "DataSpec":
         t = _Table(data, where, DATA_KEYS)
         d = t.data
-        return cls(DatasetRef.parse(d["train"], f"{where}.train") if "train" in d else None,
-                   DatasetRef.parse(d["test"], f"{where}.test") if "test" in d else None,
+        root = t.text("root") if t.has("root") else None
+        if root == "":
+            raise t.error("root", "must be a folder path")
+        return cls(DatasetRef.parse(d["train"], f"{where}.train", root) if "train" in d else None,
+                   DatasetRef.parse(d["test"], f"{where}.test", root) if "test" in d else None,
                    AugmentSpec.parse(d["augment"], f"{where}.augment") if "augment" in d else None,
-                   t.integer("num_workers", 0))
+                   t.integer("num_workers", 0), root)
 
     def to_dict(self) -> dict[str, Any]:
         return _without_none({"train": self.train.to_dict() if self.train else None,
                               "test": self.test.to_dict() if self.test else None,
                               "augment": self.augment.to_dict() if self.augment else None,
-                              "num_workers": self.num_workers})
+                              "num_workers": self.num_workers, "root": self.root})
 
 
 # ------------------------------------------------------------------------------------ stages
@@ -450,8 +473,8 @@ class EvalSpec:
                 "grid_images": self.grid_images}
 
 
-RECIPE_KEYS = ("name", "description", "citation", "seed", "profile", "device", "threads", "data",
-               "stages", "eval")
+RECIPE_KEYS = ("name", "description", "citation", "seed", "profile", "device", "threads", "amp",
+               "channels_last", "data", "stages", "eval")
 
 
 @dataclass(frozen=True)
@@ -460,7 +483,8 @@ class Recipe:
 
     ``profile`` is the profile that was applied (``""``: none); ``source`` says where the recipe
     came from (a file, a registered name's file, ``<dict>``) and is not part of the
-    configuration.
+    configuration.  ``amp`` (``"off"``, ``"bf16"``, ``"fp16"``) and ``channels_last`` are the
+    mixed precision and memory format of training and evaluation (:mod:`zoo.engine.precision`).
     """
 
     name: str
@@ -473,6 +497,8 @@ class Recipe:
     profile: str = ""
     device: str = "cpu"
     threads: int | str = AUTO
+    amp: str = "off"
+    channels_last: bool = False
     source: str = field(default="<recipe>", compare=False)
 
     @classmethod
@@ -503,18 +529,25 @@ class Recipe:
                    seed=t.data.get("seed", 0), profile=t.text("profile", ""),
                    device=t.text("device", "cpu"),
                    threads=check_threads(t.data.get("threads", AUTO), f"{source}: threads"),
-                   source=source)
+                   amp=t.text("amp", "off", AMP_MODES),
+                   channels_last=t.flag("channels_last", False), source=source)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration (``config.toml``); :meth:`parse` reads it back."""
         out: dict[str, Any] = {
             "name": self.name, "description": self.description, "citation": self.citation,
             "seed": self.seed, "profile": self.profile, "device": self.device,
-            "threads": self.threads, "data": self.data.to_dict(),
+            "threads": self.threads, "amp": self.amp, "channels_last": self.channels_last,
+            "data": self.data.to_dict(),
             "stages": {n: s.to_dict(self.data) for n, s in self.stages.items()}}
         if self.eval is not None:
             out["eval"] = self.eval.to_dict()
         return out
+
+    @property
+    def precision(self) -> Precision:
+        """The run's mixed precision and memory format."""
+        return Precision(self.amp, self.channels_last)
 
     def stage_seed(self, index: int) -> int:
         """The seed of the ``index``-th stage, ``seed + 1000·index``: every stage is reseeded

@@ -43,6 +43,7 @@ from .evaluation import EvalResult, evaluate_model
 from .forward import ForwardStep, Plan, run_plan
 from .loggers import NO_LOGGER, RunLogger
 from .nan_guard import check_finite, check_gradient, check_parameters
+from .precision import FULL, Precision
 from .spec import AugmentSpec, OptimizerSpec, Schedule, StageEval
 from .state import load_training_state, save_training_state
 
@@ -266,17 +267,32 @@ class _Progress:
 def training_step(models: Mapping[str, nn.Module], plan: Sequence[ForwardStep], composer, opt,
                   sched, batch: Mapping[str, torch.Tensor], *, params=None,
                   grad_clip: float | None = None, stage: str = "train", step: int = 0,
-                  checkpoint: str | None = None) -> tuple[torch.Tensor, dict]:
-    """One optimisation step: forward plan, composed loss, NaN guard, backward, update."""
-    tensors = run_plan(plan, models, batch)
-    total, parts = composer(tensors)
+                  checkpoint: str | None = None, precision: Precision = FULL,
+                  scaler: torch.amp.GradScaler | None = None) -> tuple[torch.Tensor, dict]:
+    """One optimisation step: forward plan, composed loss, NaN guard, backward, update.
+
+    The forward plan and the loss run under ``precision``'s autocast; with a ``scaler``
+    (``amp = "fp16"``) the loss is scaled for ``backward``, the gradients are unscaled before
+    clipping, and a step with overflowed gradients is skipped (:mod:`zoo.engine.precision`)."""
+    device = next((v.device for v in batch.values() if isinstance(v, torch.Tensor)), "cpu")
+    with precision.autocast(device):
+        tensors = run_plan(plan, models, batch)
+        total, parts = composer(tensors)
     check_finite(total, parts, stage=stage, step=step, checkpoint=checkpoint)
     check_gradient(total, composer, stage=stage, step=step)
     opt.zero_grad(set_to_none=True)
-    total.backward()
-    if grad_clip:
-        torch.nn.utils.clip_grad_norm_(params, grad_clip)
-    opt.step()
+    if scaler is None:
+        total.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
+    else:
+        scaler.scale(total).backward()
+        if grad_clip:
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        scaler.step(opt)
+        scaler.update()
     if sched is not None:
         sched.step()
     return total, parts
@@ -289,8 +305,9 @@ class TrainOptions:
     steps and at the end; an existing one is resumed from when ``resume``), the stage ``name``
     in logs, a progress bar or ``log`` lines, the DDP process info (default: from ``torchrun``'s
     environment), DataLoader workers, DDP's ``find_unused_parameters``, the steps of the earlier
-    stages (``global_step_offset``), an ``on_step`` callback and the ``logger`` of scalars and
-    image grids (:mod:`zoo.engine.loggers`; rank 0 only)."""
+    stages (``global_step_offset``), an ``on_step`` callback, the ``logger`` of scalars and
+    image grids (:mod:`zoo.engine.loggers`; rank 0 only), and the mixed precision and memory
+    format of training and evaluation (``precision``, :mod:`zoo.engine.precision`)."""
 
     device: str = "cpu"
     seed: int = 0
@@ -306,6 +323,7 @@ class TrainOptions:
     global_step_offset: int = 0
     on_step: StepCallback | None = None
     logger: RunLogger | None = None
+    precision: Precision = FULL
 
 
 def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | Callable,
@@ -334,8 +352,10 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
     log = o.log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     logger = o.logger if o.logger is not None and info.is_main else NO_LOGGER
     net_in: nn.Module = registry.create("models", model) if isinstance(model, str) else model
-    model = net_in.to(device)
-    frozen = {k: v.to(device).eval() for k, v in plan.frozen.items()}
+    prec = o.precision
+    prec.check_device(device)
+    model = prec.module(net_in.to(device))
+    frozen = {k: prec.module(v.to(device)).eval() for k, v in plan.frozen.items()}
     composer = build_loss(loss, registry, f"stages.{name}.loss")
     if isinstance(composer, nn.Module):
         composer = composer.to(device)
@@ -347,12 +367,15 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
     opt = build_optimizer(params, optimizer) if params else None
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(schedule)) \
         if opt is not None else None
+    scaler = prec.grad_scaler(device) if opt is not None else None
     ckpt = Path(o.out_dir) / "checkpoint.pt" if o.out_dir is not None else None
     start, history, evals = 0, [], []
     if ckpt is not None and o.resume and ckpt.is_file():
         state = load_training_state(ckpt, model=model, optimizer=opt, scheduler=sched,
                                     map_location=device)
         start, history, evals = state["step"], list(state["history"]), list(state["evals"])
+        if scaler is not None and "grad_scaler" in state.get("extra", {}):
+            scaler.load_state_dict(state["extra"]["grad_scaler"])
         if info.is_main:
             log(f"[{name}] resuming from {ckpt} at step {start}/{steps}")
     else:
@@ -376,7 +399,8 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
         if ckpt is not None and info.is_main:
             save_training_state(ckpt, step=step, model=model, optimizer=opt, scheduler=sched,
                                 sampler={"epoch": epoch_pos[0], "offset": epoch_pos[1]},
-                                history=history, evals=evals, stage=name)
+                                history=history, evals=evals, stage=name,
+                                extra={"grad_scaler": scaler.state_dict()} if scaler else None)
         D.barrier(info)
 
     def run_eval() -> EvalResult | None:
@@ -387,7 +411,7 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
             res = evaluate_model({**frozen, "self": model}, plan.eval_steps, test_data, metrics,
                                  registry=registry, output=plan.eval_output,
                                  batch_size=eval_batch, device=device, max_images=eval_max,
-                                 keep_images=logger.keep_images)
+                                 keep_images=logger.keep_images, precision=prec)
         D.barrier(info)
         return res
 
@@ -407,9 +431,10 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                 if aug is not None:
                     batch = aug(batch)
                 total, parts = training_step(
-                    models, plan.steps, composer, opt, sched, batch, params=params,
+                    models, plan.steps, composer, opt, sched, prec.batch(batch), params=params,
                     grad_clip=schedule.grad_clip, stage=name, step=step,
-                    checkpoint=str(ckpt) if ckpt is not None and ckpt.is_file() else None)
+                    checkpoint=str(ckpt) if ckpt is not None and ckpt.is_file() else None,
+                    precision=prec, scaler=scaler)
                 assert opt is not None  # steps > 0 needs trainable parameters (checked above)
                 row = {"step": step, "lr": opt.param_groups[0]["lr"], "total": float(total.detach())}
                 row.update({k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v)

@@ -22,7 +22,7 @@ from zoo.registry import Registry
 
 from .build import DatasetCache, StageSetup, build_stage
 from .cascade import cascade_terms
-from .evaluation import metric_needs_mask
+from .evaluation import metrics_with_masks
 from .forward import run_plan
 from .spec import Recipe, Stage
 from .state import seed_everything
@@ -193,18 +193,18 @@ def validate(recipe: Recipe, *, registry: Registry, log: Callable[[str], None] |
     if recipe.eval is not None:
         for m in recipe.eval.metrics:
             try:
-                needs_mask = metric_needs_mask(registry, m)
+                registry.get("metrics", m)
             except ZooError as e:
                 raise with_context(e, "[eval] metrics") from None
-            if needs_mask and build:
-                test = cache.get(recipe.data.test, "data.test")
-                if test is None or "mask" not in test[0]:
-                    raise ConfigError(f"[eval] metric {m!r} needs masks; the test set has none")
         if recipe.data.test is None:
             raise ConfigError("[eval] needs a test set ([data.test])")
         if build:
             test = cache.require(recipe.data.test, "data.test")
             opened.setdefault(id(test), (test, "data.test", []))[2].append(recipe.eval.max_images)
+            _, skipped = metrics_with_masks(registry, recipe.eval.metrics, test)
+            if skipped:
+                checks.append(f"final evaluation: {', '.join(skipped)} need Flare7K masks, "
+                              f"which the test set does not have: not computed")
         checks.append(f"final evaluation: {', '.join(recipe.eval.metrics)} on stages "
                       f"{', '.join(recipe.eval_stages)}")
     for dataset, where, limits in opened.values():  # every item an evaluation scores
