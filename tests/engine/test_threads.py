@@ -121,7 +121,7 @@ def test_each_stage_records_its_thread_count_and_a_resume_keeps_it(tmp_path, sta
     run_dir = next((tmp_path / "b").iterdir())
     state_path = run_dir / "state.json"
     state = json.loads(state_path.read_text())
-    assert state["reference"]["status"] == "running"
+    assert state["reference"]["status"] == "interrupted"  # the signal is recorded
     state["reference"]["threads"] = 3  # as if the stage had started with 3 threads
     state_path.write_text(json.dumps(state))
     before = torch.get_num_threads()
