@@ -134,11 +134,12 @@ def paper_cells(ps: PaperSettings, metrics: Sequence[str]) -> tuple[Cell, list[C
 def _cut_recipe(recipe: Recipe, keep: Sequence[str], metrics: Sequence[str],
                 **changes: Stage) -> Recipe:
     """The recipe with only the stages ``keep`` (``changes`` replace some of them), its final
-    evaluation of the last one on ``metrics``, no image grid."""
+    evaluation of the last one on ``metrics``, no image grid; ``threads = 0``: the cell computes
+    with the thread count its worker process was given (:mod:`zoo.compare.runner`)."""
     stages = {n: changes.get(n, recipe.stages[n]) for n in keep}
     ev = recipe.eval or EvalSpec()
     ev = dataclasses.replace(ev, metrics=tuple(metrics), stages=(keep[-1],), grid_images=0)
-    return dataclasses.replace(recipe, stages=stages, eval=ev)
+    return dataclasses.replace(recipe, stages=stages, eval=ev, threads=0)
 
 
 def paper_budget_line(recipe: Recipe, ref: str, ft: str) -> str:
