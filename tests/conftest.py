@@ -21,6 +21,8 @@ os.environ["ZOO_REGISTRY"] = str(REPO / "registry.toml")
 os.environ["ZOO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="zoo-test-config-")
 
 torch.set_num_threads(1)  # xdist runs one worker per core
+# ... and so do the runs a test starts in a subprocess: threads = "auto" follows this
+os.environ["OMP_NUM_THREADS"] = "1"
 # The suite never downloads pretrained weights (zoo.hub); tests of the download path switch this
 # off against a local 127.0.0.1 server.
 os.environ["ZOO_OFFLINE"] = "1"

@@ -24,7 +24,7 @@ import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterator, cast
 
 from zoo.errors import ZooError
 
@@ -186,10 +186,11 @@ def atomic_open(path: str | Path, mode: str = "wb", *, newline: str | None = Non
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _clean_folder_once(path)
-        text_args = {} if mode == "wb" else {"encoding": "utf-8", "newline": newline}
-        with open(tmp, mode, **text_args) as raw:
+        text = mode == "w"
+        with open(tmp, mode, encoding="utf-8" if text else None,
+                  newline=newline if text else None) as raw:
             tracked = _TrackedFile(raw)
-            yield tracked
+            yield cast(IO, tracked)  # a proxy: every other attribute is the real file's
             raw.flush()
             os.fsync(raw.fileno())
         if overwrite:
@@ -223,7 +224,8 @@ def atomic_write(path: str | Path, write: Callable[[IO], Any], *, binary: bool =
     return Path(path)
 
 
-def atomic_write_bytes(data: bytes, path: str | Path, *, overwrite: bool = True) -> Path:
+def atomic_write_bytes(data: bytes | bytearray, path: str | Path, *,
+                       overwrite: bool = True) -> Path:
     """``data`` written atomically to ``path`` (see :func:`atomic_write`)."""
     return atomic_write(path, lambda f: f.write(data), overwrite=overwrite)
 

@@ -398,7 +398,8 @@ class ModelCheckpoint:
         weights loaded strictly; ``checkpoint_metadata`` holds the stored metadata."""
         model = _build(registry, self.model_name, self.model_args, overrides, self.state_dict,
                        self.source)
-        model.checkpoint_metadata = dict(self.metadata)
+        # torch types Module.__setattr__'s value as Tensor | Module; any value is accepted
+        model.checkpoint_metadata = dict(self.metadata)  # type: ignore[assignment]
         return model
 
 

@@ -265,6 +265,26 @@ def test_the_fidelity_table_names_tests_that_exist():
     assert cited >= 20
 
 
+def test_cpu_profile_cascade_is_the_studys_choice(registry):
+    """The cpu profile's fine-tuning as chosen on the validation split (docs/recipes.md, "The
+    study"): k = 1, lambda = 0.6, delta = 0.001, margin 1e-4 (the lower quartile of d(p, n) of
+    its encoder at the cascade's start), one generic encoder for L_PL (MSE) and the triplet
+    (global-average-pooled raw embeddings, MSE distance), plain SGD lr 1e-3, 150 steps of
+    batch 4; finetune and control 3 repeats each, contrasted in the report."""
+    r = _recipe(registry, "cpu")
+    ft, ctl = r.stages["finetune"], r.stages["control"]
+    c = ft.cascade
+    assert (c.k, c.lam, c.delta, c.margin) == (1, 0.6, 0.001, 0.0001)
+    assert dict(c.perceptual) == {"encoder": "vgg16.generic-small", "distance": "l2"}
+    assert dict(c.triplet) == {"encoder": "vgg16.generic-small", "embedding": "gap"}
+    assert ft.optimizer.to_dict() == {"name": "sgd", "args": {"lr": 0.001, "momentum": 0.0}}
+    assert (ft.schedule.steps, ft.schedule.batch_size) == (150, 4)
+    assert ft.repeats == ctl.repeats == 3
+    assert ft.row_names == ("finetune/s0", "finetune/s1", "finetune/s2")
+    assert ctl.cascade.lam == 1.0 and ctl.cascade.k == 1 and ctl.schedule == ft.schedule
+    assert r.eval.contrasts == (("finetune", "control"),)
+
+
 def test_smoke_report_states_finetune_minus_control_over_seeds(tmp_path, registry):
     """The demo's report answers "does the triplet fine-tuning help?": the smoke profile (the
     cpu profile's stages and contrasts, seconds-sized) repeats finetune and control and

@@ -147,12 +147,13 @@ def _cut_recipe(recipe: Recipe, keep: Sequence[str], metrics: Sequence[str],
                 **changes: Stage) -> Recipe:
     """The recipe with only the stages ``keep`` (``changes`` replace some of them), each trained
     once (a cell is one seed: ``repeats`` of the recipe do not apply), its final evaluation of
-    the last one on ``metrics``, no image grid, no contrasts."""
+    the last one on ``metrics``, no image grid, no contrasts; ``threads = 0``: the cell computes
+    with the thread count its worker process was given (:mod:`zoo.compare.runner`)."""
     stages = {n: dataclasses.replace(changes.get(n, recipe.stages[n]), repeats=1) for n in keep}
     ev = recipe.eval or EvalSpec()
     ev = dataclasses.replace(ev, metrics=tuple(metrics), stages=(keep[-1],), grid_images=0,
                              contrasts=())
-    return dataclasses.replace(recipe, stages=stages, eval=ev)
+    return dataclasses.replace(recipe, stages=stages, eval=ev, threads=0)
 
 
 def paper_budget_line(recipe: Recipe, ref: str, ft: str) -> str:

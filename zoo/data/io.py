@@ -153,6 +153,7 @@ def _read_array(path: Path) -> np.ndarray:
             return np.asarray(tif.asarray())
     with warnings.catch_warnings():  # DecompressionBombWarning: our own limit is checked below
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        im: Image.Image  # the opened file, then possibly a converted copy
         with Image.open(path) as im:
             _check_size(path, *im.size)
             im.load()  # forces decoding: truncated files fail here
@@ -237,7 +238,7 @@ def write_image(path: str | Path, image: torch.Tensor, *, bits: int = 8,
         if suffix in (".tif", ".tiff"):
             buffer = io.BytesIO()
             tifffile.imwrite(buffer, plane)
-            data = buffer.getvalue()
+            data: bytes | bytearray = buffer.getvalue()
         elif suffix == ".png":
             data = imagecodecs.png_encode(plane, level=6)
         else:

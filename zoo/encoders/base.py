@@ -48,6 +48,8 @@ class FrozenEncoder(nn.Module):
 
     pretrained_source: str = ""
     layer_names: tuple[str, ...] = ()
+    mean: torch.Tensor  # buffers, (1, 3, 1, 1)
+    std: torch.Tensor
 
     def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
         super().__init__()

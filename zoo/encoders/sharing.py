@@ -40,9 +40,10 @@ def shared_encoders(registry: Any = None) -> Iterator[dict]:
 
     ``registry`` (default: the process registry) is where names are looked up.
     """
-    token = _ACTIVE.set(({}, registry))
+    shared: dict = {}
+    token = _ACTIVE.set((shared, registry))
     try:
-        yield _ACTIVE.get()[0]
+        yield shared
     finally:
         _ACTIVE.reset(token)
 

@@ -93,7 +93,9 @@ class TimmEncoder(FrozenEncoder):
         if self.embedding:
             self.layer_names = ("embedding",)
         else:
-            idx = list(getattr(net.feature_info, "out_indices", range(len(net.feature_info))))
+            # timm's FeatureInfo (features_only) or list of dicts; nn.Module does not declare it
+            info = getattr(net, "feature_info")
+            idx = list(getattr(info, "out_indices", range(len(info))))
             self.layer_names = tuple(f"stage{i}" for i in idx)
         self.pretrained_source = source
         self.freeze()

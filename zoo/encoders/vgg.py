@@ -22,6 +22,7 @@ Super-Resolution", ECCV 2016 (the default layers ``relu1_2 … relu4_3``).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -99,10 +100,12 @@ class VGGEncoder(FrozenEncoder):
             for m in self.features:
                 if isinstance(m, nn.Conv2d):  # torchvision VGG._initialize_weights
                     nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                    nn.init.zeros_(m.bias)
+                    if m.bias is not None:  # always here; torchvision checks too
+                        nn.init.zeros_(m.bias)
         if pretrained is False:
             self.pretrained_source = generic_source(seed)
         else:
+            path: str | Path
             if pretrained is True:
                 weights = _weights_enum(arch)
                 path = torchvision_checkpoint(weights, what)

@@ -43,9 +43,9 @@ does not fit a smaller ``arch``; the error says so).  The ``paper-smoke`` profil
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +56,9 @@ from zoo.specs import describe
 
 from .base import FrozenEncoder, generic_source, seeded
 from .weights import load_matching, load_state_dict_file, torchvision_checkpoint
+
+if TYPE_CHECKING:  # for the annotation only; vit_l_16_swag imports it where it builds one
+    from torchvision.models.vision_transformer import VisionTransformer
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ class ViTEncoder(FrozenEncoder):
 
     layer_names = ("cls",)
 
-    def __init__(self, vit: nn.Module, pretrained_source: str):
+    def __init__(self, vit: VisionTransformer, pretrained_source: str):
         super().__init__()
         self.vit = vit
         self.vit.heads = nn.Identity()  # the classifier is not part of the embedding
@@ -158,7 +161,7 @@ def vit_l_16_swag(pretrained: bool | str = True, variant: str = "linear",
     shape = vit_arch(spec, arch, what)
     if shape != vit_arch(spec, None, what):
         what += " (arch " + ", ".join(f"{k}={v}" for k, v in shape.items()) + ")"
-    path: str | os.PathLike | None = None
+    path: str | Path | None = None
     source = generic_source(seed)
     if pretrained is True:  # fetch the file before spending seconds on building ViT-L
         path = torchvision_checkpoint(ViT_L_16_Weights[spec.weights_name], what)

@@ -104,10 +104,12 @@ def find_timm_weights(model_name: str, what: str) -> TimmWeights:
                 return TimmWeights(Path(hit), (), ())
         looked.append(f"the Hugging Face cache {HF_HUB_CACHE} (repo {repo}; HF_HOME moves it)")
         fetch.append(f"run huggingface-cli download {repo}")
-    if cfg.url:
-        path = hub_checkpoints() / os.path.basename(cfg.url)
+    if cfg.url:  # a URL, or (URL, file name) as timm's _hub.download_cached_file reads it
+        url, fname = cfg.url if isinstance(cfg.url, tuple) else \
+            (cfg.url, os.path.basename(cfg.url))
+        path = hub_checkpoints() / fname
         if path.is_file():
             return TimmWeights(path, (), ())
         looked.append(str(path))
-        fetch.append(f"download {cfg.url} and put it at {path}")
+        fetch.append(f"download {url} and put it at {path}")
     return TimmWeights(None, tuple(looked), tuple(fetch))

@@ -4,7 +4,9 @@ Order: the recipe file; then ``[profiles.<p>]`` (``p`` = ``--set profile=...`` o
 ``profile`` key) applied as overrides of existing keys -- key by key, except argument tables
 (``args``, ``model_args``, ``augment``, ``perceptual``, ``triplet``), which a profile replaces
 whole; then every other ``--set key=value`` (``--set data.train.args={...}`` replaces a table).
-Overrides are type-checked against the existing value (:func:`zoo.config.apply_overrides`); new
+Overrides are type-checked against the existing value (:func:`zoo.config.apply_overrides`),
+except ``threads``, which every recipe has (default ``"auto"``) and which takes a number or
+``"auto"`` (:mod:`zoo.engine.threads`); new
 keys are allowed only inside argument tables (``data.train.args``, ``stages.X.model_args``,
 ``stages.X.optimizer.args`` ...), whose keys belong to the component they configure, and for the
 optional keys a recipe need not write (:data:`OPTIONAL_KEYS`: ``data.root``, ``amp``,
@@ -42,6 +44,7 @@ from zoo.losses.term import parse_loss_expression
 from zoo.registry import Registry
 
 from .spec import STAGE_KEYS, Recipe, suggestion
+from .threads import check_threads
 
 #: Tables a profile replaces as a whole (component arguments), rather than key by key; a stage
 #: replaces them whole as well when it inherits.
@@ -245,9 +248,12 @@ def resolve(raw: Mapping, overrides: Iterable[str | tuple[str, Any]] = (), *,
     pairs = [parse_override(o) if isinstance(o, str) else tuple(o) for o in overrides]
     profile = cfg.get("profile")
     rest = []
+    threads = None
     for key, value in pairs:
         if key == "profile":
             profile = str(value)
+        elif key == "threads":  # every recipe has it (default "auto"), a number or "auto"
+            threads = check_threads(value, f"--set threads={value!r}")
         else:
             rest.append((key, value))
     profiles = cfg.pop("profiles", {}) or {}
@@ -259,6 +265,8 @@ def resolve(raw: Mapping, overrides: Iterable[str | tuple[str, Any]] = (), *,
                      f"{source} [profiles.{profile}]")
     cfg["profile"] = profile or ""
     cfg.setdefault("name", name)
+    if threads is not None:
+        cfg["threads"] = threads
     cfg = _apply(cfg, rest, "--set")
     return Recipe.parse(expand_loss_expressions(expand_stages(cfg, source), source, is_loss),
                         source)

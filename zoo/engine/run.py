@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from .recipe import resolve_recipe
 from .run_folder import RunFolder, new_run_dir
 from .spec import SEED_MAX, Recipe, Stage
 from .state import restore_finished_stage, seed_everything
+from .threads import AUTO, ThreadChoice, apply_threads, choose_threads
 from .trainer import Interrupted, StageResult, StepCallback, TrainOptions, train_stage
 from .validation import validate
 
@@ -137,6 +139,19 @@ def run_stage(s: _Session, stage: Stage, index: int, prior: Mapping[str, nn.Modu
     return res
 
 
+def _stage_threads(recipe: Recipe, stage: Stage, info: D.DistInfo,
+                   entry: Mapping) -> ThreadChoice:
+    """The stage's thread count: ``threads`` of the recipe; with ``"auto"``, on ``--resume`` of
+    a stage that had started, the count it started with (different counts change the last bits
+    of the results), else :func:`zoo.engine.threads.choose_threads` now."""
+    if recipe.threads == AUTO and isinstance(entry.get("threads"), int):
+        return ThreadChoice(int(entry["threads"]), f"threads = auto: {entry['threads']}, as when "
+                                                    f"the stage started")
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", info.world) or 1)
+    return choose_threads(recipe.threads, processes=processes,
+                          num_workers=stage.data.num_workers)
+
+
 def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] = (), *,
                registry: Registry, out_dir: str | Path | None = None,
                resume: str | Path | None = None, device: str | None = None,
@@ -179,8 +194,6 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ZooError(f"device {cfg.device!r} requested but CUDA is not available "
                        f"(use --device cpu)")
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
     check_logger(logger)
     info = D.setup(cfg.device)
     log_lines = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -235,6 +248,7 @@ def _run_in_folder(cfg: Recipe, registry: Registry, folder: RunFolder, info: D.D
                 entry = state.get(row, {})
                 if entry.get("status") == "done":
                     log_fn(f"[{row}] finished earlier; loading its weights")
+                    threads = None
                     restored = restore_finished_stage(
                         folder.stage_dir(row), row,
                         int(entry.get("steps", stage.schedule.steps))) if info.is_main else None
@@ -242,7 +256,10 @@ def _run_in_folder(cfg: Recipe, registry: Registry, folder: RunFolder, info: D.D
                     if restored:
                         log_fn(restored)
                 else:
-                    state[row] = {"status": "running"}
+                    threads = _stage_threads(cfg, stage, info, entry)
+                    apply_threads(threads)
+                    log_fn(f"[{row}] {threads.reason}")
+                    state[row] = {"status": "running", "threads": threads.threads}
                     folder.save_json("state.json", state)
                 t_stage = time.perf_counter()
                 res = run_stage(session, stage, i, prior, offset, repeat=r)
@@ -252,6 +269,7 @@ def _run_in_folder(cfg: Recipe, registry: Registry, folder: RunFolder, info: D.D
                 offset += stage.schedule.steps
                 result.stages[row] = res
                 state[row] = {"status": "done", "seconds": res.seconds, "steps": res.steps,
+                              "threads": threads.threads if threads else entry.get("threads"),
                               "encoders": res.encoders, "seed": cfg.repeat_seed(i, r),
                               "final_loss": res.history[-1] if res.history else None}
                 folder.save_json("state.json", state)

@@ -26,6 +26,7 @@ from zoo.losses.triplet import DEFAULT_MARGIN
 
 from .forward import ForwardStep, plan_from_config
 from .precision import AMP_MODES, Precision
+from .threads import AUTO, check_threads
 
 STAGE_KINDS = ("train", "cascade")
 #: The largest integer a recipe holds (TOML integers are 64-bit).
@@ -586,7 +587,7 @@ class Recipe:
     seed: int = 0
     profile: str = ""
     device: str = "cpu"
-    threads: int = 0
+    threads: int | str = AUTO
     amp: str = "off"
     channels_last: bool = False
     source: str = field(default="<recipe>", compare=False)
@@ -635,7 +636,8 @@ class Recipe:
         return cls(name=t.text("name", "recipe"), stages=stages, data=recipe_data, eval=ev,
                    description=t.text("description", ""), citation=t.text("citation", ""),
                    seed=t.data.get("seed", 0), profile=t.text("profile", ""),
-                   device=t.text("device", "cpu"), threads=t.integer("threads", 0),
+                   device=t.text("device", "cpu"),
+                   threads=check_threads(t.data.get("threads", AUTO), f"{source}: threads"),
                    amp=t.text("amp", "off", AMP_MODES),
                    channels_last=t.flag("channels_last", False), source=source)
 

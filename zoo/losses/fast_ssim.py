@@ -154,12 +154,12 @@ def _ssim_chunk(x, y, g, c1, c2, want_cs, grad_x, grad_y):
             own, other = (mu_x, mu_y) if k == "x" else (mu_y, mu_x)
             torch.mul(other, v, out=maps[k]).addcmul_(own, w)
     back = _filter_transposed(coeff.contiguous(memory_format=torch.channels_last), g)
-    back = dict(zip(kinds + ["q", "p"], back.contiguous().split(c, dim=1)))
+    back_maps = dict(zip(kinds + ["q", "p"], back.contiguous().split(c, dim=1)))
     grads = {}
     for k in kinds:
         own, other = (x, y) if k == "x" else (y, x)
-        grads[k] = torch.addcmul(back[k], own, back["q"], value=-1).addcmul_(
-            other, back["p"]).mul_(2.0 / n)
+        grads[k] = torch.addcmul(back_maps[k], own, back_maps["q"], value=-1).addcmul_(
+            other, back_maps["p"]).mul_(2.0 / n)
     return value, grads.get("x"), grads.get("y")
 
 

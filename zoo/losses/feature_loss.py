@@ -63,7 +63,9 @@ class FeatureLoss(nn.Module):
     def check_inputs(self, *xs: torch.Tensor) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def from_features(self, *features: list[torch.Tensor]) -> torch.Tensor:  # pragma: no cover
+    def from_features(self, *features: Any, **kwargs: Any) -> torch.Tensor:  # pragma: no cover
+        """The loss from one feature list per input name; subclasses fix the arity (typed as
+        ``(...)`` here, so ``(pred_features, target_features)`` is a valid override)."""
         raise NotImplementedError
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:

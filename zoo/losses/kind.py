@@ -56,7 +56,7 @@ from kornia.color import rgb_to_grayscale
 
 from zoo.errors import InputError
 from zoo.losses.base import check_images
-from zoo.losses.reducers import check_reduction, reduce
+from zoo.losses.reducers import check_reduction, reduce, sum_terms
 from zoo.losses.finite_difference import abs_gradient, kind_gradient, same_gradient
 from zoo.losses.module import loss_module
 from zoo.specs import describe
@@ -101,18 +101,15 @@ def illumination_structure(i: torch.Tensor, image: torch.Tensor, eps: float = 0.
     """``(B,)`` KinD illumination smoothness: g(I) relative to the image's grey gradient."""
     g, grey_of = _forms(reference)
     grey = grey_of(image)
-    return sum(_mean((g(i, d) / g(grey, d).clamp_min(eps)).abs()) for d in DIRECTIONS)
+    return sum_terms(_mean((g(i, d) / g(grey, d).clamp_min(eps)).abs()) for d in DIRECTIONS)
 
 
 def mutual_consistency(i_low: torch.Tensor, i_high: torch.Tensor, c: float = 10.0, *,
                        reference: str = "code") -> torch.Tensor:
     """``(B,)`` KinD mutual consistency ``M exp(-c M)`` with ``M = g(I_l) + g(I_h)``."""
     g, _ = _forms(reference)
-    total = 0
-    for d in DIRECTIONS:
-        m = g(i_low, d) + g(i_high, d)
-        total = total + _mean(m * torch.exp(-c * m))
-    return total
+    sums = (g(i_low, d) + g(i_high, d) for d in DIRECTIONS)
+    return sum_terms(_mean(m * torch.exp(-c * m)) for m in sums)
 
 
 @describe(formula="recon + 0.01 |R_l - R_h| + 0.15 sum |g(I) / max(g(grey S), 0.01)| + "

@@ -15,7 +15,7 @@ from kornia.geometry.transform import build_laplacian_pyramid
 
 from zoo.errors import InputError
 from zoo.losses.base import check_images
-from zoo.losses.reducers import check_reduction, reduce
+from zoo.losses.reducers import check_reduction, reduce, sum_terms
 from zoo.losses.module import loss_module
 from zoo.specs import describe
 
@@ -37,7 +37,8 @@ def laplacian_loss(pred: torch.Tensor, target: torch.Tensor, *, levels: int = 3,
     check_images("laplacian", pred, target, min_size=2 ** levels)
     bands_p = build_laplacian_pyramid(pred, levels)
     bands_t = build_laplacian_pyramid(target, levels)
-    per_image = sum((bp - bt).abs().flatten(1).mean(dim=1) for bp, bt in zip(bands_p, bands_t))
+    per_image = sum_terms((bp - bt).abs().flatten(1).mean(dim=1)
+                          for bp, bt in zip(bands_p, bands_t))
     return reduce(per_image, reduction)
 
 

@@ -36,7 +36,7 @@ from zoo.specs import describe
 
 from .base import check_images
 from .feature_loss import FeatureLoss
-from .reducers import check_reduction, reduce
+from .reducers import check_reduction, reduce, sum_terms
 
 #: lpips trunk name -> torchvision weights enum name (the trunk's ImageNet weights)
 TRUNKS = {"alex": "AlexNet_Weights", "vgg": "VGG16_Weights", "squeeze": "SqueezeNet1_1_Weights"}
@@ -158,12 +158,12 @@ class LPIPSLoss(FeatureLoss):
 
     def from_features(self, pred_features: list[torch.Tensor],
                       target_features: list[torch.Tensor]) -> torch.Tensor:
-        total = 0
+        per_layer = []
         for k, (f0, f1) in enumerate(zip(pred_features, target_features)):
             diff = (f0 - f1) ** 2
             diff = self.model.lins[k](diff) if self.model.lpips else diff.sum(dim=1, keepdim=True)
-            total = total + diff.mean(dim=(2, 3)).reshape(-1)
-        return reduce(total, self.reduction)
+            per_layer.append(diff.mean(dim=(2, 3)).reshape(-1))
+        return reduce(sum_terms(per_layer), self.reduction)
 
     def train(self, mode: bool = True) -> "LPIPSLoss":
         super().train(mode)

@@ -15,7 +15,9 @@ batch sum and the vector itself.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import functools
+import operator
+from typing import Iterable, Sequence
 
 import torch
 
@@ -33,6 +35,12 @@ def check_reduction(name: str, reduction: str, allowed: Sequence[str] = REDUCTIO
         raise InputError(f"{name}: reduction must be one of {', '.join(allowed)}, "
                          f"got {reduction!r}")
     return reduction
+
+
+def sum_terms(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """``terms[0] + terms[1] + ...``: the builtin ``sum`` but typed as a tensor (at least one
+    term; an empty ``terms`` is a ``TypeError`` rather than ``0``)."""
+    return functools.reduce(operator.add, terms)
 
 
 def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:

@@ -29,7 +29,7 @@ from kornia.color import rgb_to_grayscale
 
 from zoo.errors import InputError
 from zoo.losses.base import check_images
-from zoo.losses.reducers import check_reduction, reduce
+from zoo.losses.reducers import check_reduction, reduce, sum_terms
 from zoo.losses.finite_difference import abs_gradient, average_abs_gradient
 from zoo.losses.module import loss_module
 from zoo.specs import describe
@@ -57,9 +57,8 @@ def illumination_smoothness(i: torch.Tensor, r: torch.Tensor,
                             lambda_g: float = 10.0) -> torch.Tensor:
     """``(B,)`` structure-aware smoothness of Retinex-Net: |grad I| o exp(-lambda_g avg|grad R|)."""
     grey = rgb_to_grayscale(r)
-    total = 0
-    for d in ("x", "y"):
-        total = total + abs_gradient(i, d) * torch.exp(-lambda_g * average_abs_gradient(grey, d))
+    total = sum_terms(abs_gradient(i, d) * torch.exp(-lambda_g * average_abs_gradient(grey, d))
+                      for d in ("x", "y"))
     return total.flatten(1).mean(dim=1)
 
 

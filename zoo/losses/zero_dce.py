@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from zoo.errors import InputError
 from zoo.losses.base import check_images
-from zoo.losses.reducers import check_reduction, reduce
+from zoo.losses.reducers import check_reduction, reduce, sum_terms
 from zoo.losses.module import loss_module
 from zoo.specs import describe
 
@@ -62,8 +62,8 @@ def zero_dce_spatial_loss(enhanced: torch.Tensor, low: torch.Tensor, *, region: 
     check_images("zero-dce-spatial", enhanced, low, min_size=region)
     y = F.avg_pool2d(enhanced.mean(dim=1, keepdim=True), region)
     i = F.avg_pool2d(low.mean(dim=1, keepdim=True), region)
-    total = sum((dy - di).pow(2) for dy, di in zip(_neighbour_differences(y),
-                                                  _neighbour_differences(i)))
+    total = sum_terms((dy - di).pow(2) for dy, di in zip(_neighbour_differences(y),
+                                                        _neighbour_differences(i)))
     return reduce(_mean(total), reduction)
 
 

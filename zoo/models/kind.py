@@ -119,6 +119,8 @@ class KinDRestore(nn.Module):
             total stride.
     """
 
+    conv1: nn.Sequential  # conv1 .. conv9, up6 .. up9 are set by name in __init__
+
     def __init__(self, in_ch: int = 4, out_ch: int = 3, pad_mode: str = "reflect"):
         super().__init__()
         self.in_ch, self.pad_mode = in_ch, pad_mode

@@ -130,6 +130,7 @@ class WindowAttention(nn.Module):
 
     #: Use SDPA even when training on CPU (where it runs its math kernel); tests and benchmarks.
     sdpa_in_cpu_training = False
+    relative_position_index: torch.Tensor  # a buffer
 
     def __init__(self, dim: int, win: int, heads: int, qkv_bias: bool = True,
                  qk_scale: float | None = None, attn_drop: float = 0.0, proj_drop: float = 0.0,

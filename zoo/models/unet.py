@@ -96,6 +96,8 @@ class UNet(nn.Module):
             ``2^depth``.
     """
 
+    Conv1: ConvBlock  # Conv1 .. Conv<depth+1>, Up<k>, Up_conv<k> are set by name in __init__
+
     def __init__(self, in_ch: int = 3, out_ch: int = 3, width: int = 32, depth: int = 4,
                  norm: bool = False, act: str = "lrelu", negative_slope: float = 0.2,
                  up: str = "deconv", final_activation: str | None = None,
