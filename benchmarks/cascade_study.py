@@ -240,7 +240,7 @@ def cmd_summary(a) -> None:
     text = "\n".join(lines)
     print(text)
     if a.plot:
-        plot(rows, Path(a.plot))
+        plot(rows, Path(a.plot), _cells(a.matched) if a.matched else {})
 
 
 def _cells(grid: str) -> dict[str, dict[int, dict[str, float]]]:
@@ -306,7 +306,9 @@ def cmd_ablation_summary(a) -> None:
     print("\n".join(lines))
 
 
-def plot(rows: dict, path: Path) -> None:
+def plot(rows: dict, path: Path, matched: dict | None = None) -> None:
+    """The lambda sweep per k (mean ± 95 % CI over seeds) and, at lambda = 0.6, the
+    weight-matched control of ``matched`` (the same steps without the triplet) when given."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -328,14 +330,19 @@ def plot(rows: dict, path: Path) -> None:
                 xs.append(lam + (k - 1.5) * 0.015)
                 ys.append(iv.mean)
                 es.append(iv.half_width if iv.defined else 0.0)
-            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=f"k = {k}")
+            line = ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=f"k = {k}")
+            same = (matched or {}).get(f"k={k}, λ=1.0")
+            if same:
+                ax.plot([0.6 + (k - 1.5) * 0.015], [statistics.fmean(s[m] for s in same.values())],
+                        marker="x", ms=9, ls="", color=line[0].get_color(),
+                        label=f"k = {k}: λ = 1, lr × 0.6 (no triplet)")
         if ref:
             ax.axhline(statistics.fmean(s[m] for s in ref.values()), color="0.4", ls="--",
                        label="reference")
         ax.set_xlabel("λ")
         ax.set_title(f"{m} (dB), validation", fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    axes[0][0].legend(fontsize=7)
     fig.suptitle("cascaded-flare cpu: mean ± 95 % CI over 3 seeds (validation split)",
                  fontsize=10)
     fig.tight_layout()
@@ -375,6 +382,7 @@ def main() -> None:
         if name == "summary":
             p.add_argument("--grid", required=True)
             p.add_argument("--plot", default="")
+            p.add_argument("--matched", default="")
     a = ap.parse_args()
     torch.set_num_threads(1)
     {"reference": cmd_reference, "grid": cmd_grid, "embed-recipe": cmd_embed_recipe,

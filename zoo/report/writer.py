@@ -233,7 +233,8 @@ def _contrasts(ctx: Context) -> list[str]:
     """For each ``[eval] contrasts`` pair (new, baseline) and each evaluated metric: the mean
     difference new − baseline over the stages' seed repeats (:func:`group_rows`), its 95 %
     Student-t interval with the repeats paired by index (:func:`zoo.stats.paired_t_interval`:
-    repeat r of one stage with repeat r of the other, which share the repeat's seed) and the
+    repeat r of one stage with repeat r of the other; each repeat has its own seed,
+    :meth:`~zoo.engine.spec.Recipe.repeat_seed`, so the pairs are independent runs) and the
     verdict of :func:`zoo.stats.verdict` -- "helps" / "hurts" only when the whole interval lies
     on one side of zero -- in a table, then in plain words for the region PSNRs."""
     ev = ctx.recipe.eval
@@ -241,8 +242,9 @@ def _contrasts(ctx: Context) -> list[str]:
     if ev is None or not ev.contrasts or not result.metrics:
         return []
     lines = ["## Contrasts (new minus baseline, over seeds)", "",
-             "Each stage of a pair was trained once per seed (`repeats`); the difference is "
-             "taken seed by seed (repeat r with repeat r) and its "
+             "Each stage of a pair was trained several times with other seeds (`repeats`); "
+             "the difference is taken repeat by repeat (repeat r of one stage with repeat r of "
+             "the other, each with its own seed) and its "
              f"{round(LEVEL * 100)} % confidence interval is Student's t over those differences, "
              "so it covers the spread over training seeds (the Differences section below "
              "covers the spread over test images).  The verdict is the interval's: *helps* or "
