@@ -330,6 +330,32 @@ def test_paper_table_structure(fresh_registry):
     assert len(labels) == 13 and table.metrics == metrics
 
 
+def test_paper_table_states_each_row_minus_its_control_paired_by_seed(fresh_registry):
+    """Under the table: (k, λ) minus (k, λ = 1) per seed, the paired t interval, the verdict;
+    ± in the table is the 95 % CI half-width of the mean over seeds."""
+    from zoo.compare.paper import PaperSettings, build_paper_table, paper_cells
+    from zoo.stats import paired_t_interval, t_interval
+
+    ps = PaperSettings(seeds=[0, 1, 2], ks=(2,), lambdas=(1.0, 0.6))
+    ref, rows = paper_cells(ps, ["s-psnr"])
+    control = {0: 20.0, 1: 21.0, 2: 19.5}
+    gain = {0: 0.30, 1: 0.25, 2: 0.35}
+    fake = {ref.id: {"status": "ok", "metrics": {"s-psnr": 18.0}}}
+    for c in rows:
+        value = control[c.seed] + (gain[c.seed] if c.params["lambda"] < 1 else 0.0)
+        fake[c.id] = {"status": "ok", "metrics": {"s-psnr": value}}
+    table = build_paper_table(ps, [ref, *rows], fake, ["s-psnr"], {}, zoo.get_registry())
+    ci = paired_t_interval([control[s] + gain[s] for s in range(3)],
+                           [control[s] for s in range(3)])
+    assert ci.low > 0  # the seeds pair: the spread of the seeds cancels
+    assert table.remarks == [f"k=2, λ=0.6 minus k=2, λ=1.0 (control), s-psnr: "
+                             f"{ci.format(3, 'dB')}, 3 seed(s) paired -- helps"]
+    row = next(r for r in table.rows if r.label == "k=2, λ=1.0")
+    assert table.spread == "ci95"
+    assert table.spread_of(row, "s-psnr") == pytest.approx(
+        t_interval(list(control.values())).half_width)
+
+
 @pytest.mark.slow
 def test_paper_table_tiny_budget(tmp_path, fresh_registry):
     """The real cascaded-flare recipe (smoke profile, its Uformer swapped for the tiny U-Net to
@@ -338,6 +364,7 @@ def test_paper_table_tiny_budget(tmp_path, fresh_registry):
     if "cascaded-flare" not in zoo.list_recipes():
         pytest.skip("the cascaded-flare recipe is not registered")
     from zoo.compare.paper import REFERENCE_ROW, PaperSettings, run_paper_table
+    from zoo.compare.settings import RunOptions
 
     torch.manual_seed(0)
     tiny_unet = [f"stages.{s}.{k}={v}" for s in ("reference", "finetune")
@@ -353,9 +380,15 @@ def test_paper_table_tiny_budget(tmp_path, fresh_registry):
         for m in ("psnr", "ssim", "s-psnr", "g-psnr"):
             assert math.isfinite(float(r[f"{m}_mean"]))
     md = (out / "results.md").read_text()
-    assert "| setting | PSNR ↑ | SSIM ↑ | S-PSNR ↑ | S-SSIM ↑ | G-PSNR ↑ | G-SSIM ↑ |" in md
+    # both readings of the region metrics, labelled; means ± the 95 % CI half-width
+    assert ("| setting | PSNR ↑ | SSIM ↑ | S-PSNR ↑ | S-SSIM ↑ | S-PSNR (masked) ↑ | "
+            "S-SSIM (masked) ↑ | G-PSNR ↑ | G-SSIM ↑ | G-PSNR (masked) ↑ | G-SSIM (masked) ↑ |"
+            ) in md
+    assert "Values: mean ± half-width of the 95 % confidence interval" in md
     ref = res.summary.results["reference"]
     assert Path(ref["weights"]).is_file()  # what the row started from
+    # resume, through run options as `zoo compare --paper-table --executor local` gives them:
+    # nothing to redo
     again = run_paper_table(ps, registry=zoo.get_registry(), out=out,
-                            jobs=1)  # resume: nothing to redo
+                            options=RunOptions(executor="local", jobs=1, logger="none"))
     assert again.summary.ran == [] and len(again.summary.reused) == 2

@@ -228,7 +228,7 @@ def test_slurm_without_sbatch_says_so(registry, tmp_path, monkeypatch):
                        options=RunOptions(executor="slurm"))
 
 
-def test_run_options_from_toml_and_flags(tmp_path):
+def test_run_options_from_toml_and_flags(tmp_path, monkeypatch, capsys):
     from zoo.cli import main
     from zoo.compare.settings import load_settings_file
 
@@ -248,7 +248,12 @@ def test_run_options_from_toml_and_flags(tmp_path):
         with pytest.raises(ConfigError, match=match):
             load_settings_file(cfg)
     assert main(["compare", "--executor", "dask"]) == 2
-    assert main(["compare", "--paper-table", "--executor", "ray"]) == 2
+    # the paper table takes the executors too; a missing cluster is one line, before any work
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    assert main(["compare", "--paper-table", "--executor", "slurm", "--out",
+                 str(tmp_path / "paper")]) == 2
+    assert "slurm" in capsys.readouterr().err.lower()
+    assert not (tmp_path / "paper").exists()
 
 
 def test_slurm_job_array_script(registry, tmp_path, monkeypatch):

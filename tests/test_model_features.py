@@ -125,3 +125,24 @@ def test_one_shared_instance_per_model_inside_a_composer():
         e2 = build_encoder("model-features", model=sampler, source="negative-sampler")
         e3 = build_encoder("model-features", model=_frozen(zoo.create_model("unet.t")))
     assert e1 is e2 and e1 is not e3
+
+
+def test_conv_embedding_and_its_features():
+    """The conv-embedding model: any image size -> (B, dim), trainable; as a model-features
+    encoder its default layer is the trained head (the embedding itself)."""
+    torch.manual_seed(0)
+    net = zoo.create_model("conv-embedding", widths=[4, 8], dim=5)
+    for h, w in ((16, 16), (33, 20)):
+        x = torch.rand(2, 3, h, w)
+        out = net(x)
+        assert out.shape == (2, 5) and torch.isfinite(out).all()
+    out.square().mean().backward()
+    assert all(p.grad is not None for p in net.parameters())
+    with pytest.raises(ZooError, match="conv-embedding: expected \\(B, 3, H, W\\)"):
+        net(torch.rand(2, 1, 8, 8))
+    with pytest.raises(ZooError, match="must be positive"):
+        zoo.create_model("conv-embedding", widths=[])
+    enc = zoo.create_encoder("model-features", model=_frozen(net))
+    x = torch.rand(3, 3, 16, 16)
+    assert enc.layer_names == ("head",)
+    torch.testing.assert_close(enc(x)[0], net(x))

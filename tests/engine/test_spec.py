@@ -111,11 +111,22 @@ def test_documented_overrides_of_cascaded_flare(fresh_registry):
     assert (r.stages["finetune"].cascade.k, r.stages["finetune"].cascade.lam) == (1, 0.8)
     assert (r.stages["control"].cascade.k, r.stages["control"].cascade.lam) == (1, 1.0)
     r = resolve(raw, ["profile=paper", "stages.reference.weights=/models/net_g_last.pth",
-                      'data.train={name="flare7k", args={split="train", size=512, root="/d"}}',
-                      "data.test.args.root=/d", "threads=1"], name=name, source=source)
+                      "data.train.args.root=/d", "data.test.args.root=/d", "threads=1"],
+                name=name, source=source)
     assert r.stages["reference"].weights == "/models/net_g_last.pth" and r.threads == 1
-    assert r.stages["control"].data.train.args["root"] == "/d"
-    assert r.stages["control"].data.test.args == {"split": "test", "root": "/d"}
+    # the fine-tuning stages read the recipe's training set (root included) with erasing added
+    assert r.stages["reference"].data.train.args == {
+        "split": "train", "size": 512, "version": "flare7k", "root": "/d"}
+    assert r.stages["control"].data.train.args == {
+        "split": "train", "size": 512, "version": "flare7k", "root": "/d", "erasing": 0.5}
+    assert r.stages["control"].data.test.args == {"split": "test", "version": "flare7k",
+                                                  "root": "/d"}
+    # a whole new training set reaches them too
+    r = resolve(raw, ["profile=paper",
+                      'data.train={name="flare7k", args={split="train", size=256, root="/e"}}'],
+                name=name, source=source)
+    assert r.stages["finetune"].data.train.args == {"split": "train", "size": 256, "root": "/e",
+                                                    "erasing": 0.5}
     r = resolve(raw, ["profile=smoke", "stages.reference.model=unet.t",
                       "stages.reference.model_args={}", "stages.finetune.model=unet.t",
                       "stages.finetune.model_args={}"], name=name, source=source)

@@ -18,9 +18,11 @@ def _input_for(model, shape):
     return torch.rand(b, getattr(model, "in_ch", 3), h, w)
 
 
-OURS = [n for n in zoo.list_models()  # restoration nets (the PatchGAN discriminator: test_adversarial)
+# restoration nets (the PatchGAN discriminator: test_adversarial; the conv-embedding, an image
+# -> vector net: test_model_features)
+OURS = [n for n in zoo.list_models()
         if zoo.get_registry().get("models", n).plugin == "zoo.models"
-        and "discriminator" not in zoo.get_registry().get("models", n).tags]
+        and not {"discriminator", "embedding"} & set(zoo.get_registry().get("models", n).tags)]
 
 
 @pytest.mark.parametrize("name", OURS)

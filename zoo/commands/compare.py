@@ -137,11 +137,8 @@ def command(registry: Registry, config_path, tasks, losses, model, seeds, steps,
                      slurm_cluster=slurm_cluster, logger=logger, out=out)
     started = time.perf_counter()
     if paper_table:
-        if any(v is not None for k, v in run_flags.items() if k not in ("jobs", "out")):
-            raise ConfigError("--paper-table runs on the local executor; --executor, its "
-                              "resources and --logger belong to loss comparisons")
-        _paper(console, registry, given, config_path, jobs, out, resume, recipe, reference_steps,
-               overrides, started)
+        _paper(console, registry, given, config_path, run_flags, out, resume, recipe,
+               reference_steps, overrides, started)
         return
     if recipe or reference_steps is not None or overrides:
         raise ConfigError("--recipe, --reference-steps and --set belong to --paper-table")
@@ -204,10 +201,11 @@ def _recorded(out: Path, mode: str) -> Any:
     return settings
 
 
-def _paper(console, registry, given, config_path, jobs, out, resume, recipe, reference_steps,
-           overrides, started) -> None:
+def _paper(console, registry, given, config_path, run_flags, out, resume, recipe,
+           reference_steps, overrides, started) -> None:
     from zoo.compare.comparison import shell_command
     from zoo.compare.paper import PaperSettings, paper_settings_from_dict, run_paper_table
+    from zoo.compare.settings import RunOptions, parse_run_options
 
     allowed = {"steps", "size", "test_length", "train_length", "seeds"}
     bad = sorted(set(given) - allowed) + (["--config"] if config_path else [])
@@ -229,6 +227,7 @@ def _paper(console, registry, given, config_path, jobs, out, resume, recipe, ref
                            train_length=given.get("train_length"))
         if "seeds" in given:
             ps.seeds = list(range(int(given["seeds"])))
-    result = run_paper_table(ps, registry=registry, out=out, jobs=jobs,
+    options = parse_run_options(run_flags, "command line", base=RunOptions())
+    result = run_paper_table(ps, registry=registry, out=out, options=options,
                              on_result=_printer(console, started), command=shell_command())
     _finish(console, result, "paper")

@@ -3,6 +3,7 @@
     zoo run recipe cascaded-flare                       # default (cpu) profile
     zoo run recipe cascaded-flare --set profile=smoke --set stages.finetune.cascade.lambda=0.8
     zoo run recipe cascaded-flare --dry-run             # validate only
+    zoo run recipe cascaded-flare --set profile=paper --print-config   # the resolved TOML
     zoo run recipe cascaded-flare --resume runs/cascaded-flare-20260101-120000
     zoo run recipe cascaded-flare --device cuda --amp bf16   # mixed precision on a GPU
     torchrun --nproc_per_node 2 -m zoo.cli run recipe unet-denoise --set profile=smoke
@@ -43,12 +44,19 @@ def command():
 @click.option("--logger", type=click.Choice(["csv", "tensorboard", "none"]), default="csv",
               show_default=True, help="Training scalars: scalars.csv; tensorboard adds event "
                                       "files and image grids in tb/ (the tensorboard extra).")
+@click.option("--print-config", is_flag=True,
+              help="Print the fully resolved recipe (profile, stage inheritance, --set, --seed, "
+                   "--device, --amp applied) as TOML and exit; trains nothing.")
 @pass_registry
 def recipe_cmd(registry: Registry, name, overrides, dry_run, resume, out_dir, device, amp, seed,
-               no_progress, logger):
+               no_progress, logger, print_config):
     """Train recipe NAME (a registered name or a .toml path), then evaluate and report."""
     from zoo.engine import run_recipe
     from zoo.report import write_report
+
+    if print_config:
+        click.echo(_resolved_toml(registry, name, list(overrides), resume, device, amp, seed), nl=False)
+        return
 
     result = run_recipe(name, list(overrides), registry=registry, out_dir=out_dir, resume=resume,
                         device=device, amp=amp, seed=seed, dry_run=dry_run,
@@ -62,3 +70,29 @@ def recipe_cmd(registry: Registry, name, overrides, dry_run, resume, out_dir, de
         click.echo(f"report: {report}", err=True)
         click.echo(f"run folder: {result.run_dir}")
         click.echo(f"report: {report}")
+
+
+def _resolved_toml(registry: Registry, name: str, overrides: list[str], resume: str | None,
+                   device: str | None, amp: str | None, seed: int | None) -> str:
+    """The TOML of the recipe a run with these options would use (``config.toml``'s text)."""
+    import dataclasses
+
+    from zoo.engine import resolve_recipe
+    from zoo.engine.precision import Precision
+    from zoo.engine.run_folder import RunFolder, recipe_toml
+    from zoo.errors import ConfigError
+
+    if resume is not None:
+        if overrides or seed is not None:
+            raise ConfigError(f"--resume {resume}: the run's recorded config.toml is used; drop "
+                              f"--set/--seed")
+        recipe = RunFolder(resume).load_recipe()
+    else:
+        recipe = resolve_recipe(name, overrides, registry=registry)
+        if seed is not None:
+            recipe = dataclasses.replace(recipe, seed=int(seed))
+    if device:
+        recipe = dataclasses.replace(recipe, device=device)
+    if amp:
+        recipe = dataclasses.replace(recipe, amp=Precision(amp).amp)
+    return recipe_toml(recipe)

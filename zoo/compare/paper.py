@@ -5,7 +5,12 @@ Rows: the reference model (pre-trained, not fine-tuned), then the cascaded fine-
 ``k ∈ {1, 2}`` (L1 / L2 regression term) × ``λ ∈ {1.0, 0.8, 0.6, 0.4, 0.2, 0.0}`` (weight of the
 regression term; ``1 − λ`` weighs the triplet term, so ``λ = 1`` is the control without it).
 Columns: PSNR / SSIM on the full image, the streak region and the glare region (Flare7K mask
-colour code) of the held-out test set.
+colour code) of the held-out test set, the regions in both readings, labelled: Flare7K's
+(``s-psnr``: the error over the region's pixels) and Song & Bae's Table 1 reading
+(``s-psnr.masked``: the masked whole images, :mod:`zoo.metrics.flare_regions`).  Values are
+means ± the 95 % confidence half-width over seeds; under the table, every λ < 1 row minus the
+λ = 1 control of its k, paired by seed (the rows of one seed share the data order), with its
+95 % interval and verdict (:mod:`zoo.stats`): the triplet term's own contribution.
 
 Everything runs through the engine with the ``cascaded-flare`` recipe (after its profile and
 ``--set`` overrides): the recipe's reference stage (the stage its cascade stage takes weights
@@ -17,6 +22,7 @@ schedule and data sizes so the table can be made small.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,19 +36,25 @@ from zoo.engine.spec import EvalSpec, Recipe, Stage
 from zoo.engine.validation import validate
 from zoo.errors import ConfigError
 from zoo.registry import Registry
+from zoo.stats import paired_t_interval, verdict
 
 from .cells import Cell
-from .comparison import metric_directions
+from .comparison import cell_context, metric_directions
+from .executors import make_executor
 from .plot import plot_lambda_sweep
 from .runner import (RunSummary, cell_logger, default_jobs, prepare_out_dir, probe_metrics,
                      run_cells)
+from .settings import RunOptions
 from .table import ResultTable, Row, to_markdown, write_cells_csv, write_csv
 
 PAPER_KS = (1, 2)
 PAPER_LAMBDAS = (1.0, 0.8, 0.6, 0.4, 0.2, 0.0)
 #: The table's column groups and the metrics that fill them.
-REGIONS = {"full image": ("psnr", "ssim"), "streak": ("s-psnr", "s-ssim"),
-           "glare": ("g-psnr", "g-ssim")}
+REGIONS = {"full image": ("psnr", "ssim"),
+           "streak": ("s-psnr", "s-ssim", "s-psnr.masked", "s-ssim.masked"),
+           "glare": ("g-psnr", "g-ssim", "g-psnr.masked", "g-ssim.masked")}
+#: the metrics whose paired differences with the λ = 1 control are stated under the table
+CONTRAST_METRICS = ("s-psnr", "g-psnr", "s-psnr.masked", "g-psnr.masked", "psnr")
 REFERENCE_ROW = "reference (not fine-tuned)"
 GROUP = "held-out test set"
 
@@ -133,12 +145,14 @@ def paper_cells(ps: PaperSettings, metrics: Sequence[str]) -> tuple[Cell, list[C
 
 def _cut_recipe(recipe: Recipe, keep: Sequence[str], metrics: Sequence[str],
                 **changes: Stage) -> Recipe:
-    """The recipe with only the stages ``keep`` (``changes`` replace some of them), its final
-    evaluation of the last one on ``metrics``, no image grid; ``threads = 0``: the cell computes
+    """The recipe with only the stages ``keep`` (``changes`` replace some of them), each trained
+    once (a cell is one seed: ``repeats`` of the recipe do not apply), its final evaluation of
+    the last one on ``metrics``, no image grid, no contrasts; ``threads = 0``: the cell computes
     with the thread count its worker process was given (:mod:`zoo.compare.runner`)."""
-    stages = {n: changes.get(n, recipe.stages[n]) for n in keep}
+    stages = {n: dataclasses.replace(changes.get(n, recipe.stages[n]), repeats=1) for n in keep}
     ev = recipe.eval or EvalSpec()
-    ev = dataclasses.replace(ev, metrics=tuple(metrics), stages=(keep[-1],), grid_images=0)
+    ev = dataclasses.replace(ev, metrics=tuple(metrics), stages=(keep[-1],), grid_images=0,
+                             contrasts=())
     return dataclasses.replace(recipe, stages=stages, eval=ev, threads=0)
 
 
@@ -164,6 +178,11 @@ def paper_budget_line(recipe: Recipe, ref: str, ft: str) -> str:
             f"{ds('train')}, test {ds('test')}")
 
 
+def _gpu(ctx: Mapping[str, Any]) -> str | None:
+    """``"cuda"`` when the executor gave the cell GPUs; else None (the recipe's own device)."""
+    return "cuda" if ctx.get("device") == "cuda" else None
+
+
 def train_paper_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path, registry: Registry):
     """Run one paper-table cell through :func:`zoo.engine.run_recipe`; returns its metrics."""
     recipe: Recipe = ctx["recipe"]
@@ -172,7 +191,8 @@ def train_paper_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path, registr
     if cell.kind == "reference":
         names = list(recipe.stages)
         cut = _cut_recipe(recipe, names[:names.index(ref) + 1], cell.metrics)
-        res = run_recipe(cut, registry=registry, out_dir=cell_dir, progress=False, log=log)
+        res = run_recipe(cut, registry=registry, out_dir=cell_dir, progress=False, log=log,
+                         device=_gpu(ctx), logger=ctx.get("logger", "csv"))
         # The trained network's bare state dict: what every row's cascade stage starts from.
         saved = save_state_dict(cell_dir / "reference_weights.pt", res.stages[ref].model)
         return dict(res.metrics[ref]), {"weights": str(saved), "run_dir": str(res.run_dir)}
@@ -188,7 +208,8 @@ def train_paper_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path, registr
     row = dataclasses.replace(st, weights=str(weights), cascade=cascade)
     cut = dataclasses.replace(_cut_recipe(recipe, [ft], cell.metrics, **{ft: row}),
                               seed=recipe.seed + int(cell.seed))
-    res = run_recipe(cut, registry=registry, out_dir=cell_dir, progress=False, log=log)
+    res = run_recipe(cut, registry=registry, out_dir=cell_dir, progress=False, log=log,
+                     device=_gpu(ctx), logger=ctx.get("logger", "csv"))
     return dict(res.metrics[ft]), {"run_dir": str(res.run_dir)}
 
 
@@ -211,11 +232,20 @@ def paper_metrics(registry: Registry) -> tuple[list[str], dict[str, str]]:
 
 
 def run_paper_table(ps: PaperSettings, *, registry: Registry, out: str | Path | None = None,
-                    jobs: int | None = None,
+                    jobs: int | None = None, options: RunOptions | None = None,
                     on_result: Callable[[dict, int, int, bool], None] | None = None,
                     command: str | None = None) -> PaperResult:
-    """Train the reference once, then every (k, λ) fine-tuning; tabulate; write the outputs."""
+    """Train the reference once, then every (k, λ) fine-tuning; tabulate; write the outputs.
+
+    ``options`` say where the cells run (:class:`~zoo.compare.settings.RunOptions`: executor,
+    resources, logger), as for a loss comparison; the reference cell runs alone first, the
+    rows then ``jobs`` at once (local executor) or as the executor schedules them."""
+    options = options or RunOptions()
     t0 = time.perf_counter()
+    out = Path(out or options.out or Path("runs") / "compare" / ps.name)
+    # the executors first: a missing extra or cluster is one line before anything is written
+    executor = make_executor(options, out, jobs or options.jobs or default_jobs())
+    first = make_executor(options, out, 1) if options.executor == "local" else executor
     recipe, ref, ft = resolve_paper_recipe(ps, registry)
     names = list(recipe.stages)
     needed = names[:names.index(ref) + 1] + [ft]
@@ -226,17 +256,18 @@ def run_paper_table(ps: PaperSettings, *, registry: Registry, out: str | Path | 
     ref_cell, rows = paper_cells(ps, metrics)
     budget = {"recipe": recipe.to_dict(), "ks": list(ps.ks), "lambdas": list(ps.lambdas),
               "metrics": metrics}
-    out = Path(out) if out else Path("runs") / "compare" / ps.name
     h = prepare_out_dir(out, "paper-table", {k: v for k, v in budget.items()
                                              if k not in ("ks", "lambdas")},
                         paper_settings_dict(ps))
     ctx = {"budget_hash": h, "budget": budget, "recipe": recipe, "reference_stage": ref,
-           "cascade_stage": ft, "train_fn": "zoo.compare.paper:train_paper_cell"}
-    summary = run_cells([ref_cell], out, ctx, registry=registry, jobs=1, on_result=on_result)
+           "cascade_stage": ft, "train_fn": "zoo.compare.paper:train_paper_cell",
+           **cell_context(options)}
+    summary = run_cells([ref_cell], out, ctx, registry=registry,
+                        executor=first, on_result=on_result)
     ref_res = summary.results.get(ref_cell.id, {})
     if ref_res.get("status") == "ok" and not summary.interrupted:
         ctx["reference_weights"] = ref_res.get("weights")
-        more = run_cells(rows, out, ctx, registry=registry, jobs=jobs or default_jobs(),
+        more = run_cells(rows, out, ctx, registry=registry, executor=executor,
                          on_result=on_result)
         summary.results.update(more.results)
         summary.ran += more.ran
@@ -275,5 +306,40 @@ def build_paper_table(ps: PaperSettings, cells: Sequence[Cell], results: Mapping
                                          else ""))
     dirs = metric_directions(metrics, registry)
     title = f"Paper table (Song & Bae 2023, Table 1 structure) — recipe {ps.recipe}"
+    remarks = control_contrasts(ps, cells, results, [m for m in CONTRAST_METRICS
+                                                     if m in metrics and m not in unavailable],
+                                dirs)
     return ResultTable(title, list(metrics), dirs, list(rows.values()), dict(unavailable),
-                       group_name="test set", label_name="setting")
+                       group_name="test set", label_name="setting", remarks=remarks,
+                       spread="ci95")
+
+
+def control_contrasts(ps: PaperSettings, cells: Sequence[Cell], results: Mapping[str, dict],
+                      metrics: Sequence[str], directions: Mapping[str, str]) -> list[str]:
+    """One line per (k, λ < 1, metric): the row minus its k's λ = 1 control, paired by seed,
+    with the 95 % interval and verdict of :mod:`zoo.stats` (the triplet term's contribution)."""
+    by_row: dict[str, dict[int, dict]] = {}
+    for cell in cells:
+        res = results.get(cell.id)
+        if cell.kind == "cascade" and res is not None and res.get("status") == "ok":
+            by_row.setdefault(cell.loss, {})[cell.seed] = res.get("metrics", {})
+    out = []
+    for k in ps.ks:
+        control = by_row.get(row_label(k, 1.0), {})
+        for lam in ps.lambdas:
+            if lam == 1.0:
+                continue
+            mine = by_row.get(row_label(k, lam), {})
+            seeds = sorted(set(mine) & set(control))
+            for m in metrics:
+                pairs = [(mine[s][m], control[s][m]) for s in seeds
+                         if m in mine[s] and m in control[s]
+                         and math.isfinite(mine[s][m]) and math.isfinite(control[s][m])]
+                if not pairs:
+                    continue
+                ci = paired_t_interval([a for a, _ in pairs], [b for _, b in pairs])
+                said = verdict(ci, higher_is_better=directions.get(m, "higher") != "lower")
+                unit = "dB" if "psnr" in m else ""
+                out.append(f"{row_label(k, lam)} minus {row_label(k, 1.0)} (control), {m}: "
+                           f"{ci.format(3, unit)}, {ci.n} seed(s) paired -- {said}")
+    return out

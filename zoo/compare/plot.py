@@ -91,7 +91,8 @@ def plot_table(table: ResultTable, path: Path, *, title: str | None = None) -> P
 
 def plot_lambda_sweep(table: ResultTable, path: Path, points: dict[str, tuple[int, float]],
                       reference: str, *, title: str | None = None) -> Path | None:
-    """Paper-table plot: each metric against λ, one line per k, the reference as a dashed line.
+    """Paper-table plot: each metric against λ, one line per k (error bars: the table's
+    ``spread``), the reference as a dashed line.
 
     ``points`` maps a row label to its (k, λ); ``reference`` is the reference row's label.
     """
@@ -114,7 +115,7 @@ def plot_lambda_sweep(table: ResultTable, path: Path, points: dict[str, tuple[in
                 if kk == k and st is not None:
                     xs.append(lam)
                     ys.append(st[0])
-                    es.append(st[1])
+                    es.append(table.spread_of(rows[label], m))
             if xs:
                 ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=f"k = {k}")
         ref = rows.get(reference)

@@ -1,13 +1,14 @@
-"""Result tables: mean ± sample standard deviation over seeds, as rich tables on screen, CSV and
-Markdown on disk.
+"""Result tables: mean ± sample standard deviation over seeds (or, with ``spread="ci95"``, ± the
+half-width of the 95 % Student-t interval of the mean, :func:`zoo.stats.t_interval`), as rich
+tables on screen, CSV and Markdown on disk.
 
 Rows are (group, row label) — for a comparison (task, loss), for the paper table ("", row) —
 and columns are metrics.  **Best** (bold) is marked only when it is a significant lead
 (:meth:`ResultTable.leader`): the row with the best mean is compared with the runner-up by
 :func:`zoo.stats.seed_difference` -- the 95 % paired t-interval of the per-seed differences when
 both rows ran on the same seeds, else Welch's t-interval -- and marked only when that interval
-excludes zero (:data:`BEST_RULE`, printed under every table).  With one seed nothing is marked.  A metric that could not run here (e.g. LPIPS without its AlexNet
-weights) stays a column, shown as ``n/a`` with the reason under the table; a (task, loss) pair
+excludes zero (:data:`BEST_RULE`, printed under every table).  With one seed nothing is
+marked.  A metric that could not run here (e.g. LPIPS without its AlexNet weights) stays a column, shown as ``n/a`` with the reason under the table; a (task, loss) pair
 that does not apply is a row saying so; a failed cell is counted and named under the table.
 """
 from __future__ import annotations
@@ -24,12 +25,20 @@ from rich.table import Table
 from rich.text import Text
 
 from zoo.atomic import atomic_open
-from zoo.stats import LEVEL, Interval, seed_difference, verdict
+from zoo.stats import LEVEL, Interval, seed_difference, t_interval, verdict
 
 #: How metric names are shown in column headers.
 DISPLAY = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "g-psnr": "G-PSNR",
            "s-psnr": "S-PSNR", "global-psnr": "Global-PSNR", "flare-score": "Flare score",
-           "g-ssim": "G-SSIM", "s-ssim": "S-SSIM"}
+           "g-ssim": "G-SSIM", "s-ssim": "S-SSIM",
+           # the two readings of the region metrics (zoo.metrics.flare_regions), labelled
+           "g-psnr.masked": "G-PSNR (masked)", "s-psnr.masked": "S-PSNR (masked)",
+           "g-ssim.masked": "G-SSIM (masked)", "s-ssim.masked": "S-SSIM (masked)"}
+
+#: what ``±`` means in a table: the seeds' standard deviation or the 95 % CI half-width
+SPREADS = {"std": "± sample standard deviation over seeds",
+           "ci95": "± half-width of the 95 % confidence interval of the mean over seeds "
+                   "(Student t)"}
 
 
 def display(metric: str) -> str:
@@ -104,6 +113,18 @@ class ResultTable:
     remarks: list[str] = field(default_factory=list)  # e.g. which encoder a loss used
     baselines: tuple[str, ...] = ()  # row labels never marked best (the input row)
     group_metrics: dict[str, list[str]] = field(default_factory=dict)  # columns per group
+    spread: str = "std"  # what ± shows: a key of SPREADS
+
+    def spread_of(self, row: Row, metric: str) -> float:
+        """The ± of ``row``'s ``metric``: its std, or its 95 % CI half-width (0 for one seed)."""
+        s = row.stat(metric)
+        if s is None:
+            return math.nan
+        if self.spread == "ci95":
+            vals = [v for v in row.values.get(metric, []) if math.isfinite(v)]
+            half = t_interval(vals).half_width
+            return half if math.isfinite(half) else 0.0
+        return s[1]
 
     def metrics_of(self, group: str) -> list[str]:
         """The columns of one group's table (default: every metric)."""
@@ -168,8 +189,8 @@ class ResultTable:
         if s is None:
             return "–"
         d = self.digits(metric)
-        mean, std, n = s
-        return f"{mean:.{d}f} ± {std:.{d}f}" if n > 1 else f"{mean:.{d}f}"
+        mean, _, n = s
+        return f"{mean:.{d}f} ± {self.spread_of(row, metric):.{d}f}" if n > 1 else f"{mean:.{d}f}"
 
     def notes(self) -> list[str]:
         out = [f"{display(m)}: not available here — {why}" for m, why in self.unavailable.items()]
@@ -204,14 +225,17 @@ def write_csv(table: ResultTable, path: Path) -> Path:
     with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
         head = [table.group_name, table.label_name, "n_seeds"]
+        ci = table.spread == "ci95"
         for m in table.metrics:
-            head += [f"{m}_mean", f"{m}_std"]
+            head += [f"{m}_mean", f"{m}_std"] + ([f"{m}_ci95"] if ci else [])
         w.writerow(head + ["status"])
         for r in table.rows:
             line = [r.group, r.label, len(r.seeds)]
             for m in table.metrics:
                 s = None if m in table.unavailable else r.stat(m)
                 line += ["", ""] if s is None else [f"{s[0]:.6g}", f"{s[1]:.6g}"]
+                if ci:
+                    line.append("" if s is None else f"{table.spread_of(r, m):.6g}")
             failures = "; ".join(f"failed seed {s}: {e} (log: {lg})" for s, e, lg in r.failed)
             status = ("not applicable: " + r.note) if r.note else (failures or "ok")
             if r.failed and r.seeds:
@@ -240,6 +264,8 @@ def to_markdown(table: ResultTable, command: str | None = None) -> str:
     lines = [f"## {table.title}", ""]
     if table.caption:
         lines += [table.caption, ""]
+    if table.spread != "std":
+        lines += [f"Values: mean {SPREADS[table.spread]}.", ""]
     lines += [BEST_RULE, ""]
     if command:
         lines += ["```", command, "```", ""]

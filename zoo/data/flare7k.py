@@ -33,8 +33,8 @@ implementation, no code copied):
   scattering flares of ``Flare7K/Scattering_Flare/Compound_Flare`` only (no Flare-R), plus a
   reflective flare; the ground truth is the background **without** the light source.  At test
   time the light source is pasted back from the input (``test.py``: ``blend_light_source(input,
-  output, 0.97)``), see :func:`paste_back_mask`; ``flare7k-test`` with ``version="flare7k"``
-  gives that mask as ``light_mask``.
+  output, 0.97)``): a recipe's ``[eval] light_source = "paste"``
+  (:func:`zoo.metrics.light_source.paste_light_source`, the one implementation).
 * ``"flare7k++"`` (Dai et al., 2023): Flare7K and Flare-R sets drawn with equal probability
   (``data_ratio: [0.5, 0.5]``), reflective flares for the Flare7K set only, and each compound
   flare's light source (``Light_Source``) **kept in the ground truth**.
@@ -64,11 +64,9 @@ Flare images are 1440 px wide and were cropped at 512 in Flare7K; ``flare_zoom``
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Mapping
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
@@ -88,8 +86,6 @@ DOWNLOAD_HINT = ("download Flare7K++ (https://github.com/ykdai/Flare7K, Flare7Kp
                  "offline dataset 'synthetic-flare'")
 VERSIONS = ("flare7k", "flare7k++")
 FLARE_SETS = ("flare7k", "flare-r")
-#: Flare7K's ``test.py`` pastes back input pixels whose channel mean exceeds this.
-PASTE_BACK_THRESHOLD = 0.97
 
 
 def _find_root(root: str | Path | None, dataset: str) -> Path:
@@ -114,42 +110,6 @@ def _flare7k_dir(base: Path) -> Path:
     return next((base / n for n in ("Flare7K", "Flare7k") if (base / n).is_dir()), base)
 
 
-def paste_back_mask(image: torch.Tensor, threshold: float = PASTE_BACK_THRESHOLD,
-                    morph_size: float = 0.01) -> torch.Tensor:
-    """The soft mask with which Flare7K (2022) pastes the light source of the input back into
-    a restored image: ``restored = mask * input + (1 - mask) * output``.
-
-    Facts from ykdai/Flare7K ``basicsr/utils/flare_util.py`` (``blend_light_source``, called
-    with threshold 0.97 by ``test.py``): the pixels whose channel mean exceeds ``threshold``,
-    opened with a disc of radius ``ceil(morph_size / 2 * max(H, W))``; ``d`` the largest
-    equivalent diameter of the connected regions; the binary mask box-filtered with a disc of
-    ``round(1.5 d)`` pixels (reflected borders), times 3, clipped to [0, 1].
-
-    ``image``: (3, H, W) in [0, 1].  Returns (1, H, W).
-    """
-    from scipy import ndimage
-    from skimage import measure, morphology
-
-    binary = (image.mean(dim=0) > threshold).numpy()
-    radius = int(math.ceil(0.5 * morph_size * max(binary.shape)))
-    binary = ndimage.binary_opening(binary, structure=morphology.disk(radius))
-    regions = measure.regionprops(measure.label(binary))
-    diameter = max((r.equivalent_diameter_area for r in regions), default=0.0)
-    size = int(round(1.5 * diameter))
-    mask = torch.from_numpy(binary.astype(np.float32))[None, None]
-    if size <= 0:
-        return torch.zeros(1, *image.shape[-2:])
-    x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
-    rr = torch.hypot(x[:, None], x[None, :])
-    kernel = (rr <= x.max()).float() + 1e-7
-    kernel = kernel / kernel.sum()
-    lo, hi = (size - 1) // 2, size // 2  # OpenCV's anchor for an even kernel
-    padded = F.pad(mask, (lo, hi, lo, hi), mode="reflect") if max(lo, hi) < min(
-        binary.shape) else F.pad(mask, (lo, hi, lo, hi), mode="replicate")
-    blurred = F.conv2d(padded, kernel[None, None])[0]
-    return (3.0 * blurred).clamp(0, 1)
-
-
 @describe(citation=FLARE7K_CITATION, test="tests/data/test_flare7k_folders.py")
 class Flare7KTest(Dataset):
     """The Flare7K / Flare7K++ test pairs: ``test_data/<subset>/{input,gt[,mask]}``.
@@ -161,9 +121,10 @@ class Flare7KTest(Dataset):
         size: optional centre crop (None keeps the full 512 x 512 images).
         split: "train" or "test", accepted so that every dataset takes ``split``; the items
             are the test pairs either way.
-        version: "flare7k" adds ``light_mask`` (1, H, W), the paste-back mask of the input
-            (:func:`paste_back_mask`) that a model trained without the light source in its
-            ground truth needs; "flare7k++" or None (default) do not.
+        version: the convention of the models it tests ("flare7k": trained without the light
+            source in the ground truth, scored with ``[eval] light_source = "paste"``;
+            "flare7k++"; None: not stated), recorded as ``self.version``; the items are the
+            same.
     Items: ``{"input", "gt", "mask", "name"}`` (``mask`` when the folder has one; the ground
     truth of the test pairs always shows the light source).
     """
@@ -195,8 +156,6 @@ class Flare7KTest(Dataset):
         roles = list(images)
         cropped = center_crop([images[r] for r in roles], self.size)
         item: dict = dict(zip(roles, cropped))
-        if self.version == "flare7k":
-            item["light_mask"] = paste_back_mask(item["input"])
         item["name"] = key
         return item
 

@@ -15,7 +15,8 @@ ImageNet encoder, embed images with the encoder path of the frozen reference net
 * ``layers``: the dotted names of the sub-modules whose outputs are the features (as in
   ``model.named_modules()``), returned in the order given.  ``None`` uses the encoder path of a
   known architecture (:data:`DEFAULT_LAYERS`): Uformer ``encoderlayer_0 .. encoderlayer_3`` and
-  the bottleneck ``conv``; U-Net ``Conv1 .. Conv<depth + 1>`` (the bottleneck is the last).
+  the bottleneck ``conv``; U-Net ``Conv1 .. Conv<depth + 1>`` (the bottleneck is the last);
+  ``conv-embedding`` its ``head`` (the embedding it was trained to give, ``(B, dim)``).
 * ``layout``: ``"nchw"``, ``"nhwc"`` (Uformer's token maps are ``(B, H, W, C)``; they are
   permuted to ``(B, C, H, W)``) or ``"auto"`` (by architecture, else ``nchw``).
 
@@ -57,10 +58,11 @@ SOURCE_KEY = "source"
 DEFAULT_LAYERS: dict[str, Any] = {
     "Uformer": ("encoderlayer_0", "encoderlayer_1", "encoderlayer_2", "encoderlayer_3", "conv"),
     "UNet": lambda m: tuple(f"Conv{k}" for k in range(1, int(m.depth) + 2)),
+    "ConvEmbedding": ("head",),
 }
 
 #: architecture (class name) -> layout of its intermediate features
-LAYOUTS = {"Uformer": "nhwc", "UNet": "nchw"}
+LAYOUTS = {"Uformer": "nhwc", "UNet": "nchw", "ConvEmbedding": "nchw"}
 
 
 class _Captured(Exception):
@@ -171,10 +173,11 @@ def model_features(model: nn.Module, layers: Sequence[str] | str | None = None,
     Args:
         model: the restoration network (frozen; a trainable one is refused unless ``copy``).
         layers: module names to read (default: the encoder path of a Uformer or U-Net,
-            bottleneck last).
+            bottleneck last; a conv-embedding's ``head``).
         layout: ``"auto"``, ``"nchw"`` or ``"nhwc"`` (how the hooked outputs are laid out).
         copy: deep-copy and freeze ``model`` instead of requiring it frozen.
-        source: the name the engine bound the model from (``"negative-sampler"``), for messages.
+        source: the name the engine bound the model from (``"negative-sampler"``,
+            ``"stage:<name>"``), for messages.
     """
     return ModelFeatures(model, layers=layers, layout=layout, copy=copy, source=source)
 

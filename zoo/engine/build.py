@@ -7,11 +7,18 @@ the tensors its forward plan produces (default ``self(input) -> pred``; see
 :mod:`zoo.engine.forward`).  ``kind = "cascade"``: the cascaded fine-tuner of
 :mod:`zoo.engine.cascade` around the stage's model; its ``cascade`` table generates the loss
 terms, and any explicit ``loss`` terms are added to them.
+
+A cascade's loss terms may embed images with a network of the run (encoder
+``"model-features"``, :mod:`zoo.encoders.model_features`): their ``source`` is
+``"negative-sampler"`` (the cascade's frozen sampler, shared) or ``"stage:<earlier stage>"`` (a
+frozen copy of that stage's trained network, e.g. a small clean-vs-flare encoder trained with
+``info-nce``); :func:`bind_sources` puts the module in the term's arguments before the composer
+builds it.
 """
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -20,6 +27,7 @@ from torch.utils.data import Dataset
 
 from zoo.checkpoint import load_weights
 from zoo.config import with_context
+from zoo.encoders.model_features import SOURCE_KEY, bind_model_source
 from zoo.errors import ConfigError, ZooError
 from zoo.losses.term import Term
 from zoo.registry import Registry
@@ -92,6 +100,19 @@ class DatasetCache:
         return self._cache[key]
 
 
+def check_augment(stage: Stage, train: Dataset) -> None:
+    """Refuse the engine's random erasing (``augment.erasing``: the same rectangle blanked in
+    every tensor of a composed pair) on a dataset that erases its own background before the
+    degradation is added (``synthetic-flare``, ``flare7k``: an ``erasing`` attribute) -- there it
+    would erase the flare too, which is not the augmentation of Song & Bae."""
+    augment = stage.data.augment
+    if augment is not None and augment.erasing > 0 and hasattr(train, "erasing"):
+        raise ConfigError(f"stages.{stage.name}.data.augment.erasing = {augment.erasing}: dataset "
+                          f"{stage.data.train.name if stage.data.train else '?'} erases the "
+                          f"background before the flare is added; give erasing in its args "
+                          f"(data.train.args.erasing) instead")
+
+
 def apply_freeze(model: nn.Module, prefixes: str | Sequence[str]) -> list[str]:
     """Set ``requires_grad=False`` on parameters whose names start with a prefix (or all)."""
     names = [n for n, _ in model.named_parameters()]
@@ -130,6 +151,28 @@ def trained_network(model: nn.Module) -> nn.Module:
     return model.anchor if isinstance(model, CascadedFineTuner) else model
 
 
+def bind_sources(terms: Sequence[Term], sampler: nn.Module, prior: Mapping[str, nn.Module],
+                 where: str) -> tuple[Term, ...]:
+    """``terms`` with every ``source = ...`` argument bound to its module (see the module
+    docstring): ``"negative-sampler"`` is ``sampler``; ``"stage:<name>"`` a frozen copy of that
+    earlier stage's trained network, one copy shared by the terms naming it."""
+    copies: dict[str, nn.Module] = {}
+    out = []
+    for term in terms:
+        source = term.args.get(SOURCE_KEY)
+        sources: dict[str, nn.Module] = {"negative-sampler": sampler}
+        if isinstance(source, str) and source.startswith("stage:") and source[6:] in prior:
+            if source not in copies:
+                copies[source] = freeze(copy.deepcopy(trained_network(prior[source[6:]])))
+            sources[source] = copies[source]
+        elif isinstance(source, str) and source.startswith("stage:"):
+            raise ConfigError(f"{where}.{term.label or term.name}: source = {source!r} must "
+                              f"name an earlier stage (earlier: {', '.join(prior) or 'none'})")
+        args = bind_model_source(term.args, sources, f"{where}.{term.label or term.name}")
+        out.append(replace(term, args=args) if args != dict(term.args) else term)
+    return tuple(out)
+
+
 def build_stage(stage: Stage, prior: Mapping[str, nn.Module], *, registry: Registry) -> StageSetup:
     """Model(s), weights, freezing, forward plan and loss terms of one stage; ``prior`` holds the
     earlier stages' results by name."""
@@ -150,7 +193,8 @@ def build_stage(stage: Stage, prior: Mapping[str, nn.Module], *, registry: Regis
     if stage.kind == "cascade":
         ft = CascadedFineTuner(model)
         apply_freeze(ft.anchor, stage.freeze)
-        terms = tuple(cascade_terms(stage.cascade)) + stage.loss
+        terms = bind_sources(tuple(cascade_terms(stage.cascade)) + stage.loss, ft.sampler, prior,
+                             f"{where}.cascade")
         plan = Plan(CASCADE_PLAN, CASCADE_PLAN, {"negative": ft.sampler},
                     stage.eval.output or "anchor")
         return StageSetup(stage, ft.anchor, ft, plan, terms)

@@ -6,6 +6,12 @@ batches to :func:`evaluate`).  Metrics follow contract 7: ``metric(pred, gt, mas
 a metric that needs the Flare7K colour-code mask (:func:`metric_needs_mask`) gets the batch's
 ``mask``.  Predictions are clamped to [0, 1] first.
 
+With ``light_source="paste"`` (the recipes' ``[eval] light_source``, for models trained as
+Flare7K 2022 was, with the light source removed from the ground truth) the scored image is the
+output with the input's saturated light source pasted back, as Flare7K's ``test.py`` does
+(:func:`zoo.metrics.light_source.paste_light_source`), compared with the item's ``gt_light``
+(the ground truth with the light source) when it has one, else with its ``gt``.
+
 Means are over images.  An image whose value is NaN (a region metric on an image without that
 region) is left out of that metric's mean, as Flare7K's ``evaluate.py`` does; a metric made of
 parts (``flare-score``, the mean of ``g-psnr``, ``s-psnr`` and ``global-psnr``:
@@ -24,6 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from zoo.errors import ConfigError
+from zoo.metrics.light_source import paste_light_source
 from zoo.registry import Registry
 
 from .forward import ForwardStep, run_plan
@@ -97,14 +104,19 @@ def nan_mean(values: Sequence[float]) -> float:
 def evaluate(batches: Iterable[Mapping[str, Any]], metrics: Sequence[str], *, registry: Registry,
              output: str = "pred", predict: Callable[[dict], Mapping[str, torch.Tensor]] | None
              = None, device: str = "cpu", metric_args: Mapping[str, Mapping] | None = None,
-             keep_images: int = 0, keep: Sequence[str] = ("input", "gt", "mask")) -> EvalResult:
+             keep_images: int = 0, keep: Sequence[str] = ("input", "gt", "mask"),
+             light_source: str = "none") -> EvalResult:
     """Score ``metrics`` on every image of ``batches`` (dicts of (B, C, H, W) tensors with
     ``gt``, ``mask`` where a metric needs it, and ``name``: a list of image names).
 
     The scored tensor is ``predict(batch)[output]`` (``predict`` e.g. runs a forward plan),
     else the batch's own ``output`` tensor (``zoo eval`` reads ``pred`` from a folder).
     ``keep_images`` keeps the first images' tensors (``keep`` and ``output``) for a report grid.
+    ``light_source="paste"`` scores the output with the input's light source pasted back (see
+    the module docstring); ``"none"`` (default) the output as it is.
     """
+    if light_source not in ("none", "paste"):
+        raise ConfigError(f"eval light_source must be 'none' or 'paste', got {light_source!r}")
     built = build_metrics(metrics, registry, device=device, metric_args=metric_args)
     res = EvalResult(per_image={m.name: [] for m in built})
     for batch in batches:
@@ -117,6 +129,12 @@ def evaluate(batches: Iterable[Mapping[str, Any]], metrics: Sequence[str], *, re
                               f"{', '.join(sorted(tensors))})")
         pred = tensors[output].clamp(0, 1).float()
         gt = batch["gt"].float()
+        if light_source == "paste":
+            if "input" not in batch:
+                raise ConfigError("eval light_source = 'paste' needs the input images (the "
+                                  "light source is pasted back from them)")
+            pred = paste_light_source(batch["input"].float().clamp(0, 1), pred)
+            gt = batch.get("gt_light", batch["gt"]).float()
         for m in built:
             if m.needs_mask and "mask" not in batch:
                 raise ConfigError(f"metric {m.name!r} needs a mask; the test set gives none")
@@ -149,11 +167,11 @@ def evaluate_model(models: Mapping[str, nn.Module], steps: Sequence[ForwardStep]
                    dataset: Dataset, metrics: Sequence[str], *, registry: Registry,
                    output: str = "pred", batch_size: int = 4, device: str = "cpu",
                    max_images: int | None = None, keep_images: int = 0,
-                   precision: Precision = FULL) -> EvalResult:
+                   light_source: str = "none", precision: Precision = FULL) -> EvalResult:
     """Run the forward ``steps`` on the first ``max_images`` (default all) items of ``dataset``
-    and :func:`evaluate` the tensor ``output``; the models are in eval mode meanwhile.  The
-    steps run under ``precision``'s autocast and memory format; metrics are computed in
-    float32."""
+    and :func:`evaluate` the tensor ``output`` (``light_source``: see :func:`evaluate`); the
+    models are in eval mode meanwhile.  The steps run under ``precision``'s autocast and memory
+    format; metrics are computed in float32."""
     if max_images:
         dataset = Subset(dataset, range(min(int(max_images), len(cast(Sized, dataset)))))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
@@ -163,7 +181,7 @@ def evaluate_model(models: Mapping[str, nn.Module], steps: Sequence[ForwardStep]
     try:
         return evaluate(loader, metrics, registry=registry, output=output, device=device,
                         predict=lambda batch: _predict(steps, models, batch, precision, device),
-                        keep_images=keep_images)
+                        keep_images=keep_images, light_source=light_source)
     finally:
         for k, m in models.items():
             m.train(modes[k])

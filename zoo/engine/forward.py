@@ -19,7 +19,9 @@ may instead name an ``op`` on its inputs (no parameters):
   evaluation or dry runs;
 * ``kind-contrast``: ``[r]`` -> ``r ** 1.2``, the release's restoration target
   (``reflectance_restoration_net_train.py``: ``decom_r_high ** 1.2`` "to improve the contrast");
-* ``mul``: ``[a, b]`` -> ``a * b`` (broadcast over channels; KinD's ``R' · I'`` recomposition).
+* ``mul``: ``[a, b]`` -> ``a * b`` (broadcast over channels; KinD's ``R' · I'`` recomposition);
+* ``hflip``: ``[a]`` -> ``a`` mirrored left-right (another view of an image, e.g. the positive
+  of a contrastive ``info-nce`` term).
 A model that declares ``output_split`` (contract 4) also yields one tensor per part,
 ``<output>_<part>``, and ``<output>`` itself is the ``"image"`` part when there is one (else the
 whole output).
@@ -82,8 +84,9 @@ def _kind_pair(low: torch.Tensor, high: torch.Tensor) -> dict[str, torch.Tensor]
 
 OPS: dict[str, Callable[..., torch.Tensor | dict[str, torch.Tensor]]] = {
     "ratio": _ratio, "kind-ratio": _kind_ratio, "kind-pair": _kind_pair,
-    "kind-contrast": lambda r: r.clamp_min(0) ** 1.2, "mul": lambda a, b: a * b}
-OP_ARITY = {"kind-contrast": 1}  # inputs per op; 2 unless listed
+    "kind-contrast": lambda r: r.clamp_min(0) ** 1.2, "mul": lambda a, b: a * b,
+    "hflip": lambda a: a.flip(-1)}
+OP_ARITY = {"kind-contrast": 1, "hflip": 1}  # inputs per op; 2 unless listed
 OP_PARTS = {"kind-pair": ("source", "ratio", "target")}  # ops yielding <output>_<part> tensors
 
 

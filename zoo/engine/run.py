@@ -6,6 +6,15 @@ engine) is written from the returned :class:`RunResult` by :func:`zoo.report.wri
 Every stage reseeds torch / numpy / python with ``seed + 1000·index`` before it builds anything
 (:meth:`Recipe.stage_seed`), so a stage's result depends only on the seed and the earlier
 stages' results: skipping a finished stage on ``--resume`` changes nothing.
+
+**Repeats.**  A stage with ``repeats = N`` (> 1) is trained N times, each time from the same
+starting weights (for a cascade: the same reference), repeat ``r`` seeded with
+``stage_seed(i) + 7919·r`` (:meth:`Recipe.repeat_seed`).  Each repeat is a unit of its own,
+named ``<stage>/s<r>``: its run-folder part ``stages/<stage>/s<r>/`` (checkpoint, weights,
+history), its ``state.json`` entry (so ``--resume`` skips finished repeats and continues an
+interrupted one from its checkpoint), its key in :attr:`RunResult.stages` and its row of the
+final evaluation.  :attr:`RunResult.repeats` maps every stage to its row names -- a 1-tuple of
+the stage's own name when it is not repeated -- so a consumer never special-cases either.
 """
 from __future__ import annotations
 
@@ -26,7 +35,7 @@ from zoo.errors import ConfigError, ZooError, error_line
 from zoo.registry import Registry
 
 from . import distributed as D
-from .build import DatasetCache, StageSetup, build_stage
+from .build import DatasetCache, StageSetup, build_stage, check_augment
 from .cascade import CascadedFineTuner
 from .evaluation import EvalResult, evaluate_model, metrics_with_masks
 from .loggers import NO_LOGGER, RunLogger, check_logger, make_logger
@@ -53,18 +62,31 @@ class RunResult:
     checks: list[str] = field(default_factory=list)  # what the validation checked
     eval_seconds: float = 0.0
     is_main: bool = True  # rank 0 (the process that writes the run folder)
+    #: every stage's row names: ``(stage,)``, or ``("<stage>/s0", ...)`` with ``repeats > 1``
+    repeats: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def stage_of(self, row: str) -> str:
+        """The stage a row of :attr:`stages` / :attr:`metrics` belongs to (``"input"`` and
+        unknown rows are returned as they are)."""
+        for stage, rows in self.repeats.items():
+            if row in rows:
+                return stage
+        return row
 
 
-def _save_stage_weights(folder: RunFolder, recipe: Recipe, setup: StageSetup) -> Path:
-    """``stages/<s>/model.pt``: the trained network (for a cascade, the anchor) + metadata;
+def _save_stage_weights(folder: RunFolder, recipe: Recipe, setup: StageSetup, row: str,
+                        seed: int) -> Path:
+    """``stages/<row>/model.pt``: the trained network (for a cascade, the anchor) + metadata;
     for a cascade also ``cascade.pt`` (sampler + anchor)."""
     stage = setup.stage
-    path = folder.stage_dir(stage.name) / "model.pt"
+    path = folder.stage_dir(row) / "model.pt"
     meta = {"stage": stage.name, "recipe": recipe.name, "kind": stage.kind,
-            "weights_from": stage.weights}
+            "weights_from": stage.weights, "seed": seed}
+    if row != stage.name:
+        meta["repeat"] = row
     save_model_checkpoint(path, setup.trainable, stage.model, dict(stage.model_args), meta)
     if isinstance(setup.final, CascadedFineTuner):
-        save_cascade_checkpoint(folder.stage_dir(stage.name) / "cascade.pt", setup.final.sampler,
+        save_cascade_checkpoint(folder.stage_dir(row) / "cascade.pt", setup.final.sampler,
                                 setup.final.anchor, stage.model, dict(stage.model_args), meta)
     return path
 
@@ -86,12 +108,15 @@ class _Session:
 
 
 def run_stage(s: _Session, stage: Stage, index: int, prior: Mapping[str, nn.Module],
-              offset: int) -> StageResult:
-    """Build and train one stage (resuming its checkpoint if any); save its weights."""
-    seed = s.recipe.stage_seed(index)
+              offset: int, repeat: int = 0) -> StageResult:
+    """Build and train one stage -- repeat ``repeat`` of it -- (resuming its checkpoint if
+    any); save its weights."""
+    seed = s.recipe.repeat_seed(index, repeat)
+    row = stage.row_names[repeat]
     seed_everything(seed)
     setup = build_stage(stage, prior, registry=s.registry)
     train = s.cache.require(stage.data.train, "data.train")
+    check_augment(stage, train)
     test = s.cache.get(stage.data.test, "data.test")
     schedule = stage.schedule
     if stage.skip_with_weights and not stage.weights.startswith(("scratch", "stage:")):
@@ -102,13 +127,13 @@ def run_stage(s: _Session, stage: Stage, index: int, prior: Mapping[str, nn.Modu
         optimizer=stage.optimizer, plan=setup.plan, test_data=test,
         evaluation=stage.eval if stage.eval.every else None, augment=stage.data.augment,
         options=TrainOptions(
-            device=s.device, seed=seed, out_dir=s.folder.stage_dir(stage.name),
-            checkpoint_every=stage.checkpoint_every, name=stage.name, progress=s.progress,
+            device=s.device, seed=seed, out_dir=s.folder.stage_dir(row),
+            checkpoint_every=stage.checkpoint_every, name=row, progress=s.progress,
             log=s.log, dist_info=s.info, num_workers=stage.data.num_workers,
             find_unused_parameters=stage.find_unused_parameters, global_step_offset=offset,
             on_step=s.on_step, logger=s.logger, precision=s.recipe.precision))
     if s.info.is_main:
-        _save_stage_weights(s.folder, s.recipe, setup)
+        _save_stage_weights(s.folder, s.recipe, setup, row, seed)
     D.barrier(s.info)
     res.model, res.setup = setup.final, setup
     return res
@@ -176,7 +201,8 @@ def run_recipe(recipe: str | Path | Mapping | Recipe, overrides: Iterable[str] =
     if dry_run:
         checks = validate(cfg, registry=registry,
                           log=log_lines if info.is_main else (lambda msg: None))
-        return RunResult(cfg, None, checks=checks, seconds=time.perf_counter() - t0)
+        return RunResult(cfg, None, checks=checks, seconds=time.perf_counter() - t0,
+                         repeats=cfg.rows)
     validate(cfg, registry=registry, build=False)  # names, before a run folder exists
 
     if resume is None:
@@ -213,44 +239,46 @@ def _run_in_folder(cfg: Recipe, registry: Registry, folder: RunFolder, info: D.D
                        progress, log_fn, on_step,
                        make_logger(logger, folder.path) if info.is_main else NO_LOGGER)
     state = folder.load_state()
-    result = RunResult(cfg, folder.path, is_main=info.is_main)
+    result = RunResult(cfg, folder.path, is_main=info.is_main, repeats=cfg.rows)
     prior: dict[str, nn.Module] = {}
     offset = 0
     try:
         for i, stage in enumerate(cfg.stages.values()):
-            entry = state.get(stage.name, {})
-            if entry.get("status") == "done":
-                log_fn(f"[{stage.name}] finished earlier; loading its weights")
-                threads = None
-                restored = restore_finished_stage(
-                    folder.stage_dir(stage.name), stage.name,
-                    int(entry.get("steps", stage.schedule.steps))) if info.is_main else None
-                D.barrier(info)
-                if restored:
-                    log_fn(restored)
-            else:
-                threads = _stage_threads(cfg, stage, info, entry)
-                apply_threads(threads)
-                log_fn(f"[{stage.name}] {threads.reason}")
-                state[stage.name] = {"status": "running", "threads": threads.threads}
+            for r, row in enumerate(stage.row_names):
+                entry = state.get(row, {})
+                if entry.get("status") == "done":
+                    log_fn(f"[{row}] finished earlier; loading its weights")
+                    threads = None
+                    restored = restore_finished_stage(
+                        folder.stage_dir(row), row,
+                        int(entry.get("steps", stage.schedule.steps))) if info.is_main else None
+                    D.barrier(info)
+                    if restored:
+                        log_fn(restored)
+                else:
+                    threads = _stage_threads(cfg, stage, info, entry)
+                    apply_threads(threads)
+                    log_fn(f"[{row}] {threads.reason}")
+                    state[row] = {"status": "running", "threads": threads.threads}
+                    folder.save_json("state.json", state)
+                t_stage = time.perf_counter()
+                res = run_stage(session, stage, i, prior, offset, repeat=r)
+                res.skipped = entry.get("status") == "done"
+                res.seconds = float(entry.get("seconds", 0.0)) if res.skipped else \
+                    time.perf_counter() - t_stage
+                offset += stage.schedule.steps
+                result.stages[row] = res
+                state[row] = {"status": "done", "seconds": res.seconds, "steps": res.steps,
+                              "threads": threads.threads if threads else entry.get("threads"),
+                              "encoders": res.encoders, "seed": cfg.repeat_seed(i, r),
+                              "final_loss": res.history[-1] if res.history else None}
                 folder.save_json("state.json", state)
-            t_stage = time.perf_counter()
-            res = run_stage(session, stage, i, prior, offset)
-            res.skipped = entry.get("status") == "done"
-            res.seconds = float(entry.get("seconds", 0.0)) if res.skipped else \
-                time.perf_counter() - t_stage
-            offset += stage.schedule.steps
-            prior[stage.name] = res.model
-            result.stages[stage.name] = res
-            state[stage.name] = {"status": "done", "seconds": res.seconds, "steps": res.steps,
-                                 "threads": threads.threads if threads else entry.get("threads"),
-                                 "encoders": res.encoders,
-                                 "final_loss": res.history[-1] if res.history else None}
-            folder.save_json("state.json", state)
-            folder.save_json(f"stages/{stage.name}/history.json",
-                             {"history": res.history, "evals": res.evals})
-            if not res.skipped:
-                log_fn(f"[{stage.name}] done in {res.seconds:.1f}s")
+                folder.save_json(f"stages/{row}/history.json",
+                                 {"history": res.history, "evals": res.evals})
+                if not res.skipped:
+                    log_fn(f"[{row}] done in {res.seconds:.1f}s")
+            # a repeated stage's models are results only (Recipe.parse refuses later uses)
+            prior[stage.name] = result.stages[stage.row_names[0]].model
         if cfg.eval is not None and info.is_main:
             final_evaluation(session, result)
     except Interrupted as e:
@@ -288,13 +316,14 @@ def final_evaluation(s: _Session, result: RunResult) -> None:
     score = functools.partial(evaluate_model, dataset=test, metrics=metrics,
                               registry=s.registry, batch_size=ev.batch_size, device=s.device,
                               max_images=ev.max_images or None, keep_images=ev.grid_images,
-                              precision=s.recipe.precision)
+                              light_source=ev.light_source, precision=s.recipe.precision)
     t = time.perf_counter()
     rows = {"input": score({}, (), output="input")}
     for name in s.recipe.eval_stages:
-        setup = result.stages[name].setup
-        assert setup is not None
-        rows[name] = score(setup.models, setup.plan.eval_steps, output=setup.plan.eval_output)
+        for row in s.recipe.stages[name].row_names:
+            setup = result.stages[row].setup
+            assert setup is not None
+            rows[row] = score(setup.models, setup.plan.eval_steps, output=setup.plan.eval_output)
     for row, res in rows.items():
         s.logger.evaluation(row, sum(st.schedule.steps for st in s.recipe.stages.values()), res)
         result.evaluations[row] = res

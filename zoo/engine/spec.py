@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping
 
 from zoo.errors import ConfigError, did_you_mean
 from zoo.losses.term import Term, parse_terms
+from zoo.losses.triplet import DEFAULT_MARGIN
 
 from .forward import ForwardStep, plan_from_config
 from .precision import AMP_MODES, Precision
@@ -222,6 +223,29 @@ class DataSpec:
                               "num_workers": self.num_workers, "root": self.root})
 
 
+def _extend_datasets(over: Mapping[str, Any], recipe_data: Mapping[str, Any],
+                     where: str) -> dict[str, Any]:
+    """A stage's ``data`` keys with each ``train`` / ``test`` table that has no ``name`` made
+    the recipe's dataset with the table's ``args`` added key by key (``[stages.X.data.train]
+    args = {erasing = 0.5}``: the recipe's training set, erased); one with a ``name`` replaces
+    the recipe's dataset whole."""
+    out = dict(over)
+    for split in ("train", "test"):
+        table = over.get(split)
+        if not isinstance(table, Mapping) or "name" in table:
+            continue
+        t = _Table(table, f"{where}.{split}", ("args",))
+        base = recipe_data.get(split)
+        if not isinstance(base, Mapping) or "name" not in base:
+            raise ConfigError(f"{where}.{split}: without a 'name' it adds args to the recipe's "
+                              f"[data.{split}], and there is none")
+        args = base.get("args", {})
+        out[split] = {"name": base["name"],
+                      "args": {**(dict(args) if isinstance(args, Mapping) else {}),
+                               **t.table("args")}}
+    return out
+
+
 # ------------------------------------------------------------------------------------ stages
 @dataclass(frozen=True)
 class OptimizerSpec:
@@ -316,12 +340,15 @@ class StageEval:
 class CascadeSpec:
     """The cascaded objective of a ``kind = "cascade"`` stage (:mod:`zoo.engine.cascade`):
     ``lam·L_k + delta·perceptual + (1 − lam)·triplet``; ``perceptual`` and ``triplet`` are those
-    terms' ``args``, ``margin`` the triplet margin.  Defaults: the paper's (margin: ours)."""
+    terms' ``args``, ``margin`` the triplet margin.  Defaults: the paper's (k = 2, λ = 0.6,
+    δ = 0.001); the margin, which the paper does not state, is the triplet loss's own default
+    (:data:`zoo.losses.triplet.DEFAULT_MARGIN`, in its ``mse`` units), given here once: a
+    ``margin`` inside ``triplet`` is refused."""
 
     k: int = 2
     lam: float = 0.6
     delta: float = 0.001
-    margin: float = 1.0
+    margin: float = DEFAULT_MARGIN
     perceptual: Mapping[str, Any] = field(default_factory=dict)
     triplet: Mapping[str, Any] = field(default_factory=dict)
 
@@ -331,8 +358,12 @@ class CascadeSpec:
         k = t.data.get("k", 2)
         if isinstance(k, bool) or k not in (1, 2):
             raise ConfigError(f"{where}: k must be 1 (L1) or 2 (L2), got {k!r}")
+        triplet = t.table("triplet")
+        if "margin" in triplet:
+            raise ConfigError(f"{where}.triplet: margin is the cascade's own key; write "
+                              f"margin = {triplet['margin']!r} in {where.rsplit(': ', 1)[-1]}")
         return cls(int(k), t.number("lambda", 0.6, 0.0, 1.0), t.number("delta", 0.001, 0.0),
-                   t.number("margin", 1.0, 0.0), t.table("perceptual"), t.table("triplet"))
+                   t.number("margin", DEFAULT_MARGIN, 0.0), t.table("perceptual"), triplet)
 
     def to_dict(self) -> dict[str, Any]:
         return {"k": self.k, "lambda": self.lam, "delta": self.delta, "margin": self.margin,
@@ -342,7 +373,11 @@ class CascadeSpec:
 #: The keys of a ``[stages.<name>]`` table (``extends`` is resolved before parsing).
 STAGE_KEYS = ("kind", "description", "model", "model_args", "weights", "skip_with_weights",
               "freeze", "loss", "cascade", "forward", "optimizer", "schedule", "eval",
-              "checkpoint_every", "data", "find_unused_parameters")
+              "checkpoint_every", "data", "find_unused_parameters", "repeats")
+
+#: Seeds of a repeated stage: repeat ``r`` of stage ``i`` uses ``stage_seed(i) + REPEAT_SEED_STEP·r``
+#: (a prime, so the repeats' seeds never meet another stage's ``seed + 1000·i``).
+REPEAT_SEED_STEP = 7919
 
 
 @dataclass(frozen=True)
@@ -353,7 +388,10 @@ class Stage:
     is ``"all"`` or parameter-name prefixes; ``loss`` the explicit terms (a cascade stage adds
     them to the terms ``cascade`` generates); ``forward`` the plan (empty: ``self(input) ->
     pred``); ``data`` the stage's effective data (the recipe's ``[data]`` with the stage's own
-    ``data`` keys on top).
+    ``data`` keys on top; a stage's ``train`` / ``test`` without ``name`` adds its ``args`` to
+    the recipe's dataset).  ``repeats = N`` trains the stage N times from the same starting
+    weights with the seeds :meth:`Recipe.repeat_seed` (rows ``<stage>/s<r>`` of the final
+    evaluation, :meth:`row_names`); no later stage may take a repeated stage's weights.
     """
 
     name: str
@@ -373,6 +411,16 @@ class Stage:
     eval: StageEval = field(default_factory=StageEval)
     checkpoint_every: int = 0
     find_unused_parameters: bool = False
+    repeats: int = 1
+
+    @property
+    def row_names(self) -> tuple[str, ...]:
+        """The names of this stage's trained models, one per repeat: ``(name,)`` when it is not
+        repeated, else ``("<name>/s0", ..., "<name>/s<N-1>")`` (evaluation rows, run-folder
+        parts ``stages/<name>/s<r>/``, training-state keys)."""
+        if self.repeats == 1:
+            return (self.name,)
+        return tuple(f"{self.name}/s{r}" for r in range(self.repeats))
 
     @property
     def weights_from_stage(self) -> str | None:
@@ -413,6 +461,7 @@ class Stage:
             cascade = None
         data_over = t.table("data")
         _Table(data_over, f"{where}.data", DATA_KEYS)
+        data_over = _extend_datasets(data_over, recipe_data, f"{where}.data")
         return cls(
             name=name, model=t.text("model"), kind=kind, description=t.text("description", ""),
             model_args=t.table("model_args"), weights=weights,
@@ -424,7 +473,8 @@ class Stage:
             eval=StageEval.parse(t.data.get("eval", {}), f"{where}.eval"),
             checkpoint_every=t.integer("checkpoint_every", 0),
             data=DataSpec.parse({**recipe_data, **data_over}, f"{where}.data"),
-            find_unused_parameters=t.flag("find_unused_parameters", False))
+            find_unused_parameters=t.flag("find_unused_parameters", False),
+            repeats=t.integer("repeats", 1, 1))
 
     def to_dict(self, recipe_data: DataSpec) -> dict[str, Any]:
         """The stage table; ``data`` holds only the keys that differ from the recipe's."""
@@ -440,7 +490,7 @@ class Stage:
             out["forward"] = [s.to_table() for s in self.forward]
         out.update(optimizer=self.optimizer.to_dict(), schedule=self.schedule.to_dict(),
                    eval=self.eval.to_dict(), checkpoint_every=self.checkpoint_every,
-                   find_unused_parameters=self.find_unused_parameters)
+                   find_unused_parameters=self.find_unused_parameters, repeats=self.repeats)
         mine, base = self.data.to_dict(), recipe_data.to_dict()
         data = {k: v for k, v in mine.items() if base.get(k) != v}
         if data:
@@ -449,28 +499,69 @@ class Stage:
 
 
 # ------------------------------------------------------------------------------------ recipe
+#: ``[eval] light_source``: ``"none"`` scores the output as it is; ``"paste"`` pastes the input's
+#: saturated light source back first (Flare7K's ``test.py``, for Flare7K-2022 models:
+#: :func:`zoo.metrics.light_source.paste_light_source`).
+LIGHT_SOURCE_MODES = ("none", "paste")
+
+
 @dataclass(frozen=True)
 class EvalSpec:
     """``[eval]``: the final evaluation of the listed ``stages`` (default: all) and of the input
     itself on the test set: ``metrics`` averaged over at most ``max_images`` images (0: all) in
-    batches of ``batch_size``; ``grid_images`` rows of the report's image grid."""
+    batches of ``batch_size``; ``grid_images`` rows of the report's image grid;
+    ``light_source`` (``"none"`` | ``"paste"``, :data:`LIGHT_SOURCE_MODES`) what is scored;
+    ``contrasts`` ``[[new, baseline], ...]`` stage pairs whose difference the report states with
+    its confidence interval over the stages' repeats (paired by repeat index)."""
 
     metrics: tuple[str, ...] = ("psnr", "ssim")
     stages: tuple[str, ...] = ()
     batch_size: int = 4
     max_images: int = 0
     grid_images: int = 4
+    light_source: str = "none"
+    contrasts: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def parse(cls, data: Any, where: str) -> "EvalSpec":
-        t = _Table(data, where, ("metrics", "stages", "batch_size", "max_images", "grid_images"))
+        t = _Table(data, where, ("metrics", "stages", "batch_size", "max_images", "grid_images",
+                                 "light_source", "contrasts"))
+        pairs = t.data.get("contrasts", [])
+        if not isinstance(pairs, (list, tuple)) or not all(
+                isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(n, str) for n in p)
+                for p in pairs):
+            raise t.error("contrasts", "must be a list of [new stage, baseline stage] pairs")
+        for new, base in pairs:
+            if new == base:
+                raise ConfigError(f"{where}: contrasts: [{new!r}, {base!r}] compares a stage "
+                                  f"with itself")
         return cls(t.names("metrics", cls.metrics), t.names("stages"),
-                   t.integer("batch_size", 4, 1), t.integer("max_images", 0), t.integer("grid_images", 4))
+                   t.integer("batch_size", 4, 1), t.integer("max_images", 0),
+                   t.integer("grid_images", 4),
+                   t.text("light_source", "none", LIGHT_SOURCE_MODES),
+                   tuple((str(a), str(b)) for a, b in pairs))
 
     def to_dict(self) -> dict[str, Any]:
         return {"metrics": list(self.metrics), "stages": list(self.stages),
                 "batch_size": self.batch_size, "max_images": self.max_images,
-                "grid_images": self.grid_images}
+                "grid_images": self.grid_images, "light_source": self.light_source,
+                "contrasts": [list(p) for p in self.contrasts]}
+
+
+def stages_used(stage: Stage) -> set[str]:
+    """The earlier stages whose trained models ``stage`` uses: its starting weights, its forward
+    plan's ``stage:<name>`` models, its cascade's ``source = "stage:<name>"`` encoders."""
+    used = {stage.weights_from_stage} if stage.weights_from_stage else set()
+    used |= {s.model[6:] for s in (*stage.forward, *stage.eval.forward)
+             if s.model.startswith("stage:")}
+    tables = [t.args for t in stage.loss]
+    if stage.cascade is not None:
+        tables += [stage.cascade.perceptual, stage.cascade.triplet]
+    for args in tables:
+        source = args.get("source")
+        if isinstance(source, str) and source.startswith("stage:"):
+            used.add(source[6:])
+    return used
 
 
 RECIPE_KEYS = ("name", "description", "citation", "seed", "profile", "device", "threads", "amp",
@@ -515,6 +606,13 @@ class Recipe:
         for name, table in raw_stages.items():
             stages[name] = Stage.parse(name, table, f"{source}: stages.{name}", raw_data,
                                        list(stages))
+        for name, stage in stages.items():
+            for used in sorted(stages_used(stage)):
+                if used in stages and stages[used].repeats > 1:
+                    raise ConfigError(f"{source}: stages.{name} uses the trained model of "
+                                      f"stage {used!r}, which has repeats = "
+                                      f"{stages[used].repeats}; a repeated stage's models are "
+                                      f"results, not inputs (set its repeats to 1)")
         ev = None
         if "eval" in t.data:
             ev = EvalSpec.parse(t.data["eval"], f"{source}: eval")
@@ -522,6 +620,17 @@ class Recipe:
                 if s not in stages:
                     raise ConfigError(f"{source}: eval: stages lists unknown stage {s!r}"
                                       f"{suggestion(s, stages)}")
+            evaluated = ev.stages or tuple(stages)
+            for new, base in ev.contrasts:
+                for s in (new, base):
+                    if s not in evaluated:
+                        raise ConfigError(f"{source}: eval: contrasts names {s!r}, which is not "
+                                          f"an evaluated stage (evaluated: "
+                                          f"{', '.join(evaluated)})")
+                if stages[new].repeats != stages[base].repeats:
+                    raise ConfigError(f"{source}: eval: contrasts [{new!r}, {base!r}] pairs the "
+                                      f"repeats by index, but they have repeats = "
+                                      f"{stages[new].repeats} and {stages[base].repeats}")
         if not DEVICE.fullmatch(t.text("device", "cpu")):
             raise t.error("device", "must be cpu, cuda, cuda:N or mps")
         return cls(name=t.text("name", "recipe"), stages=stages, data=recipe_data, eval=ev,
@@ -554,6 +663,16 @@ class Recipe:
         before it is built, so its result depends only on the seed and the earlier stages'
         results (skipping a finished stage on ``--resume`` changes nothing)."""
         return self.seed + 1000 * index
+
+    def repeat_seed(self, index: int, repeat: int) -> int:
+        """The seed of repeat ``repeat`` of the ``index``-th stage:
+        ``stage_seed(index) + 7919·repeat`` (repeat 0 is the unrepeated stage's seed)."""
+        return self.stage_seed(index) + REPEAT_SEED_STEP * repeat
+
+    @property
+    def rows(self) -> dict[str, tuple[str, ...]]:
+        """Every stage's trained-model names (:attr:`Stage.row_names`), by stage."""
+        return {name: st.row_names for name, st in self.stages.items()}
 
     @property
     def eval_stages(self) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from zoo.config import with_context
 from zoo.errors import ConfigError, ZooError
 from zoo.registry import Registry
 
-from .build import DatasetCache, StageSetup, build_stage
+from .build import DatasetCache, StageSetup, build_stage, check_augment
 from .cascade import cascade_terms
 from .evaluation import metrics_with_masks
 from .forward import run_plan
@@ -112,7 +112,7 @@ def _check_built(stage: Stage, setup: StageSetup, train: Dataset, registry: Regi
         if step.op:
             continue
         out = tensors[step.output]
-        if out.shape[-2:] != batch["input"].shape[-2:]:
+        if out.dim() == 4 and out.shape[-2:] != batch["input"].shape[-2:]:  # images only
             raise ZooError(f"{where}: {step.output!r} has size {tuple(out.shape[-2:])}, the "
                            f"input {tuple(batch['input'].shape[-2:])}")
     _check_terms(setup, tensors, registry, where)
@@ -174,6 +174,7 @@ def validate(recipe: Recipe, *, registry: Registry, log: Callable[[str], None] |
             checks.append(f"{stage.name}: names of {stage.model}, its data, losses and metrics")
             continue
         train = cache.require(stage.data.train, f"data.train ({stage.data.train.name})")
+        check_augment(stage, train)
         test = cache.get(stage.data.test, f"data.test "
                                           f"({stage.data.test.name if stage.data.test else None})")
         steps, bs = stage.schedule.steps, stage.schedule.batch_size

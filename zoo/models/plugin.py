@@ -61,6 +61,10 @@ def zoo_register_models(register: Callable[..., Any]) -> None:
              doc="KinD low-light enhancer: decomposition, restoration and illumination adjustment "
                  "chained as in the release's evaluate.py; forward(x, ratio=None).",
              tags=("cnn", "low-light", "retinex"))
+    register("conv-embedding", "zoo.models.embedding:ConvEmbedding",
+             doc="A small CNN image embedding (B, 3, H, W) -> (B, dim), trained with info-nce as "
+                 "the cascade's clean-vs-flare triplet encoder (model-features source).",
+             tags=("cnn", "embedding", "metric-learning"))
     register("patchgan", "zoo.models.patchgan:PatchGANDiscriminator",
              doc="PatchGAN discriminator (pix2pix 70x70 for n_layers=3); outputs patch logits.",
              presets={"t": {"ndf": 16, "n_layers": 2}}, tags=("discriminator", "gan"))

@@ -9,7 +9,9 @@ Sections, in reading order (each a function of the :class:`Context` returning Ma
 3. **setting** -- profile, test set (size, light-source convention), loss encoders, and a
    warning when the run is not the setting of the paper it cites (random encoders, a profile
    other than ``paper``);
-4. *(contrasts over seeds go here: the ``[eval] contrasts`` section)*;
+4. **contrasts** -- each ``[eval] contrasts`` pair (new, baseline) over the stages' seed
+   repeats: the mean difference per metric with its 95 % paired t-interval over seeds and the
+   verdict, then in plain words for the region PSNRs;
 5. **results** -- the mean table, what each row is, what each metric measures and on how many
    images (streak and glare regions exist only on some);
 6. **differences** -- every metric of every comparison with its CI;
@@ -36,7 +38,7 @@ from zoo.engine.run_folder import RunFolder, recipe_toml
 from zoo.errors import ZooError
 from zoo.metrics.flare_regions import MASK_COLOURS
 from zoo.registry import Registry
-from zoo.stats import LEVEL
+from zoo.stats import LEVEL, paired_t_interval, verdict
 
 from .environment import command_line, environment_lines
 from .figures import image_grid, loss_figure, validation_figure
@@ -221,6 +223,67 @@ def _has_profile(ctx: Context, profile: str) -> bool:
     return isinstance(table, Mapping) and profile in (table.get("profiles") or {})
 
 
+#: The region PSNRs the contrasts section also states in words.
+REGION_PSNRS = {"s-psnr": "streak region", "g-psnr": "glare region",
+                "s-psnr.masked": "streak region, masked reading",
+                "g-psnr.masked": "glare region, masked reading"}
+
+
+def _contrasts(ctx: Context) -> list[str]:
+    """For each ``[eval] contrasts`` pair (new, baseline) and each evaluated metric: the mean
+    difference new − baseline over the stages' seed repeats (:func:`group_rows`), its 95 %
+    Student-t interval with the repeats paired by index (:func:`zoo.stats.paired_t_interval`:
+    repeat r of one stage with repeat r of the other; each repeat has its own seed,
+    :meth:`~zoo.engine.spec.Recipe.repeat_seed`, so the pairs are independent runs) and the
+    verdict of :func:`zoo.stats.verdict` -- "helps" / "hurts" only when the whole interval lies
+    on one side of zero -- in a table, then in plain words for the region PSNRs."""
+    ev = ctx.recipe.eval
+    result = ctx.result
+    if ev is None or not ev.contrasts or not result.metrics:
+        return []
+    lines = ["## Contrasts (new minus baseline, over seeds)", "",
+             "Each stage of a pair was trained several times with other seeds (`repeats`); "
+             "the difference is taken repeat by repeat (repeat r of one stage with repeat r of "
+             "the other, each with its own seed) and its "
+             f"{round(LEVEL * 100)} % confidence interval is Student's t over those differences, "
+             "so it covers the spread over training seeds (the Differences section below "
+             "covers the spread over test images).  The verdict is the interval's: *helps* or "
+             "*hurts* only when the whole interval lies on one side of zero, else *no evidence "
+             "either way* (also with a single seed, which gives no interval).", ""]
+    words = []
+    for new, base in ev.contrasts:
+        rows_new = ctx.groups.get(new, ())
+        rows_base = ctx.groups.get(base, ())
+        pairs = [(a, b) for a, b in zip(rows_new, rows_base)
+                 if a in result.metrics and b in result.metrics]
+        lines += [f"### {new} − {base} ({len(pairs)} seed{'s' if len(pairs) != 1 else ''})", "",
+                  f"| metric | {new} | {base} | difference | {round(LEVEL * 100)} % CI | "
+                  f"verdict |", "|---|---:|---:|---:|---|---|"]
+        for m in ctx.metrics:
+            kept = [(result.metrics[a][m], result.metrics[b][m]) for a, b in pairs
+                    if math.isfinite(result.metrics[a].get(m, math.nan))
+                    and math.isfinite(result.metrics[b].get(m, math.nan))]
+            if not kept:
+                lines.append(f"| {m} | n/a | n/a | n/a | | no value |")
+                continue
+            xs, ys = [k[0] for k in kept], [k[1] for k in kept]
+            ci = paired_t_interval(xs, ys)
+            said = verdict(ci, higher_is_better=ctx.higher_is_better(m))
+            d = 4 if "ssim" in m or "lpips" in m else 3
+            span = f"[{ci.low:+.{d}f}, {ci.high:+.{d}f}]" if ci.defined else "none (one seed)"
+            lines.append(f"| {m} | {math.fsum(xs) / len(xs):.{d}f} | "
+                         f"{math.fsum(ys) / len(ys):.{d}f} | {ci.mean:+.{d}f} | {span} | "
+                         f"{said} |")
+            if m in REGION_PSNRS:
+                words.append(f"- {new} minus {base}, {m} ({REGION_PSNRS[m]}): "
+                             f"{ci.format(2, 'dB')} over {ci.n} seed{'s' if ci.n != 1 else ''}"
+                             f" -- **{said}**.")
+        lines.append("")
+    if words:
+        lines += ["In words:", ""] + words + [""]
+    return lines
+
+
 def _results(ctx: Context) -> list[str]:
     result = ctx.result
     if not result.metrics or ctx.recipe.eval is None:
@@ -351,7 +414,7 @@ def _stage_weights(res) -> dict[str, float] | None:
 def _training(ctx: Context) -> list[str]:
     curves = []
     for name, res in ctx.result.stages.items():
-        png = ctx.run_dir / f"loss_{name}.png"
+        png = ctx.run_dir / f"loss_{name.replace('/', '-')}.png"
         if loss_figure(png, name, res.history, _stage_weights(res)):
             curves.append(f"![loss curves of {name}]({png.name})")
     if not curves:
@@ -364,7 +427,7 @@ def _training(ctx: Context) -> list[str]:
     stages = []
     ends: dict[str, int] = {}  # the step at which each stage's weights were made
     for name, res in ctx.result.stages.items():
-        stage = ctx.recipe.stages.get(name)
+        stage = ctx.recipe.stages.get(ctx.result.stage_of(name))
         parent = stage.weights.removeprefix("stage:") if stage is not None and \
             stage.weights.startswith("stage:") else None
         start = ends.get(parent, 0) if parent else 0
@@ -373,8 +436,9 @@ def _training(ctx: Context) -> list[str]:
         if res.metrics and (not evals or evals[-1]["step"] < res.steps):
             evals.append({"step": res.steps, **res.metrics})  # the stage's final evaluation
         stages.append((name, start, evals))
-    val_metrics = [m for name in ctx.result.stages if name in ctx.recipe.stages
-                   for m in ctx.recipe.stages[name].eval.metrics]
+    val_metrics = [m for name in ctx.result.stages
+                   if ctx.result.stage_of(name) in ctx.recipe.stages
+                   for m in ctx.recipe.stages[ctx.result.stage_of(name)].eval.metrics]
     val_metrics = list(dict.fromkeys(val_metrics))
     inputs = _input_scores(ctx, [n for n, _, evals in stages if evals], val_metrics)
     if validation_figure(ctx.run_dir / "validation.png", stages, val_metrics, inputs,
@@ -390,7 +454,9 @@ def _input_scores(ctx: Context, validated: list[str], metrics: list[str]) -> dic
     """The unrestored input's scores on the images the stages validated on (their
     ``eval.max_images`` first test images), when they all used the same number."""
     base = ctx.result.evaluations.get(INPUT_ROW)
-    counts = {ctx.recipe.stages[n].eval.max_images for n in validated if n in ctx.recipe.stages}
+    stages = ctx.recipe.stages
+    counts = {stages[ctx.result.stage_of(n)].eval.max_images for n in validated
+              if ctx.result.stage_of(n) in stages}
     if base is None or len(counts) != 1:
         return {}
     k = counts.pop() or None
@@ -411,7 +477,7 @@ def _timing(ctx: Context) -> list[str]:
     lines = ["## Timing", "", "| stage | kind | model | steps | seconds |", "|---|---|---|---|---|"]
     total = 0.0
     for name, res in result.stages.items():
-        stage = recipe.stages[name]
+        stage = recipe.stages[result.stage_of(name)]
         note = " (done in an earlier session)" if res.skipped else ""
         lines.append(f"| {name} | {stage.kind} | {stage.model} | {res.steps} | "
                      f"{res.seconds:.1f}{note} |")
@@ -439,7 +505,7 @@ def _configuration(ctx: Context) -> list[str]:
 #: The sections in reading order.  The contrasts over seeds (``[eval] contrasts``) go after
 #: the verdict and setting, before the per-image results.
 SECTIONS: tuple[Callable[[Context], list[str]], ...] = (
-    _header, _verdict, _setting, _results, _differences, _examples, _training, _timing,
+    _header, _verdict, _setting, _contrasts, _results, _differences, _examples, _training, _timing,
     _environment, _configuration)
 
 
