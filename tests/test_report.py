@@ -174,6 +174,26 @@ def test_no_duplicated_labels_and_one_reproduce_command(written):
     assert command == f"zoo run recipe {result.run_dir / 'config.toml'}"
 
 
+def test_the_reproduce_command_fixes_the_thread_count_auto_chose(registry, tmp_path):
+    """Float sums depend on the thread count, so a bit-exact rerun of a `threads = "auto"` run
+    fixes the count every stage used (state.json); differing counts leave the command as is."""
+    result = make_result(tmp_path, registry)
+    assert result.recipe.threads == "auto"
+    folder = RunFolder(result.run_dir)
+
+    def command() -> str:
+        text = write_report(result, registry=registry).read_text()
+        line = next(ln for ln in text.splitlines() if "rerun exactly" in ln)
+        return re.findall(r"`([^`]*)`", line)[0]
+
+    folder.save_json("state.json", {s: {"status": "done", "threads": 1}
+                                    for s in ("reference", "finetune", "control")})
+    assert command() == f"zoo run recipe {result.run_dir / 'config.toml'} --set threads=1"
+    folder.save_json("state.json", {"reference": {"status": "done", "threads": 1},
+                                    "finetune": {"status": "done", "threads": 2}})
+    assert command() == f"zoo run recipe {result.run_dir / 'config.toml'}"
+
+
 def test_environment_and_provenance_are_in_the_report_and_the_record(written):
     result, text = written
     env = RunFolder(result.run_dir).load_json("environment.json")

@@ -67,7 +67,6 @@ def recipe_cmd(registry: Registry, name, overrides, dry_run, resume, out_dir, de
         return
     if result.run_dir is not None and result.is_main:
         report = write_report(result, registry=registry)
-        click.echo(f"report: {report}", err=True)
         click.echo(f"run folder: {result.run_dir}")
         click.echo(f"report: {report}")
 

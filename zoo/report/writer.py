@@ -144,9 +144,26 @@ def _header(ctx: Context) -> list[str]:
     lines += [f"- run folder: `{ctx.run_dir}`; written "
               f"{_dt.datetime.now().isoformat(timespec='seconds')}",
               f"- profile `{recipe.profile or '-'}`, seed {recipe.seed}, device {recipe.device}",
-              f"- rerun exactly this configuration: `zoo run recipe {config}` (the resolved "
-              f"recipe, every default written out; plugins it needs: see Environment)", ""]
+              f"- rerun exactly this configuration: `zoo run recipe {config}"
+              f"{_threads_setting(ctx)}` (the resolved recipe, every default written out; "
+              f"plugins it needs: see Environment)", ""]
     return lines
+
+
+def _threads_setting(ctx: Context) -> str:
+    """`` --set threads=N`` when ``threads = "auto"`` chose one count N for every stage: float
+    sums depend on the thread count (30 smoke steps at 1 vs 2 threads: weights differ by up to
+    1.4e-7), so a bit-exact rerun fixes the count the run used (kept in ``state.json``)."""
+    if ctx.recipe.threads != "auto":
+        return ""
+    try:
+        state = RunFolder(ctx.run_dir, write=False).load_json("state.json", {})
+    except ZooError:
+        return ""
+    counts = {entry.get("threads") for entry in state.values() if isinstance(entry, dict)}
+    if len(counts) != 1 or not isinstance(next(iter(counts)), int):
+        return ""
+    return f" --set threads={next(iter(counts))}"
 
 
 def _verdict(ctx: Context) -> list[str]:
