@@ -37,6 +37,7 @@ import json
 import math
 import re
 import statistics
+import sys
 from pathlib import Path
 
 import tomli_w
@@ -271,8 +272,9 @@ def _grid_cells(grids: list[str]) -> dict[str, dict[int, dict[str, float]]]:
                 seen = merged.setdefault(label, {}).get(seed)
                 if seen is not None and any(abs(seen[m] - values[m]) > 1e-3
                                             for m in seen.keys() & values.keys()):
-                    raise SystemExit(f"{grid}/cells.csv: {label!r} seed {seed} differs from the "
-                                     f"same cell of an earlier --grid (other settings?)")
+                    print(f"{grid}/cells.csv: {label!r} seed {seed} differs from the same "
+                          f"cell of an earlier --grid (other settings?)", file=sys.stderr)
+                    raise SystemExit(2)
                 merged[label].setdefault(seed, values)
     return dict(sorted(merged.items(), key=lambda item: _row_order(item[0])))
 
