@@ -35,7 +35,9 @@ import copy
 import csv
 import json
 import math
+import re
 import statistics
+import sys
 from pathlib import Path
 
 import tomli_w
@@ -212,17 +214,14 @@ def _ci(values: list[float]) -> str:
 
 
 def cmd_summary(a) -> None:
-    rows: dict[str, dict[int, dict[str, float]]] = {}
-    with open(Path(a.grid) / "cells.csv", newline="") as f:
-        for r in csv.DictReader(f):
-            if r["status"] != "ok":
-                continue
-            rows.setdefault(r["loss"], {})[int(r["seed"])] = {
-                m: float(r[m]) for m in METRICS if r.get(m)}
+    """Mean ± 95 % CI per row of one or several grids (``--grid`` repeated or a comma list: the
+    cells of grids run with the same setting, e.g. a later run of the missing lambdas), and each
+    lambda < 1 row minus its k's lambda = 1 control, paired by seed."""
+    rows = _grid_cells(a.grid)
     lines = ["| setting | " + " | ".join(METRICS) + " | n |",
              "|---|" + "---:|" * (len(METRICS) + 1)]
     for label, seeds in rows.items():
-        vals = [" ".join([_ci([s[m] for s in seeds.values()])]) for m in METRICS]
+        vals = [_ci([s[m] for s in seeds.values()]) for m in METRICS]
         lines.append(f"| {label} | " + " | ".join(vals) + f" | {len(seeds)} |")
     lines += ["", "Paired by seed, each row minus its k's lambda = 1 control:", "",
               "| setting | " + " | ".join(f"Δ {m}" for m in METRICS) + " |",
@@ -240,7 +239,7 @@ def cmd_summary(a) -> None:
     text = "\n".join(lines)
     print(text)
     if a.plot:
-        plot(rows, Path(a.plot), _cells(a.matched) if a.matched else {})
+        plot(rows, Path(a.plot), _grid_cells(a.matched) if a.matched else {})
 
 
 def _cells(grid: str) -> dict[str, dict[int, dict[str, float]]]:
@@ -254,12 +253,38 @@ def _cells(grid: str) -> dict[str, dict[int, dict[str, float]]]:
     return rows
 
 
+def _row_order(label: str) -> tuple[int, float]:
+    """Rows in table order: the reference first, then by k, lambda from 1 down to 0."""
+    found = re.fullmatch(r"k=(\d+), λ=([0-9.]+)", label)
+    return (int(found[1]), -float(found[2])) if found else (0, 0.0)
+
+
+def _grid_cells(grids: list[str]) -> dict[str, dict[int, dict[str, float]]]:
+    """The cells of several grid folders (each ``--grid`` may be a comma list) as one table.
+
+    A (row, seed) found in two grids must agree: the reference cell, handed the same weights,
+    is in every grid; any other repeat would mean the grids were run with different settings.
+    """
+    merged: dict[str, dict[int, dict[str, float]]] = {}
+    for grid in (g for item in grids for g in item.split(",") if g):
+        for label, seeds in _cells(grid).items():
+            for seed, values in seeds.items():
+                seen = merged.setdefault(label, {}).get(seed)
+                if seen is not None and any(abs(seen[m] - values[m]) > 1e-3
+                                            for m in seen.keys() & values.keys()):
+                    print(f"{grid}/cells.csv: {label!r} seed {seed} differs from the same "
+                          f"cell of an earlier --grid (other settings?)", file=sys.stderr)
+                    raise SystemExit(2)
+                merged[label].setdefault(seed, values)
+    return dict(sorted(merged.items(), key=lambda item: _row_order(item[0])))
+
+
 def cmd_matched(a) -> None:
     """The triplet term's own contribution: each lambda < 1 row of the grid minus the
     weight-matched control (lambda = 1 with the SGD lr times lambda and delta divided by lambda:
     with plain SGD the same steps on lambda L_REG + delta L_PL, without the triplet), paired by
     seed (the same data order)."""
-    grid, matched = _cells(a.grid), _cells(a.matched)
+    grid, matched = _grid_cells(a.grid), _cells(a.matched)
     lines = ["| setting | " + " | ".join(f"Δ {m}" for m in METRICS) + " |",
              "|---|" + "---|" * len(METRICS)]
     for label in a.rows.split(";"):
@@ -365,7 +390,8 @@ def main() -> None:
             p.add_argument("--seeds", type=int, default=3)
             p.add_argument("--jobs", type=int, default=1)
         if name == "matched":
-            p.add_argument("--grid", required=True)
+            p.add_argument("--grid", action="append", required=True,
+                           help="a grid folder; repeat it (or give a comma list) to combine grids")
             p.add_argument("--matched", required=True)
             p.add_argument("--rows", default="k=1, λ=0.6;k=2, λ=0.6")
         if name == "ablation-summary":
@@ -380,9 +406,10 @@ def main() -> None:
             p.add_argument("--repeats", type=int, default=3)
             p.add_argument("--arms", default="sampler,infonce")
         if name == "summary":
-            p.add_argument("--grid", required=True)
+            p.add_argument("--grid", action="append", required=True,
+                           help="a grid folder; repeat it (or give a comma list) to combine grids")
             p.add_argument("--plot", default="")
-            p.add_argument("--matched", default="")
+            p.add_argument("--matched", action="append", default=[])
     a = ap.parse_args()
     torch.set_num_threads(1)
     {"reference": cmd_reference, "grid": cmd_grid, "embed-recipe": cmd_embed_recipe,
