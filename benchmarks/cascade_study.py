@@ -233,13 +233,18 @@ def cmd_summary(a) -> None:
         common = sorted(set(seeds) & set(control))
         cells = []
         for m in METRICS:
-            iv = paired_t_interval([seeds[s][m] for s in common], [control[s][m] for s in common])
-            cells.append(f"{iv.mean:+.3f} [{iv.low:+.3f}, {iv.high:+.3f}] {verdict(iv)}")
+            cells.append(_paired([seeds[s][m] for s in common], [control[s][m] for s in common]))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     text = "\n".join(lines)
     print(text)
     if a.plot:
         plot(rows, Path(a.plot), _grid_cells(a.matched) if a.matched else {})
+
+
+def _paired(new: list[float], base: list[float]) -> str:
+    """One contrast cell: the mean paired difference, its 95 % t-interval and the verdict."""
+    iv = paired_t_interval(new, base)
+    return f"{iv.mean:+.3f} [{iv.low:+.3f}, {iv.high:+.3f}] {verdict(iv)}"
 
 
 def _cells(grid: str) -> dict[str, dict[int, dict[str, float]]]:
@@ -293,8 +298,7 @@ def cmd_matched(a) -> None:
         common = sorted(set(mine) & set(ctl))
         cells = []
         for m in METRICS:
-            iv = paired_t_interval([mine[s][m] for s in common], [ctl[s][m] for s in common])
-            cells.append(f"{iv.mean:+.3f} [{iv.low:+.3f}, {iv.high:+.3f}] {verdict(iv)}")
+            cells.append(_paired([mine[s][m] for s in common], [ctl[s][m] for s in common]))
         lines.append(f"| {label} minus matched | " + " | ".join(cells) + " |")
     lines += ["", "| matched control | " + " | ".join(METRICS) + " | n |",
               "|---|" + "---:|" * (len(METRICS) + 1)]
@@ -325,8 +329,7 @@ def cmd_ablation_summary(a) -> None:
         ctl = groups["control"]
         cells = []
         for m in shown:
-            iv = paired_t_interval([metrics[r][m] for r in rows], [metrics[r][m] for r in ctl])
-            cells.append(f"{iv.mean:+.3f} [{iv.low:+.3f}, {iv.high:+.3f}] {verdict(iv)}")
+            cells.append(_paired([metrics[r][m] for r in rows], [metrics[r][m] for r in ctl]))
         lines.append(f"| {g} | " + " | ".join(cells) + " |")
     print("\n".join(lines))
 
