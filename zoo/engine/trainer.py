@@ -12,6 +12,10 @@ forward :class:`~zoo.engine.forward.Plan`, and the :class:`TrainOptions` of the 
 Data order: each epoch the indices are shuffled by a ``DistributedSampler`` seeded with
 ``seed`` and ``set_epoch(epoch)`` and cut into full batches, so step ``s`` always reads batch
 ``s mod n`` of epoch ``s div n``; a resumed run starts at exactly that batch.
+
+Periodic evaluation never changes training: it runs inside
+:func:`~zoo.engine.evaluation.isolated_from_training` (its own generator; RNG states, module
+modes and buffers put back after), so a run trains the same weights with or without it.
 """
 from __future__ import annotations
 
