@@ -344,7 +344,8 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
     composer ``tensors -> (total, parts)``.  ``plan`` says which tensors the models produce
     (default ``self(input) -> pred``), which extra steps evaluation runs, which tensor it scores
     and the frozen models the steps use.  ``evaluation`` scores the test set every
-    ``evaluation.every`` steps (0: only at the end) and at the end.  See :class:`TrainOptions`
+    ``evaluation.every`` steps (0: only at the end) -- then also before the first step, where
+    the stage's curve starts -- and at the end.  See :class:`TrainOptions`
     for checkpoints, resume, logging and DDP.
     """
     o = options
@@ -423,6 +424,13 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
     epoch_pos = [0, 0]
     bar = _Progress(name, steps, start, bar=o.progress, main=info.is_main, log=log,
                     log_every=schedule.log_every)
+    if eval_every and start == 0 and steps > 0:  # where the curve starts (isolated: see doc)
+        first = run_eval()
+        if first is not None:
+            evals.append({"step": 0, **first.means})
+            logger.evaluation(name, o.global_step_offset, first)
+            log(f"[{name}] eval @ 0: "
+                + " ".join(f"{k}={v:.4g}" for k, v in first.means.items()))
     net.train()
     try:
         with StopRequests() as stops:
