@@ -1,4 +1,4 @@
-"""The cascaded-flare study: recipes, margins and the summary behind docs/recipes.md "The study".
+"""The cascaded-flare study: recipes, margins and the summary behind docs/study.md.
 
 Everything is scored on a VALIDATION split, never the test split: ``synthetic-flare`` with
 ``split="train"`` and seed 7 (new flares -- their own PSF bank and item seeds -- on the training

@@ -49,7 +49,7 @@ def test_cascaded_flare_default_is_cpu_with_generic_encoders(real_registry):
     recipe = resolve(raw, [], name=rname, source=source)
     assert recipe.profile == "cpu" and recipe.stages["finetune"].kind == "cascade"
     c = recipe.stages["finetune"].cascade
-    assert (c.k, c.lam, c.delta) == (1, 0.6, 0.001)  # k and lambda: docs/recipes.md "The study"
+    assert (c.k, c.lam, c.delta) == (1, 0.6, 0.001)  # k and lambda: docs/study.md
     assert recipe.stages["control"].cascade.lam == 1.0
     assert recipe.stages["finetune"].optimizer.to_dict() == {
         "name": "sgd", "args": {"lr": 0.001, "momentum": 0.0}}
