@@ -285,8 +285,8 @@ def validation_figure(path: Path, stages: Sequence[tuple[str, int, Sequence[Mapp
     later = [st for st in stages if st[1] > 0 and any(m in e for e in st[2] for m in metrics)]
     zoom = level_of is not None and bool(later)
     nrows = 2 if zoom else 1
-    fig, axes = plt.subplots(nrows, len(metrics), figsize=(3.3 * len(metrics), 3.0 * nrows),
-                             squeeze=False)
+    fig, axes = plt.subplots(nrows, len(metrics),
+                             figsize=(max(6.0, 3.3 * len(metrics)), 3.0 * nrows), squeeze=False)
     colours = {stage: f"C{i}" for i, (stage, _, _) in enumerate(stages)}
     for col, m in enumerate(metrics):
         level = None

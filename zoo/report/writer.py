@@ -203,15 +203,16 @@ def curve(res) -> list[dict]:
 
 
 def late_gain(evals: list[dict], steps: int, metric: str,
-              fraction: float = PLATEAU_FRACTION) -> float | None:
-    """``metric`` gained over the last ``fraction`` of the steps: the last value minus the value
-    at the latest evaluation at or before ``(1 − fraction) · steps`` (None without one)."""
+              fraction: float = PLATEAU_FRACTION) -> tuple[float, int, int] | None:
+    """``(gain, from step, to step)``: ``metric`` gained over the last ``fraction`` of the
+    steps, the last value minus the value at the latest evaluation at or before ``(1 −
+    fraction) · steps`` (None without one, or when no evaluation is later)."""
     points = [(int(e["step"]), float(e[metric])) for e in evals
               if metric in e and math.isfinite(float(e[metric]))]
-    early = [v for st, v in points if st <= (1 - fraction) * steps]
+    early = [(st, v) for st, v in points if st <= (1 - fraction) * steps]
     if not early or not points or points[-1][0] <= (1 - fraction) * steps:
         return None
-    return points[-1][1] - early[-1]
+    return points[-1][1] - early[-1][1], early[-1][0], points[-1][0]
 
 
 def _plateau_lines(ctx: Context) -> list[str]:
@@ -228,8 +229,9 @@ def _plateau_lines(ctx: Context) -> list[str]:
             continue
         steps = results[0].steps
         metric = stage.eval.metrics[0] if stage.eval.metrics else ""
-        gains = [g for g in (late_gain(curve(r), r.steps, metric) for r in results if metric)
+        found = [g for g in (late_gain(curve(r), r.steps, metric) for r in results if metric)
                  if g is not None]
+        gains = [g[0] for g in found]
         if not gains:
             if stage.kind == "cascade" or stage.weights_from_stage:  # a fine-tuning stage
                 lines.append(f"- **{group}** ({steps} steps) was not validated during training "
@@ -240,8 +242,9 @@ def _plateau_lines(ctx: Context) -> list[str]:
         seeds = f", mean over {len(gains)} seeds" if len(gains) > 1 else ""
         u = unit(metric)
         where = (f"- **{group}** ({steps} steps) gained {gain:+.2f}{' ' + u if u else ''} "
-                 f"validation {metric_label(metric)} over its last "
-                 f"{round(PLATEAU_FRACTION * 100)} % of steps{seeds}: ")
+                 f"validation {metric_label(metric)} from step {found[0][1]} to step "
+                 f"{found[0][2]}{seeds} (its evaluations around the last "
+                 f"{round(PLATEAU_FRACTION * 100)} % of its steps): ")
         if gain < PLATEAU_GAIN:
             lines.append(where + f"at its plateau (criterion: < {PLATEAU_GAIN}).")
         else:
