@@ -267,21 +267,25 @@ def _state_prefix(folder: Path) -> Path | None:
     return prefix
 
 
-def _folder_prefixes(folder: Path) -> list[Path]:
+def _folder_prefixes(folder: Path, depth: int = 1) -> list[Path]:
     """The checkpoint prefixes of ``folder``: the one its ``checkpoint`` file names, else its
-    only ``*.index``; else one per sub-folder holding a checkpoint (a release's
-    ``checkpoint/`` folder with one folder per net)."""
+    only ``*.index``; else (``depth`` levels down) one per sub-folder holding a checkpoint (a
+    release's ``checkpoint/`` folder with one folder per net)."""
     prefix = _state_prefix(folder)
     if prefix is not None and Path(str(prefix) + INDEX_SUFFIX).is_file():
         return [prefix]
     indexes = sorted(folder.glob("*" + INDEX_SUFFIX))
     if len(indexes) == 1:
         return [Path(str(indexes[0])[:-len(INDEX_SUFFIX)])]
-    if indexes:
+    if indexes or depth <= 0:
         return []  # several and no checkpoint file: ambiguous (see checkpoint_prefixes)
     found = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        found += _folder_prefixes(sub) if sub.name[:1] != "." else []
+    try:
+        subs = sorted(p for p in folder.iterdir() if p.is_dir() and p.name[:1] != ".")
+    except OSError:
+        return []
+    for sub in subs:
+        found += _folder_prefixes(sub, depth - 1)
     return found
 
 
