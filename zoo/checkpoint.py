@@ -70,6 +70,11 @@ _CASCADE_PARTS = ("sampler", "anchor")
 _SHOWN = 5  # keys listed per category in a mismatch message
 
 
+class MissingWeightsWarning(UserWarning):
+    """A checkpoint lacked the weights of a part of a model, which then runs without that part
+    (e.g. KinD's chain without its restoration net); ``zoo infer`` prints it as one notice."""
+
+
 # ------------------------------------------------------------------------------------- reading
 def _load_error(error: Exception) -> str:
     """What went wrong in ``torch.load(weights_only=True)``, in a few words.
@@ -128,7 +133,7 @@ def read_checkpoint(path: str | Path) -> Any:
                        f"infer NAME --weights PATH (NAME e.g. kind-decom; see docs/models.md)")
     if path.is_dir():
         raise ZooError(f"{path}: a folder, not a checkpoint file (and no TensorFlow checkpoint "
-                       f"in it)")
+                       f"in it or its sub-folders)")
     if not path.is_file():
         raise ZooError(f"{path}: checkpoint file not found")
     if path.suffix == SAFETENSORS_SUFFIX:

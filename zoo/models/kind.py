@@ -57,7 +57,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zoo.checkpoint import load_weights
+from zoo.checkpoint import MissingWeightsWarning, load_weights
 from zoo.errors import InputError, ZooError
 from zoo.specs import describe
 
@@ -73,10 +73,6 @@ INPUT_NORMS = ("none", "minmax")
 MINMAX_FLOOR = 0.001  # utils.load_images: np.maximum(max - min, 0.001)
 #: TensorFlow variable scopes of the release's model.py
 DECOM_SCOPE, RESTORE_SCOPE, ADJUST_SCOPE = "DecomNet", "Restoration_net", "Illumination_adjust_net"
-
-
-class MissingWeightsWarning(UserWarning):
-    """A checkpoint lacked the weights of a part that the model then runs without."""
 
 
 def minmax_normalize(x: torch.Tensor) -> torch.Tensor:
