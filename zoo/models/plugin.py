@@ -71,6 +71,18 @@ def zoo_register_models(register: Callable[..., Any]) -> None:
                  "weights: decomposition + adjustment only); kind.release adds its per-photo "
                  "min-max input normalisation.",
              presets=KIND_PRESETS, tags=("cnn", "low-light", "retinex"))
+    register("retinexnet-decom", "zoo.models.retinexnet:RetinexDecom",
+             doc="Retinex-Net decomposition net: image -> cat(reflectance 3 ch, illumination 1 ch); "
+                 "loads the release's TensorFlow model/Decom checkpoint.",
+             tags=("cnn", "low-light", "retinex"))
+    register("retinexnet-relight", "zoo.models.retinexnet:RetinexRelight",
+             doc="Retinex-Net enhance net: cat(R, I) -> I_delta (1 ch); loads a RelightNet "
+                 "TensorFlow checkpoint (the release's model/Relight).",
+             tags=("cnn", "low-light", "retinex"))
+    register("retinexnet", "zoo.models.retinexnet:RetinexNet",
+             doc="Retinex-Net as released: S = R * relight(R, I); decom_weights= / "
+                 "relight_weights= take the release's two TensorFlow checkpoints.",
+             tags=("cnn", "low-light", "retinex"))
     register("conv-embedding", "zoo.models.embedding:ConvEmbedding",
              doc="A small CNN image embedding (B, 3, H, W) -> (B, dim), trained with info-nce as "
                  "the cascade's clean-vs-flare triplet encoder (model-features source).",
