@@ -364,7 +364,8 @@ class KinD(nn.Module):
         input_norm: ``"minmax"``: the release's per-photo input normalisation (its
             ``load_images``), applied before the decomposition and used in the fusion.
         pad_mode: the nets' padding (``"same"``: TensorFlow's, as released).
-        decom_width, restore_width: first-level channels of the two U-Nets (release: 32).
+        decom_width: first-level channels of the decomposition U-Net (release: 32).
+        restore_width: first-level channels of the restoration U-Net (release: 32).
     """
 
     restore: KinDRestore | None

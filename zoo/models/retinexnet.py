@@ -168,7 +168,8 @@ class RetinexNet(nn.Module):
     ``decom_weights=`` and ``relight_weights=`` (as the release's two savers do).
 
     Args:
-        layers, channels: of the decomposition net (5, 64).
+        layers: 3x3 conv + ReLU layers of the decomposition net (5).
+        channels: width of the decomposition net (64).
         relight_channels: of the relight net (64).
         decom_weights: checkpoint of the decomposition net (e.g. the release's ``model/Decom``).
         relight_weights: checkpoint of the relight net (e.g. ``model/Relight``).
