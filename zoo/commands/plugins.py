@@ -36,7 +36,8 @@ def command(registry: Registry, ctx: click.Context) -> None:
             by_kind.setdefault(k, []).append(n)
         regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in by_kind.items())
         status = (Text("disabled", style="dim") if p.disabled else
-                  Text(p.status(), style="red" if p.error else "yellow") if p.error or p.problems
+                  Text(p.status(), style="red" if p.error else "yellow")
+                  if p.error or p.problems or p.notices
                   else Text("ok", style="green"))
         table.add_row(p.name, p.version, Text.assemble(p.source, "\n", (p.location, "dim")),
                       Text(regs), status)

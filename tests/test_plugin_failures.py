@@ -1,0 +1,121 @@
+"""A plugin author's failure paths: misspelled hooks, a forgotten ``@hookimpl``, a plugin that
+registers nothing, a malformed hook signature, registration errors citing the plugin's line,
+and a conflicted name shown as unusable by ``zoo list``."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from zoo.cli import main
+from zoo.errors import UnknownNameError
+from zoo.registry import build_registry
+
+TYPO = '''
+from zoo.hookspecs import hookimpl
+
+@hookimpl
+def zoo_register_loss(register):
+    register("typo-loss", "torch.nn:L1Loss")
+'''
+NO_MARK = '''
+def zoo_register_losses(register):
+    register("nomark-loss", "torch.nn:L1Loss")
+'''
+EMPTY = '''
+"""A module with no hook at all."""
+X = 1
+'''
+SILENT = '''
+from zoo.hookspecs import hookimpl
+
+@hookimpl
+def zoo_register_losses(register):
+    pass
+'''
+BAD_SIGNATURE = '''
+from zoo.hookspecs import hookimpl
+
+@hookimpl
+def zoo_register_losses(reg):
+    reg("badsig-loss", "torch.nn:L1Loss")
+'''
+BAD_NAME = '''
+from zoo.hookspecs import hookimpl
+
+@hookimpl
+def zoo_register_losses(register):
+    x = 1
+    register("Bad Name", "torch.nn:L1Loss")
+'''
+TWIN = '''
+from zoo.hookspecs import hookimpl
+
+@hookimpl
+def zoo_register_losses(register):
+    register("twin", "torch.nn:L1Loss")
+'''
+
+
+def registry_of(tmp_path: Path, **modules: str) -> Path:
+    for name, body in modules.items():
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
+    toml = tmp_path / "registry.toml"
+    toml.write_text("[plugins]\nlocal = [" + ", ".join(f'"{m}.py"' for m in modules) + "]\n")
+    return toml
+
+
+def test_misspelled_hook_is_a_notice_and_named_by_the_unknown_name_error(tmp_path):
+    reg = build_registry(registry_of(tmp_path, typo=TYPO), warn=False)
+    info = reg.plugins["typo"]
+    assert info.notices == ["zoo_register_loss is not a zoo hook, never called; did you mean "
+                            "zoo_register_losses?"]
+    assert "not a zoo hook" in info.status()
+    with pytest.raises(UnknownNameError) as e:
+        reg.get("losses", "typo-loss")
+    assert "plugin typo local: zoo_register_loss is not a zoo hook" in str(e.value)
+
+
+def test_forgotten_hookimpl_and_empty_plugins_get_notices(tmp_path):
+    reg = build_registry(registry_of(tmp_path, nomark=NO_MARK, empty=EMPTY, silent=SILENT),
+                         warn=False)
+    assert reg.plugins["nomark"].notices == ["zoo_register_losses lacks @hookimpl, never called"]
+    assert reg.plugins["empty"].notices == [
+        "registers nothing: no @hookimpl function (see docs/plugins.md)"]
+    assert reg.plugins["silent"].notices == [
+        "registers nothing: its hooks never called register()"]
+    assert all(not p.notices for p in reg.plugins.values() if p.source == "builtin")
+
+
+def test_bad_hook_signature_is_one_line(tmp_path):
+    reg = build_registry(registry_of(tmp_path, badsig=BAD_SIGNATURE), warn=False)
+    error = reg.plugins["badsig"].error
+    assert error is not None and "\n" not in error
+    assert "zoo_register_losses(reg) takes 'reg'" in error and "it passes: register" in error
+    assert "badsig.py:" in error
+
+
+def test_registration_error_cites_the_plugins_line(tmp_path):
+    reg = build_registry(registry_of(tmp_path, badreg=BAD_NAME), warn=False)
+    error = reg.plugins["badreg"].error
+    assert error is not None and error.endswith("(badreg.py:7)"), error
+    assert "specs.py" not in error
+
+
+def test_zoo_plugins_shows_notices(tmp_path, capsys):
+    toml = registry_of(tmp_path, typo=TYPO)
+    assert main(["--registry", str(toml), "plugins"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "not a zoo" in out
+
+
+def test_zoo_list_marks_a_conflicted_name_unusable(tmp_path, capsys):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "twin.py").write_text(textwrap.dedent(TWIN))
+    (tmp_path / "twin.py").write_text(textwrap.dedent(TWIN))
+    toml = tmp_path / "registry.toml"
+    toml.write_text('[plugins]\nlocal = ["twin.py", "b/twin.py"]\n')
+    assert main(["--registry", str(toml), "list", "losses", "twin"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "not usable" in out
