@@ -75,6 +75,13 @@ class ReportedError(ZooError):
         self.count = count
 
 
+class CellsFailedError(ReportedError):
+    """Some cells of a ``zoo compare`` failed (each reported above, the table written): exit
+    status 1, as pytest exits 1 when tests failed and 2 for a usage error."""
+
+    exit_code = 1
+
+
 class InputError(ZooError, ValueError):
     """A tensor or file handed to a loss, model or metric does not meet its contract."""
 

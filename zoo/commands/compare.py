@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from zoo.errors import ConfigError
+from zoo.errors import CellsFailedError, ConfigError, ReportedError
 from zoo.registry import Registry
 
 from . import pass_registry
@@ -57,6 +57,23 @@ def _finish(console, result, kind: str) -> None:
         console.print(f"[yellow]interrupted[/]: finished cells are saved; continue with "
                       f"`zoo compare {'--paper-table ' if kind == 'paper' else ''}--resume "
                       f"--out {result.out}`", highlight=False)
+    exit_status(s)
+
+
+#: exit statuses of ``zoo compare`` (docs/compare.md): 0 every cell ok, 1 a cell failed, 2 bad
+#: input (nothing trained), 130 interrupted (finished cells are kept)
+EXIT_FAILED, EXIT_INTERRUPTED = CellsFailedError.exit_code, 130
+
+
+def exit_status(summary) -> None:
+    """Raise the error that makes the command exit 1 when a cell failed, 130 when interrupted."""
+    failed = [r for r in summary.failed if r.get("status") != "interrupted"]
+    if failed:
+        raise CellsFailedError(len(failed))
+    if summary.interrupted:
+        error = ReportedError()
+        error.exit_code = EXIT_INTERRUPTED
+        raise error
 
 
 @click.command("compare")
