@@ -268,7 +268,7 @@ def command(registry, model, inputs, output, weights, tile, overlap, blend, devi
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn)
 
-    from zoo.data.io import load_image, write_image
+    from zoo.data.io import file_label, load_image, write_image
     from zoo.models import split_output
     from zoo.models.tiling import tiled_forward
 
@@ -299,7 +299,7 @@ def command(registry, model, inputs, output, weights, tile, overlap, blend, devi
         for path, targets in plan.items():
             loaded = load_image(path, alpha=alpha)
             x = model_input(loaded.image, in_ch)
-            task = progress.add_task(path.name, total=None)
+            task = progress.add_task(file_label(path.name), total=None)
 
             def advance(done, total, task=task):
                 progress.update(task, completed=done, total=total)
