@@ -27,6 +27,7 @@ from zoo.atomic import atomic_write_text
 from .cells import INPUT_ROW, Cell, NotApplicable, all_metrics, plan_cells
 from .executors import make_executor
 from .plot import plot_table
+from .preflight import preflight
 from .runner import (RunSummary, TrainFn, default_jobs, prepare_out_dir, probe_metrics,
                      run_cells)
 from .settings import CompareSettings, RunOptions, budget_hash, default_losses
@@ -114,6 +115,7 @@ def run_comparison(settings: CompareSettings, *, registry: Registry,
     for m in metrics:
         registry.get("metrics", m)
     unavailable = probe_metrics(metrics, registry)
+    preflight(settings, registry)
     cells, skipped = plan_cells(settings, registry, unavailable=list(unavailable))
     budget = settings.budget()
     out = Path(out or options.out or default_out(settings, budget_hash(budget)))

@@ -162,15 +162,19 @@ def _read_tiff(path: Path, tif: tifffile.TiffFile, max_pixels: int) -> np.ndarra
         raise InputError(f"cannot read image {path}: a TIFF without any page")
     series = tif.series[0] if tif.series else None
     stacked = len(series.pages) if series is not None else 1
-    if stacked > 1:
+    if series is not None and stacked > 1:
         raise InputError(f"image {path} is a TIFF stack of {stacked} pages "
                          f"({'x'.join(map(str, series.shape))}, axes {series.axes}); zoo reads "
                          f"single images (split the stack into files); nothing was decoded")
-    page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
+    first = tif.pages[0]
+    # a frame shares its key page's tags
+    page = first if isinstance(first, tifffile.TiffPage) else first.keyframe
+    if page is None:
+        raise InputError(f"cannot read image {path}: its first TIFF page has no tags")
     samples = int(page.samplesperpixel)
-    if samples > 4 or int(getattr(page, "imagedepth", 1)) > 1:
+    if samples > 4 or int(page.imagedepth) > 1:
         raise InputError(f"image {path} has {samples} channel(s) per pixel and depth "
-                         f"{getattr(page, 'imagedepth', 1)}; zoo reads images of 1 to 4 "
+                         f"{page.imagedepth}; zoo reads images of 1 to 4 "
                          f"channels (gray, gray+alpha, RGB, RGBA); nothing was decoded")
     _check_size(path, int(page.imagewidth), int(page.imagelength), max_pixels)
     return np.asarray(page.asarray())

@@ -87,8 +87,11 @@ def check_loss(registry: Registry, name: str, args: Mapping[str, Any] | None = N
 
 
 def check_model_output(model: torch.nn.Module, name: str,
-                       size: tuple[int, int] = ODD_SIZE) -> str:
-    """One forward of a built ``model`` on a ``(1, in_ch, H, W)`` input; the problem or ``""``."""
+                       size: tuple[int, int] = ODD_SIZE, *, skip_type_errors: bool = False
+                       ) -> str:
+    """One forward of a built ``model`` on a ``(1, in_ch, H, W)`` input; the problem or ``""``.
+    ``skip_type_errors``: a forward that needs more than the image (a ``TypeError`` from the
+    call, e.g. KinD's ``ratio``) is not checked (the dry run's plan checks it)."""
     in_ch = int(getattr(model, "in_ch", 3))
     h, w = size
     x = torch.rand(1, in_ch, h, w, generator=torch.Generator().manual_seed(0))
@@ -97,6 +100,10 @@ def check_model_output(model: torch.nn.Module, name: str,
     try:
         with torch.no_grad():
             out = model(x)
+    except TypeError as e:
+        if skip_type_errors:
+            return ""
+        return f"forward failed on a {h}x{w} input {tuple(x.shape)}: {_problem(e)}"
     except Exception as e:
         return (f"forward failed on a {h}x{w} input {tuple(x.shape)}: {_problem(e)} (a model "
                 f"must take any height and width: pad inside it, docs/plugins.md)")
