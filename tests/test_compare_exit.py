@@ -91,3 +91,16 @@ def test_exit_status_of_a_summary():
         assert e.exit_code == 130
     else:
         raise AssertionError("an interrupted comparison is not a success")
+
+
+def test_steps_0_is_refused_as_the_help_says(tmp_path, capsys):
+    from click.testing import CliRunner
+
+    from zoo.cli import cli
+
+    assert "at least 1" in " ".join(CliRunner().invoke(cli, ["compare", "--help"]).output.split())
+    code = main(["compare", "--tasks", "denoise", "--losses", "l1", "--steps", "0", "--out",
+                 str(tmp_path / "never")])
+    assert code == 2
+    assert "--steps" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()

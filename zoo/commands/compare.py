@@ -84,7 +84,7 @@ def exit_status(summary) -> None:
                                 "(e.g. l1,ssim,l1+ms-ssim,'0.8*l1 + 0.2*ssim').")
 @click.option("--model", help="Registered model every cell trains (default unet.s).")
 @click.option("--seeds", type=click.IntRange(min=1), help="Number of seeds per cell (0..N-1).")
-@click.option("--steps", type=click.IntRange(min=0), help="Training steps per cell.")
+@click.option("--steps", type=click.IntRange(min=1), help="Training steps per cell (at least 1).")
 @click.option("--size", type=click.IntRange(min=8), help="Image / crop size in pixels.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Batch size.")
 @click.option("--lr", type=float, help="Adam learning rate.")

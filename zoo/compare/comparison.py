@@ -26,6 +26,7 @@ from zoo.atomic import atomic_write_text
 
 from .cells import INPUT_ROW, Cell, NotApplicable, all_metrics, plan_cells
 from .executors import make_executor
+from .data_report import data_caption, data_remarks
 from .plot import plot_table
 from .preflight import preflight
 from .runner import (RunSummary, TrainFn, default_jobs, prepare_out_dir, probe_metrics,
@@ -84,8 +85,10 @@ def build_table(title: str, settings: CompareSettings, cells: list[Cell],
     per_task = {t: task_metrics(get_task(t, settings.datasets), settings.metrics, registry)
                 for t in settings.tasks}
     return ResultTable(title, metrics, metric_directions(metrics, registry), list(rows.values()),
-                       dict(unavailable), caption=budget_line(settings.budget()),
-                       remarks=remarks, baselines=(INPUT_ROW,), group_metrics=per_task)
+                       dict(unavailable),
+                       caption=data_caption(budget_line(settings.budget()), settings, results),
+                       remarks=data_remarks(settings) + remarks, baselines=(INPUT_ROW,),
+                       group_metrics=per_task)
 
 
 def run_comparison(settings: CompareSettings, *, registry: Registry,
