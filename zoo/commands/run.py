@@ -52,8 +52,12 @@ def recipe_cmd(registry: Registry, name, overrides, dry_run, resume, out_dir, de
                no_progress, logger, print_config):
     """Train recipe NAME (a registered name or a .toml path), then evaluate and report."""
     from zoo.engine import run_recipe
+    from zoo.engine.profile_notice import profile_notice
     from zoo.report import write_report
 
+    notice = profile_notice(name, overrides, registry)
+    if notice:
+        click.echo(f"notice: {notice}", err=True)
     if print_config:
         click.echo(_resolved_toml(registry, name, list(overrides), resume, device, amp, seed), nl=False)
         return
