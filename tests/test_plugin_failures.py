@@ -119,3 +119,58 @@ def test_zoo_list_marks_a_conflicted_name_unusable(tmp_path, capsys):
     assert main(["--registry", str(toml), "list", "losses", "twin"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "not usable" in out
+
+
+def test_example_plugin_cites_what_its_formula_is():
+    """The example's log-amplitude L1 is not the focal frequency loss: it must not cite it as
+    its source (read from this checkout's file, whatever copy is installed)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "plugins" / "zoo-loss-example" / \
+        "zoo_loss_example" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("example_plugin_source", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    seen = {}
+    module.zoo_register_losses(register=lambda name, factory, **kw: seen.update({name: kw}))
+    citation = seen["spectral-l1"]["citation"]
+    assert citation.startswith("(classical)") and "not the focal frequency loss" in citation
+
+
+def test_loss_battery_runs_over_the_registry_named_by_zoo_registry(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "cubes.py").write_text(textwrap.dedent('''
+        import torch
+        from zoo.hookspecs import hookimpl
+
+        class Cube(torch.nn.Module):
+            def __init__(self, reduction="mean"):
+                super().__init__()
+                self.reduction = reduction
+
+            def forward(self, pred, target):
+                d = (pred - target).abs().pow(3)
+                if self.reduction == "none":
+                    return d.flatten(1).mean(1)
+                return d.sum() if self.reduction == "sum" else d.mean()
+
+        @hookimpl
+        def zoo_register_losses(register):
+            register("battery-cube", Cube)
+    '''))
+    toml = tmp_path / "registry.toml"
+    toml.write_text('[plugins]\nlocal = ["cubes.py"]\n')
+    repo = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "ZOO_USER_REGISTRY"}
+    env.update(ZOO_REGISTRY=str(toml), PYTHONPATH=str(repo))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+                        "-W", "ignore", str(repo / "tests" / "losses" / "test_battery.py"),
+                        "-k", "battery-cube"], cwd=repo, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert " passed" in r.stdout and "deselected" in r.stdout, r.stdout[-500:]
+    passed = int(r.stdout.strip().splitlines()[-1].split(" passed")[0].split()[-1])
+    assert passed >= 5, r.stdout[-500:]
