@@ -81,3 +81,34 @@ def test_results_md_states_what_was_scored(tmp_path, capsys):
     assert "512 train / 16 test samples" not in md
     assert "description: L1 on my four photo pairs" in md
     assert "data of denoise: dataset 'four-pairs' (test_args {'split': 'test'})" in md
+
+
+def test_a_config_declares_a_new_task(tmp_path, capsys):
+    (tmp_path / "rep_plugin.py").write_text(textwrap.dedent(PLUGIN))
+    toml = tmp_path / "registry.toml"
+    toml.write_text('[plugins]\nlocal = ["rep_plugin.py"]\n')
+    config = tmp_path / "photos.toml"
+    config.write_text(textwrap.dedent('''
+        tasks = ["photos"]
+        losses = ["l1"]
+        model = "rep-tiny"
+        seeds = 1
+        steps = 1
+        size = 16
+        batch_size = 1
+        train_length = 4
+        test_length = 4
+        [datasets.photos]
+        name = "four-pairs"
+        metrics = ["psnr"]
+    '''))
+    try:
+        code = main(["--registry", str(toml), "compare", "--config", str(config), "--jobs", "1",
+                     "--out", str(tmp_path / "cmp")])
+    finally:
+        zoo.reset_registry()
+    out = capsys.readouterr()
+    assert code == 0, out
+    md = (tmp_path / "cmp" / "results.md").read_text()
+    assert "### photos" in md and "data of photos: dataset 'four-pairs'" in md, md
+    assert "PSNR" in md and "SSIM" not in md
