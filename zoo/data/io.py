@@ -45,7 +45,7 @@ MAX_PIXELS = 2 * (1024 * 1024 * 1024 // 4 // 3)
 #: Largest image ``zoo eval`` scores, in pixels (per image of a pair): 25 megapixels, a 24 MP
 #: camera's 6000x4000 photo.  Scoring holds both images as float32 RGB with the metrics'
 #: intermediates: ``zoo eval --metrics psnr`` peaked at 1212 MiB resident on a 2048x2048 JPEG
-#: pair and 2796 MiB on 4096x4096 (about 126 bytes a pixel; docs/metrics.md), so 25 MP stays
+#: pair and 2796 MiB on 4096x4096 (about 132 bytes a pixel; docs/metrics.md), so 25 MP stays
 #: near 4 GB.  Larger images are refused from the header, in one line.
 MAX_SCORE_PIXELS = 25_000_000
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
