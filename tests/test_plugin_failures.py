@@ -174,3 +174,44 @@ def test_loss_battery_runs_over_the_registry_named_by_zoo_registry(tmp_path):
     assert " passed" in r.stdout and "deselected" in r.stdout, r.stdout[-500:]
     passed = int(r.stdout.strip().splitlines()[-1].split(" passed")[0].split()[-1])
     assert passed >= 5, r.stdout[-500:]
+
+
+NEEDS = '''
+import torch
+from zoo.hookspecs import hookimpl
+
+class NeedsAlpha(torch.nn.Module):
+    def __init__(self, alpha, beta=2.0):
+        super().__init__()
+
+    def forward(self, pred, target):
+        return (pred - target).abs()
+
+@hookimpl
+def zoo_register_losses(register):
+    register("needs-alpha", NeedsAlpha)
+'''
+
+
+def test_zoo_info_marks_required_parameters(tmp_path, capsys):
+    toml = registry_of(tmp_path, needs=NEEDS)
+    assert main(["--registry", str(toml), "info", "needs-alpha"]) == 0
+    rows = {line.split("│")[1].strip(): line for line in capsys.readouterr().out.splitlines()
+            if line.count("│") > 2}
+    assert "required" in rows["alpha"] and "None" not in rows["alpha"]
+    assert "2.0" in rows["beta"]
+
+
+def test_a_non_scalar_loss_is_blamed_on_the_loss_not_on_reduction(tmp_path):
+    import torch
+
+    from zoo.errors import ConfigError
+    from zoo.losses.composer import LossComposer
+
+    reg = build_registry(registry_of(tmp_path, needs=NEEDS), warn=False)
+    x = torch.rand(1, 3, 8, 8)
+    composer = LossComposer([{"name": "needs-alpha", "args": {"alpha": 1.0}}], registry=reg)
+    with pytest.raises(ConfigError) as e:
+        composer({"pred": x, "target": x * 0.5, "gt": x * 0.5})
+    assert "fix the forward of NeedsAlpha" in str(e.value)
+    assert "use reduction" not in str(e.value)
