@@ -26,7 +26,7 @@ from .version import __version__
 from .errors import ReportedError, ZooError, error_line
 from .offline import set_offline
 from .plugins import register_commands
-from .registry import Registry, build_registry, install_registry
+from .registry import Registry, build_registry, first_notice, install_registry
 
 err_console = Console(stderr=True)
 
@@ -80,9 +80,9 @@ def cli(ctx: click.Context, registry_path: str | None, offline: bool) -> None:
     assert isinstance(group, ZooGroup)
     registry = group.registry(ctx)
     if ctx.invoked_subcommand != "plugins":  # `zoo plugins` shows them in its table
-        for line in registry.notices():
-            err_console.print(Text.assemble(("notice:", "cyan"), f" {line}"), highlight=False,
-                              soft_wrap=True)
+        for skipped in filter(first_notice, registry.config.skipped):
+            err_console.print(Text.assemble(("notice:", "cyan"), f" {skipped.notice()}"),
+                              highlight=False, soft_wrap=True)
 
 
 def print_error(message: str) -> None:

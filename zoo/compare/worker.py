@@ -141,7 +141,9 @@ def worker_setup(registry: Registry | RegistryConfig, threads: int) -> Registry:
     if isinstance(registry, Registry):
         _worker["registry"], _worker["config"] = registry, registry.config
     elif _worker.get("config") != registry or "registry" not in _worker:
-        _worker["registry"], _worker["config"] = build_registry(config=registry), registry
+        # the parent already gave the trust notice; a worker does not repeat it
+        _worker["registry"] = build_registry(config=registry, warn=False)
+        _worker["config"] = registry
     return _worker["registry"]
 
 
