@@ -1,8 +1,9 @@
 """Shared fixtures.  The registry is process-wide; tests that change it rebuild it afterwards.
 
 The test session names the example configuration, examples/registry.toml, explicitly
-(``ZOO_REGISTRY``), so its local plugin is loaded without trusting the folder, and uses a throw-away user config
-folder (``ZOO_CONFIG_DIR``), so no test reads or writes the real trust store.  Subprocesses
+(``ZOO_REGISTRY``), so its local plugin is loaded without trusting the folder, and uses a
+throw-away user config folder (``ZOO_CONFIG_DIR``), so no test reads or writes the real trust
+store.  Subprocesses
 inherit both; tests of the trust model unset ``ZOO_REGISTRY`` themselves.
 """
 from __future__ import annotations

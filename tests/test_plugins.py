@@ -77,7 +77,7 @@ def test_local_module_loss(tmp_path):
     assert ("losses", "cube") in reg.plugins["good"].registered
 
 
-def test_example_registry_toml_registers_example_local_module():
+def test_example_registry_registers_the_local_module():
     reg = build_registry(REPO / "examples" / "registry.toml")
     assert reg.get("losses", "gamma-l1").plugin == "my_losses"
     assert reg.get("losses", "gamma").name == "gamma-l1"  # alias from registry.toml

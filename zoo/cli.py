@@ -67,7 +67,7 @@ class ZooGroup(click.Group):
 @click.version_option(__version__, prog_name="restoration-zoo")
 @click.option("--registry", "registry_path", type=click.Path(dir_okay=False), is_eager=True,
               help="Registry configuration to read (default: $ZOO_REGISTRY, else "
-                   "./registry.toml if it is trusted or lists no local plugins).")
+                   "./registry.toml if it is trusted or changes nothing but aliases).")
 @click.option("--offline", is_flag=True,
               help="Never download pretrained weights (like ZOO_OFFLINE=1): missing files are "
                    "errors saying where to put them.")

@@ -228,9 +228,9 @@ class SkippedRegistry:
             does.append(f"lists local plugins ({', '.join(self.local)})")
         if self.keys:
             does.append(f"sets {', '.join(self.keys)}")
-        what = (f"changed since it was trusted ({'; '.join(self.changed)})"
-                if self.reason == "changed" else "not trusted")
-        return (f"{shown} {' and '.join(does)} and is {what}: skipped. Trust it with "
+        what = (f"has changed since it was trusted ({'; '.join(self.changed)})"
+                if self.reason == "changed" else "is not trusted")
+        return (f"{shown} {' and '.join(does)} and {what}: skipped. Trust it with "
                 f"`zoo plugins trust {shown}`, or name it: `zoo --registry {shown} ...`")
 
 
