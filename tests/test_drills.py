@@ -570,9 +570,25 @@ def test_drill_eval_nan_pixels_in_a_float_tiff(tmp_path, monkeypatch, capsys):
     assert hashes(tmp_path) == before
 
 
-def test_drill_empty_test_set_is_refused():
+@pytest.mark.parametrize("dry", [True, False])
+def test_drill_empty_test_set_is_refused(tmp_path, monkeypatch, capsys, dry):
+    """A test set of 0 items: no NaN report with exit 0.  --dry-run refuses it before anything
+    is written; a run trains (the stage's data checks do not build the test set) and then stops
+    at the evaluation with one line, exit 2, the run marked failed."""
     from zoo.engine.evaluation import evaluate
 
+    monkeypatch.chdir(tmp_path)
+    argv = [_fill(a, tmp_path) for a in run(says="").argv] + [
+        "--set", "data.test={name='tiny-pairs', args={split='test', size=16, length=0}}"]
+    assert main(argv + (["--dry-run"] if dry else [])) == 2
+    err = capsys.readouterr().err
+    if dry:
+        one_line(err, "error:", "data.test: the test set is empty (0 items)")
+        assert list(tmp_path.iterdir()) == []
+    else:
+        check_error(err, "the test set is empty: no image was scored", alone=False)
+        (state,) = (tmp_path / "runs").glob("*/state.json")
+        assert "metrics.json" not in {p.name for p in state.parent.iterdir()}
     registry = zoo.build_registry(REGISTRY, warn=False)
     with pytest.raises(zoo.errors.InputError, match="the test set is empty"):
         evaluate(iter(()), ["psnr"], registry=registry)
