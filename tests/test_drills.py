@@ -486,12 +486,15 @@ def test_drill_python_m_zoo_imports_nothing_from_the_cwd(tmp_path):
     assert hashes(work) == before
 
 
-@pytest.mark.parametrize("mode", ["world-writable", "other owner"])
+@pytest.mark.parametrize("mode", ["world-writable", "other owner", "plugin world-writable"])
 def test_drill_zoo_registry_others_can_write_is_refused(folder, monkeypatch, capsys, mode):
+    """ZOO_REGISTRY naming a file (or listing a plugin file) someone else can change."""
     _experiment(folder)
     reg = folder / "registry.toml"
     if mode == "world-writable":
         reg.chmod(0o666)
+    elif mode == "plugin world-writable":
+        (folder / "plug.py").chmod(0o666)
     elif os.getuid() == 0:
         os.chown(reg, 65534, 65534)
     else:
@@ -499,7 +502,9 @@ def test_drill_zoo_registry_others_can_write_is_refused(folder, monkeypatch, cap
     monkeypatch.setenv("ZOO_REGISTRY", str(reg))
     before = hashes(folder)
     assert main(["list", "losses"]) == 2
-    one_line(capsys.readouterr().err, "error:", f"ZOO_REGISTRY {reg}: ")
+    says = f"{folder / 'plug.py'}: writable by every user" if mode.startswith("plugin") else \
+        f"ZOO_REGISTRY {reg}: "
+    one_line(capsys.readouterr().err, "error:", says)
     assert hashes(folder) == before and not (folder / "imported.marker").exists()
 
 

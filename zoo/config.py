@@ -418,6 +418,10 @@ def load_registry_config(path: str | Path | None = None, *, use_cwd: bool = True
         if problem:
             raise ConfigError(problem)
         raw, data = _read_registry_file(Path(path))
+        for plugin in plugin_files(_lists_local_plugins(data), file.parent):
+            problem = named_file_problem(Path(plugin.path), f"{source} {file}: local plugin")
+            if problem:
+                raise ConfigError(problem)
         cfg.merge(data, file)
         cfg.files.append(RegistryFile(str(file), digest(raw), "named"))
         cfg.named = file
