@@ -413,6 +413,21 @@ def test_drill_trust_covers_an_edited_plugin_file(folder, capsys):
     assert "marked" in capsys.readouterr().out  # trusted again: applied
 
 
+def test_drill_trust_covers_a_lazily_named_file(folder, capsys):
+    """The example configuration copied into a folder: its plugin names gamma_l1.py in a lazy
+    factory; editing that file re-asks too."""
+    for name in ("registry.toml", "my_losses.py", "gamma_l1.py"):
+        (folder / name).write_bytes((REPO / "examples" / name).read_bytes())
+    assert main(["plugins", "trust"]) == 0
+    assert "gamma_l1.py" in capsys.readouterr().out
+    with (folder / "gamma_l1.py").open("a") as f:
+        f.write("\n# pulled\n")
+    before = hashes(folder)
+    assert main(["list", "losses", "gamma*"]) == 0
+    one_line(capsys.readouterr().err, "notice:", "(gamma_l1.py (named by my_losses.py) changed)")
+    assert hashes(folder) == before
+
+
 def test_drill_trust_covers_a_swapped_symlink(folder, capsys):
     """plug.py is a symlink; after trust it is pointed at another file (same content even):
     re-asked, naming the new target."""

@@ -7,7 +7,8 @@ code (``[plugins] local``) and change what a command computes (``[defaults]``, `
 
 * the SHA-256 of the ``registry.toml`` itself, and
 * for every local plugin *file* it lists, the file's resolved path (symlinks followed) and the
-  SHA-256 of its content.
+  SHA-256 of its content, and the same for each file such a plugin names in a lazy factory
+  (``"gamma_l1.py:GammaL1Loss"``: a string literal of its source, found by parsing it).
 
 A later run compares all of them: when the registry file, a plugin file's content or the file a
 plugin entry resolves to (a symlink pointed elsewhere) differs, the folder is not applied and
@@ -24,6 +25,7 @@ replace (:mod:`zoo.atomic`), so concurrent ``zoo plugins trust`` keep every reco
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -79,18 +81,48 @@ class PluginFile:
     sha256: str
 
 
+def _file_digest(path: Path) -> tuple[bytes, str]:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return b"", ""
+    return data, digest(data)
+
+
+def lazy_references(source: bytes) -> list[str]:
+    """The files a plugin's source names in lazy factories (string literals such as
+    ``"gamma_l1.py:GammaL1Loss"``), found by parsing it, never by running it; a reference built
+    at run time is not seen."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            module, sep, attr = node.value.rpartition(":")
+            if sep and attr and module.endswith(".py") and is_file_reference(module) \
+                    and "\n" not in module and module not in found:
+                found.append(module)
+    return found
+
+
 def plugin_files(entries: Iterable[str], base: Path) -> tuple[PluginFile, ...]:
-    """The :class:`PluginFile` of every file entry of ``entries`` (relative to ``base``)."""
+    """The :class:`PluginFile` of every file entry of ``entries`` (relative to ``base``), and of
+    every existing file such a plugin names in a lazy factory (:func:`lazy_references`, relative
+    to the plugin's folder), recorded as ``"<file> (named by <entry>)"``."""
     out = []
     for entry in entries:
         if not is_file_reference(entry):
             continue
         path = (base / entry).resolve()
-        try:
-            sha = digest(path.read_bytes())
-        except OSError:
-            sha = ""
+        data, sha = _file_digest(path)
         out.append(PluginFile(entry, str(path), sha))
+        for ref in lazy_references(data):
+            target = (path.parent / ref).resolve()
+            if target.is_file() and target != path:
+                out.append(PluginFile(f"{ref} (named by {entry})", str(target),
+                                      _file_digest(target)[1]))
     return tuple(out)
 
 
