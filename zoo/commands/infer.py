@@ -26,6 +26,7 @@ with NaN or infinite values is refused (one line naming the image), never writte
 """
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,7 +165,8 @@ def load_model(registry: Registry, model: str, weights: str | None,
     """A registered name + weights, or a model / cascade checkpoint file; in eval mode."""
     from zoo.checkpoint import (SAFETENSORS_SUFFIX, CascadeCheckpoint, ModelCheckpoint,
                                 apply_state_dict, extract_state_dict, is_cascade_checkpoint,
-                                is_zoo_checkpoint, read_checkpoint)
+                                is_zoo_checkpoint, load_weights, read_checkpoint)
+    from zoo.tf_checkpoint import is_tf_checkpoint
     from zoo.engine.cascade import cascade_from_checkpoint
 
     if Path(model).is_file() or model.endswith((".pt", ".pth", ".ckpt", SAFETENSORS_SUFFIX)):
@@ -184,6 +186,11 @@ def load_model(registry: Registry, model: str, weights: str | None,
         raise ZooError(f"zoo infer {model}: pass --weights PATH (or a restoration-zoo checkpoint "
                        f"file as MODEL)")
     check_overrides(registry, model, overrides)
+    if is_tf_checkpoint(weights):  # e.g. KinD's release folder, read without TensorFlow
+        net = _built(f"model {model!r}", lambda: registry.create("models", model, **overrides),
+                     overrides)
+        load_weights(net, weights)
+        return net.eval()
     obj = read_checkpoint(weights)
     if is_zoo_checkpoint(obj):
         stored = str(obj.get("model", ""))
@@ -268,6 +275,7 @@ def command(registry, model, inputs, output, weights, tile, overlap, blend, devi
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn)
 
+    from zoo.checkpoint import MissingWeightsWarning
     from zoo.data.io import load_image, write_image
     from zoo.models import split_output
     from zoo.models.tiling import tiled_forward
@@ -284,7 +292,17 @@ def command(registry, model, inputs, output, weights, tile, overlap, blend, devi
     if not all_parts:  # fail before loading the model (the part names come with it)
         plan_outputs(found.images, out_dir, None, overwrite=overwrite)
     dev = _device(device)
-    net = load_model(registry, model, weights, parse_overrides(overrides)).to(dev)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MissingWeightsWarning)
+        net = load_model(registry, model, weights, parse_overrides(overrides)).to(dev)
+    for note in caught:  # e.g. KinD's chain without its restoration net's weights
+        if issubclass(note.category, MissingWeightsWarning):
+            console.print(f"notice: {note.message}", highlight=False, soft_wrap=True)
+        else:
+            warnings.warn_explicit(note.message, note.category, note.filename, note.lineno)
+    # a per-photo input normalisation (KinD's release: min-max) sees the whole photo, not tiles
+    normalize = getattr(net, "normalize_input", None)
+    forward_kwargs: dict[str, Any] = {"input_norm": "none"} if callable(normalize) else {}
     split = getattr(net, "output_split", None) or {}
     if split and not all_parts and part not in split:
         raise ZooError(f"--part {part!r}: model {model!r} has parts {', '.join(split)}")
@@ -299,6 +317,8 @@ def command(registry, model, inputs, output, weights, tile, overlap, blend, devi
         for path, targets in plan.items():
             loaded = load_image(path, alpha=alpha)
             x = model_input(loaded.image, in_ch)
+            if callable(normalize):
+                x = normalize(x)
             task = progress.add_task(path.name, total=None)
 
             def advance(done, total, task=task):
@@ -307,9 +327,9 @@ def command(registry, model, inputs, output, weights, tile, overlap, blend, devi
             with torch.inference_mode():
                 if tile:
                     out = tiled_forward(net, x, tile, overlap, blend=blend, device=dev,
-                                        callback=advance)
+                                        callback=advance, **forward_kwargs)
                 else:
-                    out = net(x.to(dev)).float().cpu()
+                    out = net(x.to(dev), **forward_kwargs).float().cpu()
                     advance(1, 1)
             bad = int((~torch.isfinite(out)).sum())
             if bad:
