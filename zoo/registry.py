@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterable, Literal, overload
 
 import pluggy
 
-from .config import RegistryConfig, load_registry_config, load_toml, locate_key
+from .config import (CWD_REGISTRY, RegistryConfig, SkippedRegistry, load_registry_config,
+                     load_toml, locate_key)
 from .errors import (
     ConfigError,
     PluginError,
@@ -435,9 +436,26 @@ def build_registry(path: str | Path | None = None, config: RegistryConfig | None
     if problems:
         raise ConfigError("; ".join(problems))
     if warn:
-        for line in reg.load_errors() + reg.notices():
+        for line in reg.load_errors():
             warnings.warn(line, PluginWarning, stacklevel=2)
+        for skipped in reg.config.skipped:
+            if first_notice(skipped):  # one line: no source line under it
+                warnings.warn_explicit(skipped.notice(), PluginWarning, filename=CWD_REGISTRY,
+                                       lineno=0)
     return reg
+
+
+_NOTICED: set[SkippedRegistry] = set()
+
+
+def first_notice(skipped: SkippedRegistry) -> bool:
+    """Whether the notice of a skipped registry file (that file, that content) is new to this
+    process, marking it shown: it is given once, by the CLI (``notice: ...`` on stderr) or else
+    as a one-line :class:`PluginWarning`."""
+    if skipped in _NOTICED:
+        return False
+    _NOTICED.add(skipped)
+    return True
 
 
 # --------------------------------------------------------------------------------- process-wide

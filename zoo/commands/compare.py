@@ -147,6 +147,7 @@ def command(registry: Registry, config_path, tasks, losses, model, seeds, steps,
                  batch_size=batch_size, lr=lr, train_length=train_length,
                  test_length=test_length, metrics=metrics)
     given = {k: v for k, v in flags.items() if v is not None}
+    refuse_empty_lists(given)
     run_flags = dict(executor=executor, jobs=jobs, num_cpus=num_cpus, num_gpus=num_gpus,
                      ray_address=ray_address, slurm_partition=slurm_partition,
                      slurm_time_min=slurm_time_min, slurm_mem_gb=slurm_mem_gb,
@@ -193,6 +194,15 @@ def command(registry: Registry, config_path, tasks, losses, model, seeds, steps,
     result = run_comparison(settings, registry=registry, options=options,
                             on_result=_printer(console, started), command=shell_command())
     _finish(console, result, "compare")
+
+
+def refuse_empty_lists(given: dict[str, Any]) -> None:
+    """``--losses ""`` (``--tasks``, ``--metrics``) names nothing: refused, rather than read as
+    the option left out (the default grid)."""
+    for key in ("tasks", "losses", "metrics"):
+        if key in given and not [x for x in str(given[key]).split(",") if x.strip()]:
+            raise ConfigError(f"--{key} {given[key]!r}: no names given; leave the option out "
+                              f"for the default")
 
 
 def _recorded(out: Path, mode: str) -> Any:

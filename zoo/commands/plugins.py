@@ -1,8 +1,9 @@
 """``zoo plugins``: installed plugins and registry files; ``zoo plugins trust|untrust [PATH]``.
 
 A ``registry.toml`` in the current folder that lists local plugins runs their code, so it is
-loaded only once trusted (see :mod:`zoo.trust`): ``zoo plugins trust`` records the file's path
-and content digest in the user's config folder; editing the file revokes the trust.
+applied only once trusted (see :mod:`zoo.trust`): ``zoo plugins trust`` records the file's path
+and content digest, and those of the local plugin files it lists, in the user's config folder;
+editing any of them (or pointing a plugin's symlink elsewhere) revokes the trust.
 """
 from __future__ import annotations
 
@@ -57,16 +58,21 @@ def command(registry: Registry, ctx: click.Context) -> None:
 def trust_cmd(path: Path) -> None:
     """Trust PATH (default ./registry.toml) to load its local plugins from the current folder."""
     data = load_toml(path)  # a file that does not parse is not trusted
-    RegistryConfig().merge(data, path.resolve())
+    file = path.resolve()
+    RegistryConfig().merge(data, file)
+    local = [str(m) for m in (data.get("plugins") or {}).get("local") or []]
     record = trust_store.trust(path)
-    local = (data.get("plugins") or {}).get("local") or []
     console().print(f"trusted {escape(record.path)} ({record.sha256[:19]}…)", highlight=False,
                     soft_wrap=True)
-    if local:
-        console().print(f"it loads local plugins: {escape(', '.join(map(str, local)))}",
+    for f in record.plugins:
+        console().print(f"  and its plugin file {escape(f.path)} ({f.sha256[:19]}…)",
                         highlight=False, soft_wrap=True)
-    console().print(f"trust store: {escape(str(trust_store.store_path()))}", highlight=False,
-                    soft_wrap=True)
+    modules = [m for m in local if not trust_store.is_file_reference(m)]
+    if modules:
+        console().print(f"  and imports the modules {escape(', '.join(modules))} from sys.path "
+                        f"(not hashed: like installed packages)", highlight=False, soft_wrap=True)
+    console().print(f"trust store: {escape(str(trust_store.store_path()))}; editing any of "
+                    f"these files asks again", highlight=False, soft_wrap=True)
 
 
 @command.command("untrust")

@@ -140,8 +140,19 @@ def load_image(path: str | Path, *, alpha: str = "black",
     except Exception as e:  # Pillow/tifffile/imagecodecs raise many types for broken files
         raise InputError(f"cannot read image {path}: corrupt, truncated or unsupported file "
                          f"({type(e).__name__}: {e})") from None
+    _check_finite(array, path)
     bits = 8 if array.dtype in (np.uint8, np.bool_) else 16 if array.dtype == np.uint16 else 32
     return LoadedImage(_to_rgb_tensor(array, path, alpha), bits, path)
+
+
+def _check_finite(array: np.ndarray, path: Path) -> None:
+    """A float image (a 32-bit TIFF) with NaN or infinite pixels is refused, naming the file
+    and the count: clamping would turn NaN into a score without notice."""
+    if np.issubdtype(array.dtype, np.floating):
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        if bad:
+            raise InputError(f"image {path} has {bad} NaN or infinite pixel value(s) of "
+                             f"{array.size}: refused (they would be clamped into a score)")
 
 
 def _check_size(path: Path, width: int, height: int, max_pixels: int = MAX_PIXELS) -> None:

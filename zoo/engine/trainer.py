@@ -42,7 +42,7 @@ from .build import StageSetup
 from .evaluation import EvalResult, evaluate_model
 from .forward import ForwardStep, Plan, run_plan
 from .loggers import NO_LOGGER, RunLogger
-from .nan_guard import check_finite, check_gradient, check_parameters
+from .nan_guard import BestWeights, GuardError, check_finite, check_gradient, check_parameters
 from .precision import FULL, Precision
 from .spec import AugmentSpec, OptimizerSpec, Schedule, StageEval
 from .state import load_training_state, save_training_state
@@ -401,6 +401,7 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                                 sampler={"epoch": epoch_pos[0], "offset": epoch_pos[1]},
                                 history=history, evals=evals, stage=name,
                                 extra={"grad_scaler": scaler.state_dict()} if scaler else None)
+            best.offer(step, history, model)
         D.barrier(info)
 
     def run_eval() -> EvalResult | None:
@@ -417,6 +418,7 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
 
     t0 = time.perf_counter()
     epoch_pos = [0, 0]
+    best = BestWeights()
     bar = _Progress(name, steps, start, bar=o.progress, main=info.is_main, log=log,
                     log_every=schedule.log_every)
     net.train()
@@ -465,6 +467,8 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                         signum=signum, stage=name, step=step, checkpoint=ckpt)
             if start < steps or (ckpt is not None and not ckpt.is_file()):
                 save(steps)
+    except GuardError as e:  # the model gets the best checkpoint's weights back
+        raise best.rescue(e, model) from None
     finally:
         bar.close()
     seconds = time.perf_counter() - t0

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from zoo.config import with_context
-from zoo.errors import ConfigError, ZooError
+from zoo.errors import ConfigError, InputError, ZooError
 from zoo.registry import Registry
 
 from .build import DatasetCache, StageSetup, build_stage, check_augment
@@ -148,6 +148,8 @@ def open_every_item(dataset: Dataset, where: str, limit: int = 0) -> int:
     file of a test set is found before training; errors name ``where``, the item and its file.
     Returns the number of items read."""
     count = len(dataset)  # type: ignore[arg-type]
+    if count == 0:  # scored, it would give NaN means
+        raise InputError(f"{where}: the test set is empty (0 items); nothing would be scored")
     count = min(count, limit) if limit else count
     for i in range(count):
         try:
