@@ -18,6 +18,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ZOO_SHARED_DIR", REPO.parent / "shared"))
 
+#: the registry.toml the person running the tests named, if any: the loss battery
+#: (tests/losses/test_battery.py) runs over it, so a plugin author can test a local module with
+#: `ZOO_REGISTRY=my/registry.toml pytest tests/losses/test_battery.py`
+USER_REGISTRY = os.environ.get("ZOO_USER_REGISTRY") or os.environ.get("ZOO_REGISTRY") or ""
+os.environ["ZOO_USER_REGISTRY"] = USER_REGISTRY  # subprocesses and xdist workers see it too
 os.environ["ZOO_REGISTRY"] = str(REPO / "examples" / "registry.toml")
 os.environ["ZOO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="zoo-test-config-")
 

@@ -345,6 +345,139 @@ def test_signals_mid_run(tmp_path):
         assert not [p for p in folder.rglob("*") if ".tmp-" in p.name]
 
 
+# ------------------------------------------------------------------------------ huge and hostile
+# Files that claim huge sizes in their headers (sparse TIFFs, a JPEG whose SOF0 header says
+# 13000x13000) and a checkpoint whose config asks for a huge model: each command runs in a
+# subprocess, so its peak resident memory (ru_maxrss of the child) is measured.  Refusing from
+# the header stays near the interpreter's own footprint (torch imported); the limit below is far
+# under what decoding would take (300 pages x 16 MP = 4.8 GB, 200 channels x 16 MP = 3.2 GB, a
+# 13000² pair as float32 = 4 GB, width=3,000,000 = 660 MB of weights).
+RSS_MARGIN_MIB = 256
+
+
+@pytest.fixture(scope="module")
+def baseline_rss(tmp_path_factory) -> float:
+    """Peak RSS of the same dry run on a well-formed dataset folder (torch and the recipe's
+    model loaded), the footprint every refusal below is measured against."""
+    tmp = tmp_path_factory.mktemp("baseline")
+    lol_folders(tmp, damaged_test=False)
+    code, err, rss = _zoo_rss(*_dry_run_on(tmp), cwd=tmp)
+    assert code == 0, err
+    return rss
+
+
+def _dry_run_on(tmp: Path) -> tuple[str, ...]:
+    return ("--registry", str(REGISTRY), "run", "recipe", str(RECIPE), "--dry-run", "--out",
+            str(tmp / "runs"), "--set",
+            f"data.test={{name='folder-pairs', args={{root='{tmp}/lol', split='test'}}}}")
+
+
+def _zoo_rss(*args: str, cwd: Path) -> tuple[int, str, float]:
+    """Run ``zoo ARGS`` in a child process: (exit status, stderr, peak RSS of the child, MiB)."""
+    script = ("import resource, subprocess, sys\n"
+              "r = subprocess.run([sys.executable, '-m', 'zoo', *sys.argv[1:]], "
+              "capture_output=True, text=True, errors='backslashreplace')\n"
+              "sys.stderr.write(r.stderr)\n"
+              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n"
+              "sys.exit(r.returncode)\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    r = subprocess.run([sys.executable, "-c", script, *args], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=300)
+    return r.returncode, r.stderr, float(r.stdout.strip().splitlines()[-1])
+
+
+def _sparse_tiff(path: Path, shape: tuple[int, ...], **kw) -> Path:
+    import tifffile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(path, shape=shape, dtype="uint8", photometric="minisblack", **kw)
+    assert path.stat().st_blocks * 512 < 1 << 20  # a header, no pixel data on disk
+    return path
+
+
+def _claims_size(path: Path, width: int, height: int) -> Path:
+    """A small JPEG whose SOF0 header claims ``width`` x ``height``."""
+    _png(path.with_suffix(".png"))
+    Image.open(path.with_suffix(".png")).save(path, format="JPEG")
+    path.with_suffix(".png").unlink()
+    data = bytearray(path.read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["300 pages", "200 channels"])
+def test_huge_tiff_in_a_dataset_folder_is_refused_from_its_header(kind, tmp_path, baseline_rss):
+    lol_folders(tmp_path, damaged_test=False)
+    target = tmp_path / "lol" / "eval15" / "low" / "1.tif"
+    (tmp_path / "lol" / "eval15" / "low" / "1.png").unlink()
+    (tmp_path / "lol" / "eval15" / "high" / "1.png").rename(target.parents[1] / "high" / "1.tif")
+    if kind == "300 pages":
+        _sparse_tiff(target, (300, 4000, 4000))
+        says = "TIFF stack of 300 pages"
+    else:
+        _sparse_tiff(target, (4000, 4000, 200), planarconfig="contig")
+        says = "has 200 channel(s)"
+    code, err, rss = _zoo_rss(*_dry_run_on(tmp_path), cwd=tmp_path)
+    assert code == 2, err
+    line = check_error(err, says, alone=True)
+    assert "1.tif" in line and "nothing was decoded" in line
+    assert rss < baseline_rss + RSS_MARGIN_MIB, (rss, baseline_rss)
+
+
+def test_eval_of_a_huge_jpeg_pair_is_refused_in_one_line(tmp_path, baseline_rss):
+    from zoo.data.io import MAX_SCORE_PIXELS
+
+    for side in ("pred", "gt"):
+        _claims_size(tmp_path / side / "big.jpg", 13000, 13000)
+    assert 13000 * 13000 > MAX_SCORE_PIXELS
+    code, err, rss = _zoo_rss("eval", "--pred", str(tmp_path / "pred"), "--gt",
+                              str(tmp_path / "gt"), "--metrics", "psnr", cwd=tmp_path)
+    assert code == 2, err
+    line = check_error(err, "13000x13000 = 169.0 megapixels", alone=False)
+    assert "MAX_SCORE_PIXELS" in line
+    assert rss < baseline_rss + RSS_MARGIN_MIB, (rss, baseline_rss)
+
+
+def test_checkpoint_asking_for_a_huge_model_is_refused_before_allocating(tmp_path,
+                                                                         baseline_rss):
+    from zoo.checkpoint import save_model_checkpoint
+
+    registry = zoo.build_registry(REGISTRY, warn=False)
+    net = registry.create("models", "tiny-net")
+    save_model_checkpoint(tmp_path / "wide.pt", net, "tiny-net", config={"width": 3_000_000})
+    _png(tmp_path / "in" / "a.png")
+    code, err, rss = _zoo_rss("--registry", str(REGISTRY), "infer", str(tmp_path / "wide.pt"),
+                              str(tmp_path / "in" / "a.png"), "-o", str(tmp_path / "out"),
+                              cwd=tmp_path)
+    assert code == 2, err
+    line = check_error(err, "has 165,000,003 parameters", alone=False)
+    assert "not built" in line and "the file holds" in line
+    assert rss < baseline_rss + RSS_MARGIN_MIB, (rss, baseline_rss)
+    assert not (tmp_path / "out").exists()
+
+
+def test_file_names_that_are_not_utf8(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    checkpoints(tmp_path)
+    raw = os.fsdecode(b"\xffname.png")
+    for folder in ("pred", "gt", "in2"):
+        _png(tmp_path / folder / raw)
+    capsys.readouterr()
+    assert main(["--registry", str(REGISTRY), "eval", "--pred", "pred", "--gt", "gt",
+                 "--metrics", "psnr", "--csv", "scores.csv"]) == 0
+    assert (tmp_path / "scores.csv").read_text(encoding="utf-8").splitlines()[1].startswith(
+        "\\xffname,")
+    assert main(["--registry", str(REGISTRY), "infer", "net.pt", "in2", "-o", "out"]) == 0
+    assert (tmp_path / "out" / raw).is_file()
+    (tmp_path / "in3").mkdir()
+    (tmp_path / "in3" / raw).write_bytes(b"xx")
+    capsys.readouterr()
+    assert main(["--registry", str(REGISTRY), "infer", "net.pt", "in3", "-o", "out3"]) == 2
+    check_error(capsys.readouterr().err, "cannot read image", alone=False)
+
+
 # ------------------------------------------------------------------- trust and overwrite drills
 # Each: the input, the one line a user sees (an ``error:`` line and exit 2, or one ``notice:``
 # line where the command goes on without the untrusted file), and every file that was there

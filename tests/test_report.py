@@ -294,3 +294,9 @@ def test_short_names_drop_the_shared_prefix():
                         "synthetic-flare-test-000001-hubble_deep_field"]) == \
         ["000000-chelsea", "000001-hubble_deep_field"]
     assert short_names(["only"]) == ["only"]
+
+
+def test_the_recipe_citation_is_cited_as_the_recipes_not_as_the_method(written):
+    _, text = written
+    assert "Recipe cites: Song & Bae 2023 (its `citation` key)" in text
+    assert "Method:" not in text

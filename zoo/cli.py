@@ -86,7 +86,9 @@ def cli(ctx: click.Context, registry_path: str | None, offline: bool) -> None:
 
 
 def print_error(message: str) -> None:
-    """``error: message`` on stderr, one line (no markup, no wrapping)."""
+    """``error: message`` on stderr, one line (no markup, no wrapping); bytes of a file name
+    that are not UTF-8 are shown as ``\\xff``, never a UnicodeEncodeError."""
+    message = message.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     err_console.print(Text.assemble(("error:", "bold red"), f" {message}"), highlight=False,
                       soft_wrap=True)
 

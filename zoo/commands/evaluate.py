@@ -34,10 +34,10 @@ MASK_METRICS = ("g-psnr", "s-psnr", "global-psnr", "flare-score")
 
 def _folder_batches(pairs) -> Iterator[dict[str, Any]]:
     """One batch per image pair: ``pred``, ``gt`` (and ``mask``) as (1, C, H, W), ``name``."""
-    from zoo.data.io import read_image
+    from zoo.data.io import MAX_SCORE_PIXELS, read_image
 
     for key, paths in pairs:
-        images = {role: read_image(p) for role, p in paths.items()}
+        images = {role: read_image(p, max_pixels=MAX_SCORE_PIXELS) for role, p in paths.items()}
         for role, image in images.items():
             if image.shape != images["gt"].shape:
                 raise InputError(f"image sizes differ: {paths[role]} is "
@@ -105,12 +105,14 @@ def check_csv_target(path: Path, inputs: list[Path], *, overwrite: bool) -> None
 
 
 def write_csv(path: str | Path, rows: list[dict], means: dict, metric_names: list[str]) -> Path:
+    from zoo.data.io import file_label
+
     path = Path(path)
     with atomic_open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["name", *metric_names])
         for row in rows:
-            writer.writerow([row["name"], *(f"{row[m]:.6f}" for m in metric_names)])
+            writer.writerow([file_label(row["name"]), *(f"{row[m]:.6f}" for m in metric_names)])
         writer.writerow(["mean", *(f"{means[m]:.6f}" for m in metric_names)])
     return path
 
@@ -139,6 +141,8 @@ def command(registry: Registry, pred_dir, gt_dir, mask_dir, metric_list, csv_pat
     from rich.console import Console
     from rich.table import Table
 
+    from zoo.data.io import file_label
+
     if metric_list:
         names = [m.strip() for m in metric_list.split(",") if m.strip()]
     else:
@@ -162,7 +166,7 @@ def command(registry: Registry, pred_dir, gt_dir, mask_dir, metric_list, csv_pat
         arrow = "↑" if registry.get("metrics", n).direction == "higher" else "↓"
         table.add_column(f"{n} {arrow}", justify="right")
     for row in rows:
-        table.add_row(row["name"], *(f"{row[n]:.4f}" for n in names))
+        table.add_row(file_label(row["name"]), *(f"{row[n]:.4f}" for n in names))
     table.add_section()
     table.add_row("mean", *(f"{means[n]:.4f}" for n in names), style="bold")
     Console().print(table)
