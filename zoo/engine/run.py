@@ -36,7 +36,7 @@ from zoo.registry import Registry
 
 from . import distributed as D
 from .build import DatasetCache, StageSetup, build_stage, check_augment
-from .cascade import CascadedFineTuner
+from .cascade import CASCADE_AT_0, UNTRAINED_CASCADE_PLAN, CascadedFineTuner, cascade_start
 from .evaluation import EvalResult, evaluate_model, metrics_with_masks
 from .loggers import NO_LOGGER, RunLogger, check_logger, make_logger
 from .nan_guard import GuardError
@@ -311,7 +311,9 @@ def _run_in_folder(cfg: Recipe, registry: Registry, folder: RunFolder, info: D.D
 
 
 def final_evaluation(s: _Session, result: RunResult) -> None:
-    """Evaluate the input itself and each listed stage on the held-out test set."""
+    """Evaluate the input itself and each listed stage on the held-out test set; where a cascade
+    stage starts from an evaluated reference, also the untrained cascade ``f(f(x))`` (row
+    :data:`~zoo.engine.cascade.CASCADE_AT_0`, right after the reference)."""
     ev = s.recipe.eval
     assert ev is not None
     test = s.cache.require(s.recipe.data.test, "data.test")
@@ -326,11 +328,16 @@ def final_evaluation(s: _Session, result: RunResult) -> None:
                               light_source=ev.light_source, precision=s.recipe.precision)
     t = time.perf_counter()
     rows = {"input": score({}, (), output="input")}
+    start = cascade_start(s.recipe)
     for name in s.recipe.eval_stages:
         for row in s.recipe.stages[name].row_names:
             setup = result.stages[row].setup
             assert setup is not None
             rows[row] = score(setup.models, setup.plan.eval_steps, output=setup.plan.eval_output)
+        if start is not None and name == start[0]:
+            reference = result.stages[s.recipe.stages[name].row_names[0]].model
+            rows[CASCADE_AT_0] = score({"self": reference}, UNTRAINED_CASCADE_PLAN,
+                                       output="anchor")
     for row, res in rows.items():
         s.logger.evaluation(row, sum(st.schedule.steps for st in s.recipe.stages.values()), res)
         result.evaluations[row] = res
