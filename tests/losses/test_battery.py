@@ -8,7 +8,7 @@ image inputs) or on a constant image (one image input), finite gradients, the th
 float32 and float64, and agreement of the module with its function where it has one.
 
 The battery runs over the registry the tester named with ``ZOO_REGISTRY`` (tests/conftest.py
-keeps it as ``ZOO_USER_REGISTRY``), else this checkout's registry.toml: a plugin author checks a
+keeps it as ``ZOO_USER_REGISTRY``), else the test session's (examples/registry.toml): a plugin author checks a
 local module with ``ZOO_REGISTRY=my/registry.toml pytest tests/losses/test_battery.py``.
 
 Losses the battery cannot build here are listed, with the reason, in ``CANNOT_BUILD``; they are
