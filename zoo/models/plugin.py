@@ -61,6 +61,11 @@ def zoo_register_models(register: Callable[..., Any]) -> None:
              doc="KinD low-light enhancer: decomposition, restoration and illumination adjustment "
                  "chained as in the release's evaluate.py; forward(x, ratio=None).",
              tags=("cnn", "low-light", "retinex"))
+    register("dce-net", "zoo.models.dce:DCENet",
+             doc="Zero-DCE's DCE-Net: 7 convs with skip concatenations, tanh curve maps, 8 "
+                 "iterations of LE(x) = x + A (x^2 - x); loads the release's Epoch99.pth "
+                 "(79,416 parameters); curves=true adds the maps (output_split image/curves).",
+             tags=("cnn", "low-light", "zero-reference"))
     register("conv-embedding", "zoo.models.embedding:ConvEmbedding",
              doc="A small CNN image embedding (B, 3, H, W) -> (B, dim), trained with info-nce as "
                  "the cascade's clean-vs-flare triplet encoder (model-features source).",
