@@ -1,4 +1,4 @@
-"""The cascaded-flare study: recipes, margins and the summary behind docs/recipes.md "The study".
+"""The cascaded-flare study: recipes, margins and the summary behind docs/study.md.
 
 Everything is scored on a VALIDATION split, never the test split: ``synthetic-flare`` with
 ``split="train"`` and seed 7 (new flares -- their own PSF bank and item seeds -- on the training
@@ -45,6 +45,8 @@ import torch
 
 import zoo
 from zoo.checkpoint import model_from_checkpoint
+from zoo.compare.paper import CASCADE0_ROW as CASCADE0
+from zoo.compare.paper import REFERENCE_ROW as REFERENCE
 from zoo.engine.recipe import load_recipe_source, resolve
 from zoo.engine.run import run_recipe
 from zoo.losses.triplet import embed
@@ -223,6 +225,22 @@ def cmd_summary(a) -> None:
     for label, seeds in rows.items():
         vals = [_ci([s[m] for s in seeds.values()]) for m in METRICS]
         lines.append(f"| {label} | " + " | ".join(vals) + f" | {len(seeds)} |")
+    for base in (REFERENCE, CASCADE0):
+        fixed = rows.get(base)
+        if not fixed:
+            continue
+        start = next(iter(fixed.values()))  # one reference (and its f∘f) for every seed
+        lines += ["", f"Each row minus {base} (one {base} for every seed: the interval covers "
+                  f"the fine-tuning seeds, not the reference's training):", "",
+                  "| setting | " + " | ".join(f"Δ {m}" for m in METRICS) + " |",
+                  "|---|" + "---|" * len(METRICS)]
+        for label, seeds in rows.items():
+            if label in (REFERENCE, base):
+                continue
+            cells = [_paired([s[m] for s in seeds.values()], [start[m]] * len(seeds))
+                     if len(seeds) > 1 else f"{next(iter(seeds.values()))[m] - start[m]:+.3f}"
+                     for m in METRICS]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "Paired by seed, each row minus its k's lambda = 1 control:", "",
               "| setting | " + " | ".join(f"Δ {m}" for m in METRICS) + " |",
               "|---|" + "---|" * len(METRICS)]
@@ -248,20 +266,28 @@ def _paired(new: list[float], base: list[float]) -> str:
 
 
 def _cells(grid: str) -> dict[str, dict[int, dict[str, float]]]:
-    """``{row label: {seed: {metric: value}}}`` of a paper table's ``cells.csv``."""
+    """``{row label: {seed: {metric: value}}}`` of a paper table's ``cells.csv``, with the
+    untrained cascade f∘f (row :data:`CASCADE0`) from the reference cell's record."""
     rows: dict[str, dict[int, dict[str, float]]] = {}
     with open(Path(grid) / "cells.csv", newline="") as f:
         for r in csv.DictReader(f):
             if r["status"] == "ok":
                 rows.setdefault(r["loss"], {})[int(r["seed"])] = {
                     m: float(r[m]) for m in METRICS if r.get(m)}
+    record = Path(grid) / "cells" / "reference.json"
+    if record.is_file():
+        ref = json.loads(record.read_text())
+        if ref.get("status") == "ok" and ref.get("cascade_at_0"):
+            rows[CASCADE0] = {int(ref["cell"]["seed"]): {
+                m: float(v) for m, v in ref["cascade_at_0"].items() if m in METRICS}}
     return rows
 
 
 def _row_order(label: str) -> tuple[int, float]:
-    """Rows in table order: the reference first, then by k, lambda from 1 down to 0."""
+    """Rows in table order: the reference, the untrained cascade, then by k, lambda from 1
+    down to 0."""
     found = re.fullmatch(r"k=(\d+), λ=([0-9.]+)", label)
-    return (int(found[1]), -float(found[2])) if found else (0, 0.0)
+    return (int(found[1]), -float(found[2])) if found else (0, 1.0 if label == CASCADE0 else 0.0)
 
 
 def _grid_cells(grids: list[str]) -> dict[str, dict[int, dict[str, float]]]:
@@ -346,7 +372,7 @@ def plot(rows: dict, path: Path, matched: dict | None = None) -> None:
     # their differences between settings are the same: not drawn twice
     shown = ["psnr", "s-psnr", "g-psnr"]
     fig, axes = plt.subplots(1, len(shown), figsize=(3.4 * len(shown), 3.2), squeeze=False)
-    ref = next((v for k, v in rows.items() if not k.startswith("k=")), None)
+    ref, start = rows.get(REFERENCE), rows.get(CASCADE0)
     for ax, m in zip(axes[0], shown):
         for k in (1, 2):
             xs, ys, es = [], [], []
@@ -366,7 +392,10 @@ def plot(rows: dict, path: Path, matched: dict | None = None) -> None:
                         label=f"k = {k}: λ = 1, lr × 0.6 (no triplet)")
         if ref:
             ax.axhline(statistics.fmean(s[m] for s in ref.values()), color="0.4", ls="--",
-                       label="reference")
+                       label="reference f(x)")
+        if start:
+            ax.axhline(statistics.fmean(s[m] for s in start.values()), color="0.4", ls=":",
+                       label="cascade@0, f(f(x)) (untrained)")
         ax.set_xlabel("λ")
         ax.set_title(f"{m} (dB), validation", fontsize=10)
         ax.grid(alpha=0.3)

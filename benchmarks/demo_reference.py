@@ -7,9 +7,16 @@ set is ``synthetic-flare`` with ``split="train"`` and another seed (``--val-seed
 new flares (its own PSF bank and item seeds) on the training photos; the test split's photos,
 PSF bank and seeds are not touched.  Periodic validation (``eval.every``) gives the PSNR curve.
 
-Prints one JSON line per run (validation PSNR/SSIM/S-PSNR/G-PSNR of the input and the model,
-gain, seconds, steps per second, load average before/after) and writes a contact sheet
-(input / output / ground truth / |output - gt| x 4, magnified) beside the JSON in ``--out``.
+The validation flares are the recipe's default distribution whatever a candidate trains on:
+a candidate's ``energy`` range (e.g. faint flares mixed into training) is not copied to them.
+
+Prints one JSON line per run (validation PSNR/SSIM/S-PSNR/G-PSNR of the input, of the model
+f(x) and of the untrained cascade f(f(x)) -- the model applied to its own output, what a
+cascade starts from --, the f∘f − f gap, the gain over the last 20 % of the steps (the
+convergence criterion: < 0.1 dB), seconds, steps per second, load average before/after) and
+writes a contact sheet (input / output / ground truth / |output - gt| x 4, magnified) beside
+the JSON in ``--out``.  Periodic validation runs isolated from training (its own RNG stream;
+:func:`zoo.engine.evaluation.isolated_from_training`), so it does not change the weights.
 
     python benchmarks/demo_reference.py --name base --out /tmp/demo-ref
     python benchmarks/demo_reference.py --name u16x2 --out /tmp/demo-ref \\
@@ -25,11 +32,22 @@ from pathlib import Path
 
 import torch
 
+from zoo.engine.evaluation import evaluate_model
+from zoo.engine.forward import ForwardStep
 from zoo.engine.recipe import load_recipe_source, resolve
 from zoo.engine.run import run_recipe
 from zoo.registry import get_registry
 
 VAL_METRICS = ["psnr", "ssim", "s-psnr", "g-psnr"]
+#: the model applied to its own output: the untrained cascade f(f(x))
+TWICE = (ForwardStep("self", ("input",), "once"), ForwardStep("self", ("once",), "twice"))
+
+
+def late_gain(curve: list[tuple[int, float]], steps: int, fraction: float = 0.2) -> float | None:
+    """Validation PSNR gained over the last ``fraction`` of the steps: the last value minus the
+    value at the latest evaluation at or before ``(1 - fraction) * steps``."""
+    start = [v for s, v in curve if s <= (1 - fraction) * steps]
+    return round(curve[-1][1] - start[-1], 3) if start and curve else None
 
 
 def contact_sheet(path: Path, images: dict, output: str, n: int, zoom: int = 2) -> None:
@@ -56,7 +74,8 @@ def main() -> None:
     ap.add_argument("--val-seed", type=int, default=7)
     ap.add_argument("--val-length", type=int, default=32)
     ap.add_argument("--every", type=int, default=100, help="periodic validation every N steps")
-    ap.add_argument("--every-images", type=int, default=16)
+    ap.add_argument("--every-images", type=int, default=0,
+                    help="images of each periodic validation (0: all, as the final one)")
     ap.add_argument("--sheet", type=int, default=6)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -68,12 +87,14 @@ def main() -> None:
     cfg["stages"] = {"reference": cfg["stages"]["reference"]}
     train_args = dict(cfg["data"]["train"]["args"])
     val_args = {**train_args, "split": "train", "seed": args.val_seed, "length": args.val_length}
-    val_args.pop("erasing", None)
+    for key in ("erasing", "energy"):  # the validation flares stay the default distribution
+        val_args.pop(key, None)
     cfg["data"]["test"] = {"name": cfg["data"]["train"]["name"], "args": val_args}
     st = cfg["stages"]["reference"]
     st["eval"] = {**st.get("eval", {}), "metrics": ["psnr"], "every": args.every,
                    "max_images": args.every_images}
     cfg["eval"] = {**cfg.get("eval", {}), "metrics": VAL_METRICS, "stages": ["reference"],
+                   "contrasts": [],
                    "grid_images": args.sheet}
     cfg["threads"] = args.threads
     out = Path(args.out)
@@ -86,6 +107,12 @@ def main() -> None:
     load1 = os.getloadavg()
     ref, inp = res.metrics["reference"], res.metrics["input"]
     stage = res.stages["reference"]
+    val = registry.create("datasets", cfg["data"]["test"]["name"], **val_args)
+    twice = evaluate_model({"self": stage.model}, TWICE, val, VAL_METRICS, registry=registry,
+                           output="twice", batch_size=4).means
+    curve = [(e["step"], round(e["psnr"], 3)) for e in stage.evals]
+    if not curve or curve[-1][0] < stage.steps:
+        curve.append((stage.steps, round(ref["psnr"], 3)))  # the final evaluation
     row = {
         "name": args.name, "sets": args.sets,
         "model": st["model"], "model_args": st.get("model_args", {}),
@@ -93,8 +120,11 @@ def main() -> None:
         "batch": st["schedule"].get("batch_size"),
         "input": {k: round(v, 3) for k, v in inp.items()},
         "val": {k: round(v, 3) for k, v in ref.items()},
+        "twice": {k: round(v, 3) for k, v in twice.items()},
+        "twice_minus_once": {k: round(twice[k] - ref[k], 3) for k in twice},
         "gain_psnr": round(ref["psnr"] - inp["psnr"], 2),
-        "curve": [(e["step"], round(e["psnr"], 2)) for e in stage.evals],
+        "curve": curve,
+        "late_gain_psnr": late_gain(curve, stage.steps),
         "train_seconds": round(stage.seconds, 1), "total_seconds": round(seconds, 1),
         "s_per_step": round(stage.seconds / max(stage.steps, 1), 4),
         "params": sum(p.numel() for p in stage.model.parameters()),

@@ -37,8 +37,15 @@ class TinyNet(nn.Module):
 
 
 class Boom(nn.Module):
+    """Passes the comparison's pre-flight (its first call in a process), then always fails."""
+
+    calls = 0
+
     def forward(self, pred, target):
-        raise RuntimeError("cmp-boom always fails")
+        Boom.calls += 1
+        if Boom.calls > 1:
+            raise RuntimeError("cmp-boom always fails")
+        return (pred - target).abs().mean()
 
 
 class Pairwise(nn.Module):
@@ -313,8 +320,9 @@ def test_shipped_comparison_configs_are_valid():
 
 
 def test_paper_table_structure(fresh_registry):
-    """13 rows (reference + k ∈ {1,2} × 6 λ) and PSNR/SSIM columns for full, streak, glare."""
-    from zoo.compare.paper import (PAPER_LAMBDAS, REFERENCE_ROW, PaperSettings,
+    """14 rows (reference, the untrained cascade f∘f, k ∈ {1,2} × 6 λ) and PSNR/SSIM columns
+    for full, streak, glare."""
+    from zoo.compare.paper import (CASCADE0_ROW, PAPER_LAMBDAS, REFERENCE_ROW, PaperSettings,
                                    build_paper_table, paper_cells)
 
     ps = PaperSettings()
@@ -324,10 +332,12 @@ def test_paper_table_structure(fresh_registry):
     assert [c.params["lambda"] for c in rows[:6]] == list(PAPER_LAMBDAS)
     fake = {c.id: {"status": "ok", "metrics": {m: 20.0 + i for m in metrics}}
             for i, c in enumerate([ref, *rows])}
+    fake[ref.id]["cascade_at_0"] = {m: 17.5 for m in metrics}
     table = build_paper_table(ps, [ref, *rows], fake, metrics, {}, zoo.get_registry())
     labels = [r.label for r in table.rows]
-    assert labels[0] == REFERENCE_ROW and labels[1] == "k=1, λ=1.0" and labels[-1] == "k=2, λ=0.0"
-    assert len(labels) == 13 and table.metrics == metrics
+    assert labels[:3] == [REFERENCE_ROW, CASCADE0_ROW, "k=1, λ=1.0"]
+    assert labels[-1] == "k=2, λ=0.0" and len(labels) == 14 and table.metrics == metrics
+    assert table.rows[1].values["psnr"] == [17.5]
 
 
 def test_paper_table_states_each_row_minus_its_control_paired_by_seed(fresh_registry):
@@ -363,7 +373,7 @@ def test_paper_table_tiny_budget(tmp_path, fresh_registry):
     engine; the full 13-row structure is checked by test_paper_table_structure."""
     if "cascaded-flare" not in zoo.list_recipes():
         pytest.skip("the cascaded-flare recipe is not registered")
-    from zoo.compare.paper import REFERENCE_ROW, PaperSettings, run_paper_table
+    from zoo.compare.paper import CASCADE0_ROW, REFERENCE_ROW, PaperSettings, run_paper_table
     from zoo.compare.settings import RunOptions
 
     torch.manual_seed(0)
@@ -375,7 +385,7 @@ def test_paper_table_tiny_budget(tmp_path, fresh_registry):
     res = run_paper_table(ps, registry=zoo.get_registry(), out=out, jobs=1)
     assert not res.summary.failed, res.summary.failed
     rows = read_csv(out / "results.csv")
-    assert [r["setting"] for r in rows] == [REFERENCE_ROW, "k=2, λ=0.0"]
+    assert [r["setting"] for r in rows] == [REFERENCE_ROW, CASCADE0_ROW, "k=2, λ=0.0"]
     for r in rows:
         for m in ("psnr", "ssim", "s-psnr", "g-psnr"):
             assert math.isfinite(float(r[f"{m}_mean"]))

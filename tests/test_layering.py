@@ -18,7 +18,7 @@ LAYERS = {
     # 0: leaves that import nothing of zoo but errors
     "errors": 0, "version": 0, "offline": 0, "atomic": 0, "stats": 0, "hub": 0,
     # 1: configuration files, their trust, weight files
-    "config": 1, "trust": 1, "checkpoint": 1, "schema": 1,
+    "config": 1, "trust": 1, "checkpoint": 1, "tf_checkpoint": 1, "schema": 1,
     # 2: the registry and plugin loading
     "specs": 2, "hookspecs": 2, "importing": 2, "plugins": 2, "registry": 2,
     # 3: the components

@@ -294,3 +294,92 @@ def test_short_names_drop_the_shared_prefix():
                         "synthetic-flare-test-000001-hubble_deep_field"]) == \
         ["000000-chelsea", "000001-hubble_deep_field"]
     assert short_names(["only"]) == ["only"]
+
+
+def test_the_recipe_citation_is_cited_as_the_recipes_not_as_the_method(written):
+    _, text = written
+    assert "Recipe cites: Song & Bae 2023 (its `citation` key)" in text
+    assert "Method:" not in text
+
+
+def _cascade_run(tmp_path, registry, finetune_curve):
+    """The toy run with the untrained cascade's row, finetune − control as a contrast, two
+    seeds per cascade stage and periodic validation of the reference and the cascade stages."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(22.0, 2.0, N)
+    rows = {"input": list(base - 2), "reference": list(base),
+            "cascade@0": list(base - 1.0 + rng.normal(0, 0.2, N)),
+            "finetune/s0": list(base - 0.3 + rng.normal(0, 0.2, N)),
+            "finetune/s1": list(base - 0.4 + rng.normal(0, 0.2, N)),
+            "control/s0": list(base - 0.1 + rng.normal(0, 0.2, N)),
+            "control/s1": list(base - 0.1 + rng.normal(0, 0.2, N))}
+    recipe = {**RECIPE, "eval": {**RECIPE["eval"], "contrasts": [["finetune", "control"]]}}
+    result = make_result(tmp_path, registry, rows, recipe=recipe)
+    stages = dict(result.recipe.stages)
+    for name in stages:
+        stages[name] = replace(stages[name], eval=replace(stages[name].eval, metrics=("psnr",)))
+    result.recipe = replace(result.recipe, stages=stages)
+    result.stages["reference"].evals = [{"step": 0, "psnr": 10.0}, {"step": 20, "psnr": 21.0},
+                                        {"step": 32, "psnr": 21.95}]
+    result.stages["reference"].metrics = {"psnr": 22.0}
+    for row in ("finetune/s0", "finetune/s1", "control/s0", "control/s1"):
+        result.stages[row] = replace(result.stages["finetune" if row.startswith("f") else
+                                                   "control"], name=row,
+                                     evals=[{"step": s, "psnr": v} for s, v in finetune_curve],
+                                     metrics={"psnr": finetune_curve[-1][1] + 0.5}
+                                     if finetune_curve else {})
+    for name in ("finetune", "control"):
+        del result.stages[name]
+    result.repeats = {"reference": ("reference",), "finetune": ("finetune/s0", "finetune/s1"),
+                      "control": ("control/s0", "control/s1")}
+    return result
+
+
+def test_verdict_leads_with_the_contrast_and_states_the_untrained_cascade(tmp_path, registry):
+    result = _cascade_run(tmp_path, registry, [(0, 21.0), (10, 21.2), (30, 21.4)])
+    ctx = build_context(result, registry)
+    pairs = list(dict.fromkeys((d.row, d.baseline) for d in ctx.differences))
+    assert pairs[:4] == [("finetune", "control"), ("finetune", "reference"),
+                         ("cascade@0", "reference"), ("control", "reference")]
+    assert ("finetune", "cascade@0") in pairs and ("control", "cascade@0") in pairs
+    assert pairs[-1] == ("reference", "input")
+    text = write_report(result, registry=registry).read_text()
+    verdict_lines = [line for line in text.split("## Verdict")[1].split("## ")[0].splitlines()
+                     if line.startswith("- ")]
+    ft_ctl = next(d for d in ctx.differences if (d.row, d.baseline, d.metric) ==
+                  ("finetune", "control", "psnr"))
+    assert verdict_lines[0].startswith(f"- {ft_ctl.sentence()} Over training seeds: ")
+    assert "2 seeds paired, Student t" in verdict_lines[0]
+    assert verdict_lines[1].startswith("- **finetune**") and "**reference**" in verdict_lines[1]
+    fof = next(line for line in verdict_lines if "f∘f − f" in line)
+    assert "**cascade@0**" in fof and "**reference**" in fof
+    assert "| cascade@0 − reference (f∘f − f) |" in text and "| finetune − cascade@0 |" in text
+    assert "- **cascade@0**: the untrained cascade f(f(x))" in text
+    # finetune: +0.5 dB from step 30 to its final evaluation at step 40 (21.4 -> 21.9)
+    assert re.search(r"\*\*finetune\*\* \(40 steps\) gained \+\d\.\d\d dB validation PSNR from "
+                     r"step 30 to step 40, mean over 2 seeds \(its evaluations around the last "
+                     r"20 % of its steps\): \*\*still improving, not trained to a plateau\*\*",
+                     text)
+    assert "**reference** (40 steps) gained +0.05 dB validation PSNR from step 32 to step 40" \
+        in text
+    assert "at its plateau" in text
+    figure = text.split("## Training")[1]
+    assert "Shown: reference, finetune/s0, finetune/s1, control/s0, control/s1." in figure
+    assert "dotted line is reference's final level" in figure
+    assert (result.run_dir / "validation.png").is_file()
+
+
+def test_a_cascade_stage_without_validation_says_its_plateau_is_unknown(tmp_path, registry):
+    result = _cascade_run(tmp_path, registry, [])
+    text = write_report(result, registry=registry).read_text()
+    assert "**finetune** (40 steps) was not validated during training" in text
+    assert "not validated during training: finetune/s0, finetune/s1" in text
+
+
+def test_late_gain_is_the_last_fifth_of_the_steps():
+    from zoo.report.writer import late_gain
+    evals = [{"step": 0, "psnr": 10.0}, {"step": 70, "psnr": 20.0}, {"step": 80, "psnr": 21.0},
+             {"step": 100, "psnr": 21.05}]
+    gain, start, end = late_gain(evals, 100, "psnr")
+    assert (gain, start, end) == (pytest.approx(0.05), 80, 100)
+    assert late_gain(evals[:1], 100, "psnr") is None

@@ -30,6 +30,11 @@ Files :func:`read_checkpoint` / :func:`load_state_dict_file` understand:
 * a training state (:func:`write_training_state`, the engine's ``checkpoint.pt``): model,
   optimizer, scheduler, RNG and data positions, ``{"format": "zoo-training-state/1", ...}``.
 
+A TensorFlow checkpoint (a folder, a prefix or its ``.index`` / ``.data-*`` / ``.meta`` file;
+:mod:`zoo.tf_checkpoint`) loads with :func:`load_weights` into a model that maps TensorFlow
+variable names (a ``from_tf_variables(variables, source)`` method, e.g. the KinD nets); the
+other readers name it as such rather than failing inside ``torch.load``.
+
 State dict keys lose a leading ``module.`` (DataParallel / DistributedDataParallel) or
 ``_orig_mod.`` (``torch.compile``) prefix.  Loading is strict by default; a mismatch is one line
 listing the missing, unexpected and mis-shaped keys (:class:`StateDictDiff`).
@@ -37,6 +42,7 @@ listing the missing, unexpected and mis-shaped keys (:class:`StateDictDiff`).
 from __future__ import annotations
 
 import json
+import math
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -50,6 +56,7 @@ from safetensors.torch import save as safetensors_bytes
 from zoo.version import __version__
 from zoo.atomic import atomic_write, atomic_write_bytes, atomic_write_json  # noqa: F401
 from zoo.errors import ZooError
+from zoo.tf_checkpoint import is_tf_checkpoint, read_tf_checkpoint
 
 FORMAT = "restoration-zoo"
 FORMAT_VERSION = 1
@@ -62,6 +69,11 @@ SAFETENSORS_SUFFIX = ".safetensors"
 _PREFIXES = ("module.", "_orig_mod.")
 _CASCADE_PARTS = ("sampler", "anchor")
 _SHOWN = 5  # keys listed per category in a mismatch message
+
+
+class MissingWeightsWarning(UserWarning):
+    """A checkpoint lacked the weights of a part of a model, which then runs without that part
+    (e.g. KinD's chain without its restoration net); ``zoo infer`` prints it as one notice."""
 
 
 # ------------------------------------------------------------------------------------- reading
@@ -116,6 +128,13 @@ def read_checkpoint(path: str | Path) -> Any:
     :class:`ZooError` naming the file.
     """
     path = Path(path).expanduser()
+    if is_tf_checkpoint(path):
+        raise ZooError(f"{path}: a TensorFlow checkpoint, which loads only into a model that "
+                       f"maps TensorFlow names: zoo.create_model(NAME, pretrained=PATH) or zoo "
+                       f"infer NAME --weights PATH (NAME e.g. kind-decom; see docs/models.md)")
+    if path.is_dir():
+        raise ZooError(f"{path}: a folder, not a checkpoint file (and no TensorFlow checkpoint "
+                       f"in it or its sub-folders)")
     if not path.is_file():
         raise ZooError(f"{path}: checkpoint file not found")
     if path.suffix == SAFETENSORS_SUFFIX:
@@ -249,8 +268,17 @@ def apply_state_dict(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], *,
 
 
 def load_weights(model: torch.nn.Module, path: str | Path, strict: bool = True) -> StateDictDiff:
-    """Load the weights in ``path`` (any supported format) into ``model``; see
-    :func:`apply_state_dict`.  Returns the (empty when strict) :class:`StateDictDiff`."""
+    """Load the weights in ``path`` (any supported format, TensorFlow checkpoints included for
+    models with ``from_tf_variables``) into ``model``; see :func:`apply_state_dict`.  Returns
+    the (empty when strict) :class:`StateDictDiff`."""
+    if is_tf_checkpoint(path):
+        convert = getattr(model, "from_tf_variables", None)
+        if not callable(convert):
+            raise ZooError(f"{path}: a TensorFlow checkpoint, and model {_model_label(model)!r} "
+                           f"has no mapping of TensorFlow variable names (docs/models.md lists "
+                           f"the models that load one)")
+        sd = convert(read_tf_checkpoint(path), str(path))
+        return apply_state_dict(model, sd, strict=strict, source=str(path))
     return apply_state_dict(model, load_state_dict_file(path), strict=strict, source=str(path))
 
 
@@ -364,9 +392,36 @@ class ModelFactory(Protocol):
 
 def _build(registry: ModelFactory, name: str, config: Mapping, overrides: Mapping,
            state: Mapping[str, torch.Tensor], source: str) -> torch.nn.Module:
-    model = registry.create("models", name, **{**dict(config), **dict(overrides)})
+    kwargs = {**dict(config), **dict(overrides)}
+    check_shapes_first(registry, name, kwargs, state, source)
+    model = registry.create("models", name, **kwargs)
     apply_state_dict(model, state, strict=True, source=source)
     return model
+
+
+def check_shapes_first(registry: ModelFactory, name: str, kwargs: Mapping[str, Any],
+                       state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Build the model on PyTorch's ``meta`` device (shapes, no memory) and refuse, in one line,
+    a configuration whose parameters are not the file's: a checkpoint whose config asks for
+    ``width=3000`` beside small weights would otherwise allocate gigabytes before the strict
+    load fails.  So what a checkpoint builds is never larger than the weights it carries.  A
+    factory that cannot be built on ``meta`` (it reads files, say) is built as before."""
+    try:
+        with torch.device("meta"):
+            probe = registry.create("models", name, **dict(kwargs))
+        shapes = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    except Exception:  # the real build below reports any real problem
+        return
+    stored = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+    wanted = sum(math.prod(s) for s in shapes.values())
+    held = sum(math.prod(s) for s in stored.values())
+    differ = [k for k in shapes if k in stored and shapes[k] != stored[k]]
+    if differ or wanted > max(held, 1) * 2:
+        key = differ[0] if differ else next(iter(shapes), "?")
+        given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "no arguments"
+        raise ZooError(f"{source}: model {name!r} with {given} has {wanted:,} parameters "
+                       f"({key}: {shapes.get(key)}), but the file holds {held:,} "
+                       f"({key}: {stored.get(key)}); not built")
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,17 @@ class ReportedError(ZooError):
         self.count = count
 
 
+class ChecksFailedError(ReportedError):
+    """Some of the work a command did failed, each failure reported above (``zoo plugins
+    check``): exit status 1, as pytest exits 1 when tests failed and 2 for a usage error."""
+
+    exit_code = 1
+
+
+class CellsFailedError(ChecksFailedError):
+    """Some cells of a ``zoo compare`` failed (each reported above, the table written)."""
+
+
 class InputError(ZooError, ValueError):
     """A tensor or file handed to a loss, model or metric does not meet its contract."""
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from zoo.engine.cascade import CASCADE_PLAN, CascadedFineTuner, cascade_terms
-from zoo.engine.forward import run_plan
+from zoo.engine import run_recipe
+from zoo.engine.cascade import CASCADE_AT_0, CASCADE_PLAN, CascadedFineTuner, cascade_terms
+from zoo.engine.evaluation import evaluate_model
+from zoo.engine.forward import ForwardStep, run_plan
 from zoo.engine.recipe import load_recipe_source, resolve
 from zoo.engine.spec import CascadeSpec
 from zoo.engine.trainer import build_loss
@@ -77,3 +79,18 @@ def test_profiles_and_overrides_resolve(standins):
     recipe = resolve(raw, ["data.train.args.extra=3"], name=name)
     assert recipe.data.train.args["extra"] == 3
     assert recipe.stages["reference"].data.train.args["extra"] == 3
+
+
+def test_the_untrained_cascade_is_a_row_after_the_reference(tmp_path, standins):
+    """``cascade@0`` = the reference applied to its own output = the cascade before its first
+    step (anchor = sampler = the reference): scored like every row, right after the reference."""
+    res = run_recipe(str(TINY), ["stages.finetune.schedule.steps=1",
+                                 "stages.control.schedule.steps=1"], registry=standins,
+                     out_dir=tmp_path, progress=False, log=lambda m: None)
+    assert list(res.metrics) == ["input", "reference", CASCADE_AT_0, "finetune", "control"]
+    untrained = CascadedFineTuner(res.stages["reference"].model)
+    test = standins.create("datasets", "tiny-pairs", split="test", size=16, length=4)
+    want = evaluate_model({"self": untrained}, (ForwardStep("self", ("input",), "pred"),), test,
+                          ["psnr", "masked-psnr"], registry=standins, batch_size=2)
+    assert res.metrics[CASCADE_AT_0] == pytest.approx(want.means, abs=1e-6)
+    assert res.metrics[CASCADE_AT_0]["psnr"] != pytest.approx(res.metrics["reference"]["psnr"])

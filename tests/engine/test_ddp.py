@@ -32,7 +32,7 @@ def _check_run(out, world: int) -> dict:
     assert state["step"] == 5
     assert not any(k.startswith("module.") for k in state["model"])  # saved unwrapped
     metrics = json.loads((run / "metrics.json").read_text())
-    assert set(metrics) == {"input", "reference", "finetune", "control"}
+    assert set(metrics) == {"input", "reference", "cascade@0", "finetune", "control"}
     return metrics
 
 

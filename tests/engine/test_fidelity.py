@@ -75,6 +75,14 @@ def test_paper_profile_point_by_point(registry):
     assert r.eval.contrasts == (("finetune", "control"),)
 
 
+def test_paper_profile_scores_at_128_px(registry):
+    """"For quantitative evaluation, images of size 128x128 were used": the paper profile's
+    test pairs are cropped to 128 px (the centre crop: crop or resize is not stated)."""
+    r = _recipe(registry, "paper")
+    assert r.data.test.args["size"] == 128
+    assert "size" not in r.data.train.args or r.data.train.args["size"] == 512
+
+
 @pytest.mark.parametrize("profile", ["cpu", "smoke"])
 def test_cpu_profiles_keep_the_triplet_alive(profile, registry):
     """No unit-normalised embeddings with the MSE distance (the term vanished: 3.6e-5 of the L2

@@ -51,7 +51,8 @@ def test_tensorboard_event_files_read_back(standins, tmp_path):
     run = run_recipe(str(TINY), SHORT, registry=standins, out_dir=tmp_path, progress=False,
                      log=lambda m: None, logger="tensorboard")
     tb = run.run_dir / "tb"
-    assert sorted(p.name for p in tb.iterdir()) == ["control", "finetune", "input", "reference"]
+    assert sorted(p.name for p in tb.iterdir()) == ["cascade@0", "control", "finetune", "input",
+                                                         "reference"]
     acc = ea.EventAccumulator(str(tb / "reference"), size_guidance={"scalars": 0, "images": 0})
     acc.Reload()
     tags = acc.Tags()

@@ -134,7 +134,7 @@ def test_paper_smoke_runs_end_to_end_on_a_flare7k_tree(version, tmp_path, regist
     run_dir = Path(re.search(r"run folder: (.+)", out).group(1))
     assert (run_dir / "report.md").is_file()
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert set(metrics) == {"input", "reference", "finetune", "control"}
+    assert set(metrics) == {"input", "reference", "cascade@0", "finetune", "control"}
     assert all(math.isfinite(v) for row in metrics.values() for v in row.values())
     assert {"psnr", "ssim"} <= set(metrics["finetune"])
     if version == "flare7k":  # the 2022 test pairs have no masks: region metrics are left out

@@ -49,7 +49,7 @@ def test_cascaded_flare_default_is_cpu_with_generic_encoders(real_registry):
     recipe = resolve(raw, [], name=rname, source=source)
     assert recipe.profile == "cpu" and recipe.stages["finetune"].kind == "cascade"
     c = recipe.stages["finetune"].cascade
-    assert (c.k, c.lam, c.delta) == (1, 0.6, 0.001)  # k and lambda: docs/recipes.md "The study"
+    assert (c.k, c.lam, c.delta) == (1, 0.6, 0.001)  # k and lambda: docs/study.md
     assert recipe.stages["control"].cascade.lam == 1.0
     assert recipe.stages["finetune"].optimizer.to_dict() == {
         "name": "sgd", "args": {"lr": 0.001, "momentum": 0.0}}
@@ -57,16 +57,23 @@ def test_cascaded_flare_default_is_cpu_with_generic_encoders(real_registry):
 
 
 def test_cascaded_flare_cpu_reference_is_the_measured_one(real_registry):
-    """The cpu profile's reference as chosen on the validation split (docs/performance.md#demo):
-    unet.s trained with L2 for 2500 steps of batch 4 on 64-px crops, the flare PSF at its
-    default size (2x the crop), a validation curve every 500 steps, threads chosen per stage."""
+    """The cpu profile's reference as chosen on the validation split (docs/study.md, "The
+    regime"; benchmarks/RESULTS-demo-reference.md): unet.s trained with L2 for 4000 steps of
+    batch 4 on 64-px crops whose flares include faint ones (energy log-uniform in [0.001, 1],
+    the reference's data only), the flare PSF at its default size (2x the crop), a validation
+    curve every 500 steps; the cascade stages validated every 25 steps; threads per stage."""
     raw, rname, source = load_recipe_source("cascaded-flare", real_registry)
     recipe = resolve(raw, [], name=rname, source=source)
     ref = recipe.stages["reference"]
     assert (ref.model, ref.model_args) == ("unet.s", {})
     assert [(t.name, t.weight) for t in ref.loss] == [("l2", 1.0)]
-    assert (ref.schedule.steps, ref.schedule.batch_size) == (2500, 4)
+    assert (ref.schedule.steps, ref.schedule.batch_size) == (4000, 4)
     assert ref.eval.every == 500 and ref.eval.metrics == ("psnr",)
+    assert ref.data.train.args["energy"] == [0.001, 1.0]
+    for name in ("finetune", "control"):  # the cascade's data keeps the default flares
+        assert "energy" not in recipe.stages[name].data.train.args
+        ev = recipe.stages[name].eval
+        assert (ev.metrics, ev.every, ev.max_images) == (("psnr",), 25, 16)
     assert recipe.threads == "auto"
     for split in ("train", "test"):
         args = getattr(recipe.data, split).args

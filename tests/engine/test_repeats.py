@@ -43,7 +43,7 @@ def test_repeats_rows_seeds_folders_and_report(tmp_path, standins):
     assert res.repeats == {"reference": ("reference",),
                            "finetune": ("finetune/s0", "finetune/s1"),
                            "control": ("control/s0", "control/s1")}
-    assert list(res.metrics) == ["input", "reference", "finetune/s0", "finetune/s1",
+    assert list(res.metrics) == ["input", "reference", "cascade@0", "finetune/s0", "finetune/s1",
                                  "control/s0", "control/s1"]
     assert res.stage_of("control/s1") == "control" and res.stage_of("input") == "input"
     state = json.loads((res.run_dir / "state.json").read_text())

@@ -10,7 +10,7 @@ from zoo.models import split_output
 
 # nets of millions of parameters: forward only on a small input (structure tested elsewhere)
 BIG = {"uformer", "uformer.s", "uformer.b", "uformer.flare7k", "unet.flare7k", "unet.sid", "unet",
-       "kind", "kind-restore"}
+       "kind", "kind.release", "kind-restore"}
 
 
 def _input_for(model, shape):

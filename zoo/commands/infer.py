@@ -26,6 +26,7 @@ with NaN or infinite values is refused (one line naming the image), never writte
 """
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,7 +165,8 @@ def load_model(registry: Registry, model: str, weights: str | None,
     """A registered name + weights, or a model / cascade checkpoint file; in eval mode."""
     from zoo.checkpoint import (SAFETENSORS_SUFFIX, CascadeCheckpoint, ModelCheckpoint,
                                 apply_state_dict, extract_state_dict, is_cascade_checkpoint,
-                                is_zoo_checkpoint, read_checkpoint)
+                                is_zoo_checkpoint, load_weights, read_checkpoint)
+    from zoo.tf_checkpoint import is_tf_checkpoint
     from zoo.engine.cascade import cascade_from_checkpoint
 
     if Path(model).is_file() or model.endswith((".pt", ".pth", ".ckpt", SAFETENSORS_SUFFIX)):
@@ -184,6 +186,11 @@ def load_model(registry: Registry, model: str, weights: str | None,
         raise ZooError(f"zoo infer {model}: pass --weights PATH (or a restoration-zoo checkpoint "
                        f"file as MODEL)")
     check_overrides(registry, model, overrides)
+    if is_tf_checkpoint(weights):  # e.g. KinD's release folder, read without TensorFlow
+        net = _built(f"model {model!r}", lambda: registry.create("models", model, **overrides),
+                     overrides)
+        load_weights(net, weights)
+        return net.eval()
     obj = read_checkpoint(weights)
     if is_zoo_checkpoint(obj):
         stored = str(obj.get("model", ""))
@@ -235,6 +242,39 @@ def output_folder(path: Path) -> Iterator[Path]:
         raise
 
 
+def whole_or_tiled(net, x: "torch.Tensor", path: Path, tile: int, overlap: int, blend: str,
+                   dev: "torch.device", advance,
+                   forward_kwargs: Mapping[str, Any] | None = None) -> "torch.Tensor":
+    """The model's output for image ``x`` (whole with ``tile=0``, else tile by tile), as
+    float32 on the CPU.  A model that fails on this image's size or returns another size is
+    one line naming the image (never an output of the wrong size, never a traceback)."""
+    import torch
+
+    from zoo.errors import InputError
+    from zoo.models.tiling import tiled_forward
+
+    h, w = x.shape[-2:]
+    name = getattr(net, "zoo_name", type(net).__name__)
+    try:
+        if tile:
+            return tiled_forward(net, x, tile, overlap, blend=blend, device=dev, callback=advance,
+                                 **dict(forward_kwargs or {}))
+        out = net(x.to(dev), **dict(forward_kwargs or {}))
+    except InputError as e:
+        raise ZooError(f"{path}: {e}") from None
+    except (RuntimeError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise ZooError(f"{path}: model {name!r} failed on this {h}x{w} image "
+                       f"({type(e).__name__}: {first}); a model must take any height and width "
+                       f"(`zoo plugins check` tries 53x37)") from None
+    if not isinstance(out, torch.Tensor) or out.shape[-2:] != x.shape[-2:]:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ZooError(f"{path}: model {name!r} returned {got} for a {h}x{w} image; nothing "
+                       f"written (the output must keep the input's size)")
+    advance(1, 1)
+    return out.float().cpu()
+
+
 # ------------------------------------------------------------------------------------ command
 @click.command("infer")
 @click.argument("model")
@@ -268,9 +308,9 @@ def command(registry, model, inputs, output, weights, tile, overlap, blend, devi
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn)
 
-    from zoo.data.io import load_image, write_image
+    from zoo.checkpoint import MissingWeightsWarning
+    from zoo.data.io import file_label, load_image, write_image
     from zoo.models import split_output
-    from zoo.models.tiling import tiled_forward
 
     if tile < 0 or overlap < 0 or (tile and overlap >= tile):
         raise ZooError(f"zoo infer: need --tile 0 or --tile > --overlap >= 0 "
@@ -284,7 +324,17 @@ def command(registry, model, inputs, output, weights, tile, overlap, blend, devi
     if not all_parts:  # fail before loading the model (the part names come with it)
         plan_outputs(found.images, out_dir, None, overwrite=overwrite)
     dev = _device(device)
-    net = load_model(registry, model, weights, parse_overrides(overrides)).to(dev)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MissingWeightsWarning)
+        net = load_model(registry, model, weights, parse_overrides(overrides)).to(dev)
+    for note in caught:  # e.g. KinD's chain without its restoration net's weights
+        if issubclass(note.category, MissingWeightsWarning):
+            console.print(f"notice: {note.message}", highlight=False, soft_wrap=True)
+        else:
+            warnings.warn_explicit(note.message, note.category, note.filename, note.lineno)
+    # a per-photo input normalisation (KinD's release: min-max) sees the whole photo, not tiles
+    normalize = getattr(net, "normalize_input", None)
+    forward_kwargs: dict[str, Any] = {"input_norm": "none"} if callable(normalize) else {}
     split = getattr(net, "output_split", None) or {}
     if split and not all_parts and part not in split:
         raise ZooError(f"--part {part!r}: model {model!r} has parts {', '.join(split)}")
@@ -299,18 +349,16 @@ def command(registry, model, inputs, output, weights, tile, overlap, blend, devi
         for path, targets in plan.items():
             loaded = load_image(path, alpha=alpha)
             x = model_input(loaded.image, in_ch)
-            task = progress.add_task(path.name, total=None)
+            if callable(normalize):
+                x = normalize(x)
+            task = progress.add_task(file_label(path.name), total=None)
 
             def advance(done, total, task=task):
                 progress.update(task, completed=done, total=total)
 
             with torch.inference_mode():
-                if tile:
-                    out = tiled_forward(net, x, tile, overlap, blend=blend, device=dev,
-                                        callback=advance)
-                else:
-                    out = net(x.to(dev)).float().cpu()
-                    advance(1, 1)
+                out = whole_or_tiled(net, x, path, tile, overlap, blend, dev, advance,
+                                     forward_kwargs)
             bad = int((~torch.isfinite(out)).sum())
             if bad:
                 raise ZooError(f"{path}: the model's output has {bad} NaN or infinite value(s); "

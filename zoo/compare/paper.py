@@ -1,7 +1,9 @@
 """``zoo compare --paper-table``: the structure of Table 1 of Song & Bae, "Hard-negative sampling
 with cascaded fine-tuning network to boost flare removal" (CVPR 2023 workshops).
 
-Rows: the reference model (pre-trained, not fine-tuned), then the cascaded fine-tuning with
+Rows: the reference model (pre-trained, not fine-tuned), the untrained cascade ``f(f(x))`` (the
+reference applied to its own output: where every fine-tuning row starts, scored by the
+reference cell), then the cascaded fine-tuning with
 ``k ∈ {1, 2}`` (L1 / L2 regression term) × ``λ ∈ {1.0, 0.8, 0.6, 0.4, 0.2, 0.0}`` (weight of the
 regression term; ``1 − λ`` weighs the triplet term, so ``λ = 1`` is the control without it).
 Columns: PSNR / SSIM on the full image, the streak region and the glare region (Flare7K mask
@@ -30,6 +32,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 from zoo.atomic import atomic_write_text
 from zoo.checkpoint import save_state_dict
+from zoo.engine.build import DatasetCache
+from zoo.engine.cascade import UNTRAINED_CASCADE_PLAN
+from zoo.engine.evaluation import evaluate_model, metrics_with_masks
 from zoo.engine.recipe import load_recipe_source, resolve
 from zoo.engine.run import run_recipe
 from zoo.engine.spec import EvalSpec, Recipe, Stage
@@ -56,6 +61,7 @@ REGIONS = {"full image": ("psnr", "ssim"),
 #: the metrics whose paired differences with the λ = 1 control are stated under the table
 CONTRAST_METRICS = ("s-psnr", "g-psnr", "s-psnr.masked", "g-psnr.masked", "psnr")
 REFERENCE_ROW = "reference (not fine-tuned)"
+CASCADE0_ROW = "cascade@0 (untrained, f∘f)"
 GROUP = "held-out test set"
 
 
@@ -195,7 +201,9 @@ def train_paper_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path, registr
                          device=_gpu(ctx), logger=ctx.get("logger", "csv"))
         # The trained network's bare state dict: what every row's cascade stage starts from.
         saved = save_state_dict(cell_dir / "reference_weights.pt", res.stages[ref].model)
-        return dict(res.metrics[ref]), {"weights": str(saved), "run_dir": str(res.run_dir)}
+        return dict(res.metrics[ref]), {"weights": str(saved), "run_dir": str(res.run_dir),
+                                        "cascade_at_0": _untrained_cascade(cut, res, ref,
+                                                                           registry)}
     if cell.kind != "cascade":
         raise ConfigError(f"cell {cell.id}: kind {cell.kind!r} is not a paper-table cell")
     weights = ctx.get("reference_weights")
@@ -211,6 +219,20 @@ def train_paper_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path, registr
     res = run_recipe(cut, registry=registry, out_dir=cell_dir, progress=False, log=log,
                      device=_gpu(ctx), logger=ctx.get("logger", "csv"))
     return dict(res.metrics[ft]), {"run_dir": str(res.run_dir)}
+
+
+def _untrained_cascade(recipe: Recipe, res, ref: str, registry: Registry) -> dict[str, float]:
+    """The untrained cascade's metrics: the trained reference applied to its own output, on the
+    reference cell's test set with its final evaluation's settings."""
+    ev = recipe.eval or EvalSpec()
+    test = DatasetCache(registry).require(recipe.data.test, "data.test")
+    metrics, _ = metrics_with_masks(registry, ev.metrics, test)
+    out = evaluate_model({"self": res.stages[ref].model}, UNTRAINED_CASCADE_PLAN, test, metrics,
+                         registry=registry, output="anchor", batch_size=ev.batch_size,
+                         device=str(next(res.stages[ref].model.parameters()).device),
+                         max_images=ev.max_images or None, light_source=ev.light_source,
+                         precision=recipe.precision)
+    return dict(out.means)
 
 
 @dataclass
@@ -296,7 +318,15 @@ def run_paper_table(ps: PaperSettings, *, registry: Registry, out: str | Path | 
 def build_paper_table(ps: PaperSettings, cells: Sequence[Cell], results: Mapping[str, dict],
                       metrics: Sequence[str], unavailable: Mapping[str, str],
                       registry: Registry, group: str = GROUP) -> ResultTable:
-    rows: dict[str, Row] = {REFERENCE_ROW: Row(group, REFERENCE_ROW)}
+    rows: dict[str, Row] = {REFERENCE_ROW: Row(group, REFERENCE_ROW),
+                            CASCADE0_ROW: Row(group, CASCADE0_ROW)}
+    for cell in cells:
+        res = results.get(cell.id)
+        if cell.kind == "reference":
+            start = res.get("cascade_at_0") if res is not None and res.get("status") == "ok" \
+                else None
+            rows[CASCADE0_ROW].add(cell.seed, {"status": "ok", "metrics": start}
+                                   if start else None, "not run (the reference failed)")
     for k in ps.ks:
         for lam in ps.lambdas:
             rows[row_label(k, lam)] = Row(group, row_label(k, lam))

@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from zoo.checkpoint import load_weights
+from zoo.tf_checkpoint import is_tf_checkpoint
 from zoo.config import with_context
 from zoo.encoders.model_features import SOURCE_KEY, bind_model_source
 from zoo.errors import ConfigError, ZooError
@@ -137,7 +138,7 @@ def apply_freeze(model: nn.Module, prefixes: str | Sequence[str]) -> list[str]:
 def load_weights_file(model: nn.Module, path: str, where: str) -> None:
     """Load a checkpoint file strictly into ``model``; errors name ``where``."""
     p = Path(path).expanduser()
-    if not p.is_file():
+    if not p.is_file() and not is_tf_checkpoint(p):  # a TensorFlow checkpoint may be a folder
         raise ZooError(f"{where}: weights file {p} not found (give a checkpoint path, "
                        f"\"scratch\" or \"stage:<earlier stage>\")")
     try:

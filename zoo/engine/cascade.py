@@ -31,11 +31,31 @@ from zoo.losses.term import Term
 from zoo.registry import Registry
 
 from .forward import ForwardStep, name_outputs
-from .spec import CascadeSpec
+from .spec import CascadeSpec, Recipe
 
 #: Forward plan: the frozen sampler on the input gives ``negative``; the anchor refines it.
 CASCADE_PLAN = (ForwardStep("negative", ("input",), "negative"),
                 ForwardStep("self", ("negative",), "anchor"))
+
+
+#: The row of the untrained cascade in a run's evaluation: ``f(f(x))`` with ``f`` the reference,
+#: what the cascade is before its first step (anchor = sampler = the reference's weights).
+CASCADE_AT_0 = "cascade@0"
+
+#: Forward plan of the untrained cascade: the reference applied to its own output.
+UNTRAINED_CASCADE_PLAN = (ForwardStep("self", ("input",), "negative"),
+                          ForwardStep("self", ("negative",), "anchor"))
+
+
+def cascade_start(recipe: Recipe) -> tuple[str, str] | None:
+    """``(reference stage, cascade stage)``: the first cascade stage whose weights come from a
+    stage of the final evaluation (``weights = "stage:<reference>"``), else ``None``.  The
+    untrained cascade ``f(f(x))`` (:data:`CASCADE_AT_0`) is then evaluated beside them."""
+    evaluated = set(recipe.eval_stages) if recipe.eval is not None else set()
+    for stage in recipe.stages.values():
+        if stage.kind == "cascade" and stage.weights_from_stage in evaluated:
+            return stage.weights_from_stage, stage.name
+    return None
 
 
 def freeze(module: nn.Module) -> nn.Module:

@@ -21,20 +21,26 @@ that image (NaN when a region is missing).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence, Sized, cast
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Sized, cast
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, InputError
 from zoo.metrics.light_source import paste_light_source
 from zoo.registry import Registry
 
 from .forward import ForwardStep, run_plan
 from .precision import FULL, Precision
+from .state import rng_state, set_rng_state
+
+#: Seed of evaluation's own generator (its DataLoader's worker seeds): evaluation draws nothing
+#: from the generators training uses.
+EVAL_SEED = 20_231_117
 
 
 def metric_needs_mask(registry: Registry, name: str) -> bool:
@@ -100,6 +106,14 @@ def nan_mean(values: Sequence[float]) -> float:
     return sum(kept) / len(kept) if kept else float("nan")
 
 
+def check_scored(res: EvalResult, metrics: Sequence[str]) -> None:
+    """An evaluation that scored no image (an empty test set) is an :class:`InputError`, not
+    a table of NaN means."""
+    if metrics and not any(res.per_image.values()):
+        raise InputError("the test set is empty: no image was scored (check the test data's "
+                         "root, split and length)")
+
+
 @torch.no_grad()
 def evaluate(batches: Iterable[Mapping[str, Any]], metrics: Sequence[str], *, registry: Registry,
              output: str = "pred", predict: Callable[[dict], Mapping[str, torch.Tensor]] | None
@@ -148,6 +162,7 @@ def evaluate(batches: Iterable[Mapping[str, Any]], metrics: Sequence[str], *, re
                 prev = res.images.get(k)
                 v = v.detach().float().cpu()
                 res.images[k] = v if prev is None else torch.cat([prev, v])[:keep_images]
+    check_scored(res, metrics)
     means = {name: nan_mean(vals) for name, vals in res.per_image.items()}
     for m in built:
         if m.parts:  # Flare7K: the score is the mean of the region means
@@ -163,25 +178,50 @@ def _predict(steps: Sequence[ForwardStep], models: Mapping[str, nn.Module], batc
         return run_plan(steps, models, precision.batch(batch))
 
 
+@contextlib.contextmanager
+def isolated_from_training(models: Mapping[str, nn.Module]) -> Iterator[None]:
+    """Evaluation that cannot change training: the models are in eval mode meanwhile, then every
+    module's train/eval mode, every buffer (batch-norm statistics ...) and the torch, CUDA,
+    numpy and python RNG states are put back as they were.  Training's data order and its
+    augmentation (drawn from torch's global generator) are the same with or without a periodic
+    evaluation in between."""
+    rng = rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized() and "cuda" not in rng:
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    modes = {(k, name): sub.training for k, m in models.items()
+             for name, sub in m.named_modules()}
+    buffers = {(k, name): b.detach().clone() for k, m in models.items()
+               for name, b in m.named_buffers()}
+    for m in models.values():
+        m.eval()
+    try:
+        yield
+    finally:
+        for k, m in models.items():
+            for name, sub in m.named_modules():
+                sub.training = modes.get((k, name), sub.training)
+            with torch.no_grad():
+                for name, b in m.named_buffers():
+                    if (k, name) in buffers:
+                        b.copy_(buffers[(k, name)])
+        set_rng_state(rng)
+
+
 def evaluate_model(models: Mapping[str, nn.Module], steps: Sequence[ForwardStep],
                    dataset: Dataset, metrics: Sequence[str], *, registry: Registry,
                    output: str = "pred", batch_size: int = 4, device: str = "cpu",
                    max_images: int | None = None, keep_images: int = 0,
                    light_source: str = "none", precision: Precision = FULL) -> EvalResult:
     """Run the forward ``steps`` on the first ``max_images`` (default all) items of ``dataset``
-    and :func:`evaluate` the tensor ``output`` (``light_source``: see :func:`evaluate`); the
-    models are in eval mode meanwhile.  The steps run under ``precision``'s autocast and memory
-    format; metrics are computed in float32."""
+    and :func:`evaluate` the tensor ``output`` (``light_source``: see :func:`evaluate`), inside
+    :func:`isolated_from_training` (eval mode; modes, buffers and RNG states restored after).
+    The steps run under ``precision``'s autocast and memory format; metrics are computed in
+    float32."""
     if max_images:
         dataset = Subset(dataset, range(min(int(max_images), len(cast(Sized, dataset)))))
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    modes = {k: m.training for k, m in models.items()}
-    for m in models.values():
-        m.eval()
-    try:
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                        generator=torch.Generator().manual_seed(EVAL_SEED))
+    with isolated_from_training(models):
         return evaluate(loader, metrics, registry=registry, output=output, device=device,
                         predict=lambda batch: _predict(steps, models, batch, precision, device),
                         keep_images=keep_images, light_source=light_source)
-    finally:
-        for k, m in models.items():
-            m.train(modes[k])

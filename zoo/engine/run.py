@@ -36,9 +36,10 @@ from zoo.registry import Registry
 
 from . import distributed as D
 from .build import DatasetCache, StageSetup, build_stage, check_augment
-from .cascade import CascadedFineTuner
+from .cascade import CASCADE_AT_0, UNTRAINED_CASCADE_PLAN, CascadedFineTuner, cascade_start
 from .evaluation import EvalResult, evaluate_model, metrics_with_masks
 from .loggers import NO_LOGGER, RunLogger, check_logger, make_logger
+from .nan_guard import GuardError
 from .precision import Precision
 from .recipe import resolve_recipe
 from .run_folder import RunFolder, new_run_dir
@@ -122,16 +123,22 @@ def run_stage(s: _Session, stage: Stage, index: int, prior: Mapping[str, nn.Modu
     if stage.skip_with_weights and not stage.weights.startswith(("scratch", "stage:")):
         schedule = dataclasses.replace(schedule, steps=0)  # given weights: use them as they are
         s.log(f"[{stage.name}] using the weights {stage.weights} as they are (skip_with_weights)")
-    res = train_stage(
-        setup.trainable, setup.terms, train, schedule=schedule, registry=s.registry,
-        optimizer=stage.optimizer, plan=setup.plan, test_data=test,
-        evaluation=stage.eval if stage.eval.every else None, augment=stage.data.augment,
-        options=TrainOptions(
-            device=s.device, seed=seed, out_dir=s.folder.stage_dir(row),
-            checkpoint_every=stage.checkpoint_every, name=row, progress=s.progress,
-            log=s.log, dist_info=s.info, num_workers=stage.data.num_workers,
-            find_unused_parameters=stage.find_unused_parameters, global_step_offset=offset,
-            on_step=s.on_step, logger=s.logger, precision=s.recipe.precision))
+    try:
+        res = train_stage(
+            setup.trainable, setup.terms, train, schedule=schedule, registry=s.registry,
+            optimizer=stage.optimizer, plan=setup.plan, test_data=test,
+            evaluation=stage.eval if stage.eval.every else None, augment=stage.data.augment,
+            options=TrainOptions(
+                device=s.device, seed=seed, out_dir=s.folder.stage_dir(row),
+                checkpoint_every=stage.checkpoint_every, name=row, progress=s.progress,
+                log=s.log, dist_info=s.info, num_workers=stage.data.num_workers,
+                find_unused_parameters=stage.find_unused_parameters, global_step_offset=offset,
+                on_step=s.on_step, logger=s.logger, precision=s.recipe.precision))
+    except GuardError as e:  # the NaN guard put the best checkpoint's weights back: keep them
+        if getattr(e, "best_step", None) is not None and s.info.is_main:
+            path = _save_stage_weights(s.folder, s.recipe, setup, row, seed)
+            e.args = (f"{e}, written to {path}",)
+        raise
     if s.info.is_main:
         _save_stage_weights(s.folder, s.recipe, setup, row, seed)
     D.barrier(s.info)
@@ -304,7 +311,9 @@ def _run_in_folder(cfg: Recipe, registry: Registry, folder: RunFolder, info: D.D
 
 
 def final_evaluation(s: _Session, result: RunResult) -> None:
-    """Evaluate the input itself and each listed stage on the held-out test set."""
+    """Evaluate the input itself and each listed stage on the held-out test set; where a cascade
+    stage starts from an evaluated reference, also the untrained cascade ``f(f(x))`` (row
+    :data:`~zoo.engine.cascade.CASCADE_AT_0`, right after the reference)."""
     ev = s.recipe.eval
     assert ev is not None
     test = s.cache.require(s.recipe.data.test, "data.test")
@@ -319,11 +328,16 @@ def final_evaluation(s: _Session, result: RunResult) -> None:
                               light_source=ev.light_source, precision=s.recipe.precision)
     t = time.perf_counter()
     rows = {"input": score({}, (), output="input")}
+    start = cascade_start(s.recipe)
     for name in s.recipe.eval_stages:
         for row in s.recipe.stages[name].row_names:
             setup = result.stages[row].setup
             assert setup is not None
             rows[row] = score(setup.models, setup.plan.eval_steps, output=setup.plan.eval_output)
+        if start is not None and name == start[0]:
+            reference = result.stages[s.recipe.stages[name].row_names[0]].model
+            rows[CASCADE_AT_0] = score({"self": reference}, UNTRAINED_CASCADE_PLAN,
+                                       output="anchor")
     for row, res in rows.items():
         s.logger.evaluation(row, sum(st.schedule.steps for st in s.recipe.stages.values()), res)
         result.evaluations[row] = res

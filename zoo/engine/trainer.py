@@ -12,6 +12,10 @@ forward :class:`~zoo.engine.forward.Plan`, and the :class:`TrainOptions` of the 
 Data order: each epoch the indices are shuffled by a ``DistributedSampler`` seeded with
 ``seed`` and ``set_epoch(epoch)`` and cut into full batches, so step ``s`` always reads batch
 ``s mod n`` of epoch ``s div n``; a resumed run starts at exactly that batch.
+
+Periodic evaluation never changes training: it runs inside
+:func:`~zoo.engine.evaluation.isolated_from_training` (its own generator; RNG states, module
+modes and buffers put back after), so a run trains the same weights with or without it.
 """
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ from .build import StageSetup
 from .evaluation import EvalResult, evaluate_model
 from .forward import ForwardStep, Plan, run_plan
 from .loggers import NO_LOGGER, RunLogger
-from .nan_guard import check_finite, check_gradient, check_parameters
+from .nan_guard import BestWeights, GuardError, check_finite, check_gradient, check_parameters
 from .precision import FULL, Precision
 from .spec import AugmentSpec, OptimizerSpec, Schedule, StageEval
 from .state import load_training_state, save_training_state
@@ -339,7 +343,8 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
     composer ``tensors -> (total, parts)``.  ``plan`` says which tensors the models produce
     (default ``self(input) -> pred``), which extra steps evaluation runs, which tensor it scores
     and the frozen models the steps use.  ``evaluation`` scores the test set every
-    ``evaluation.every`` steps (0: only at the end) and at the end.  See :class:`TrainOptions`
+    ``evaluation.every`` steps (0: only at the end) -- then also before the first step, where
+    the stage's curve starts -- and at the end.  See :class:`TrainOptions`
     for checkpoints, resume, logging and DDP.
     """
     o = options
@@ -400,6 +405,7 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                                 sampler={"epoch": epoch_pos[0], "offset": epoch_pos[1]},
                                 history=history, evals=evals, stage=name,
                                 extra={"grad_scaler": scaler.state_dict()} if scaler else None)
+            best.offer(step, history, model)
         D.barrier(info)
 
     def run_eval() -> EvalResult | None:
@@ -416,8 +422,16 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
 
     t0 = time.perf_counter()
     epoch_pos = [0, 0]
+    best = BestWeights()
     bar = _Progress(name, steps, start, bar=o.progress, main=info.is_main, log=log,
                     log_every=schedule.log_every)
+    if eval_every and start == 0 and steps > 0:  # where the curve starts (isolated: see doc)
+        first = run_eval()
+        if first is not None:
+            evals.append({"step": 0, **first.means})
+            logger.evaluation(name, o.global_step_offset, first)
+            log(f"[{name}] eval @ 0: "
+                + " ".join(f"{k}={v:.4g}" for k, v in first.means.items()))
     net.train()
     try:
         with StopRequests() as stops:
@@ -464,6 +478,8 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                         signum=signum, stage=name, step=step, checkpoint=ckpt)
             if start < steps or (ckpt is not None and not ckpt.is_file()):
                 save(steps)
+    except GuardError as e:  # the model gets the best checkpoint's weights back
+        raise best.rescue(e, model) from None
     finally:
         bar.close()
     seconds = time.perf_counter() - t0

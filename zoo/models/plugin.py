@@ -32,6 +32,9 @@ UNET_PRESETS = {
     "t": {"width": 8, "norm": False, "act": "lrelu", "up": "deconv", "residual": True},
 }
 
+#: the release's inference (github.com/zhangyhuaee/KinD evaluate.py): per-photo min-max input
+KIND_PRESETS = {"release": {"input_norm": "minmax"}}
+
 
 @hookimpl
 def zoo_register_models(register: Callable[..., Any]) -> None:
@@ -47,19 +50,38 @@ def zoo_register_models(register: Callable[..., Any]) -> None:
              presets=UNET_PRESETS, tags=("cnn", "restoration", "low-light"))
     register("kind-decom", "zoo.models.kind:KinDDecom",
              doc="KinD layer decomposition net: image -> cat(reflectance 3 ch, illumination 1 ch) "
-                 "(output_split reflectance/illumination); 235,876 parameters.",
-             tags=("cnn", "low-light", "retinex"))
+                 "(output_split reflectance/illumination); 235,876 parameters. Loads the "
+                 "release's TensorFlow checkpoint folder; kind-decom.release normalises each "
+                 "photo (min-max) as the release does.",
+             presets=KIND_PRESETS, tags=("cnn", "low-light", "retinex"))
     register("kind-restore", "zoo.models.kind:KinDRestore",
              doc="KinD reflectance restoration net; forward(cat(R, I)) with R 3 ch and I 1 ch, "
-                 "or .restore(R, I); 7,760,739 parameters.",
+                 "or .restore(R, I); 7,760,739 parameters; loads a Restoration_net TensorFlow "
+                 "checkpoint.",
              tags=("cnn", "low-light", "retinex"))
     register("kind-adjust", "zoo.models.kind:KinDAdjust",
              doc="KinD illumination adjustment net; forward(I, ratio=None) (or a 2-ch input "
-                 "cat(I, ratio map)); 19,393 parameters.",
+                 "cat(I, ratio map)); 19,393 parameters; loads the release's TensorFlow checkpoint "
+                 "folder.",
              tags=("cnn", "low-light", "retinex"))
     register("kind", "zoo.models.kind:KinD",
              doc="KinD low-light enhancer: decomposition, restoration and illumination adjustment "
-                 "chained as in the release's evaluate.py; forward(x, ratio=None).",
+                 "chained as in the release's evaluate.py; forward(x, ratio=None). Loads the "
+                 "release's TensorFlow checkpoint/ folder (without the restoration net's "
+                 "weights: decomposition + adjustment only); kind.release adds its per-photo "
+                 "min-max input normalisation.",
+             presets=KIND_PRESETS, tags=("cnn", "low-light", "retinex"))
+    register("retinexnet-decom", "zoo.models.retinexnet:RetinexDecom",
+             doc="Retinex-Net decomposition net: image -> cat(reflectance 3 ch, illumination 1 ch); "
+                 "loads the release's TensorFlow model/Decom checkpoint.",
+             tags=("cnn", "low-light", "retinex"))
+    register("retinexnet-relight", "zoo.models.retinexnet:RetinexRelight",
+             doc="Retinex-Net enhance net: cat(R, I) -> I_delta (1 ch); loads a RelightNet "
+                 "TensorFlow checkpoint (the release's model/Relight).",
+             tags=("cnn", "low-light", "retinex"))
+    register("retinexnet", "zoo.models.retinexnet:RetinexNet",
+             doc="Retinex-Net as released: S = R * relight(R, I); decom_weights= / "
+                 "relight_weights= take the release's two TensorFlow checkpoints.",
              tags=("cnn", "low-light", "retinex"))
     register("conv-embedding", "zoo.models.embedding:ConvEmbedding",
              doc="A small CNN image embedding (B, 3, H, W) -> (B, dim), trained with info-nce as "

@@ -271,29 +271,53 @@ def loss_figure(path: Path, stage: str, history: Sequence[Mapping[str, float]],
 
 def validation_figure(path: Path, stages: Sequence[tuple[str, int, Sequence[Mapping]]],
                       metrics: Sequence[str], input_scores: Mapping[str, float] | None = None,
-                      arrows: Mapping[str, str] | None = None) -> bool:
+                      arrows: Mapping[str, str] | None = None,
+                      level_of: str | None = None) -> bool:
     """Write the validation metrics over training steps: ``stages`` lists
-    ``(stage, its first step, evals)`` with evals ``[{"step": s, metric: value}]``;
-    ``input_scores`` (the unrestored input's final scores) are drawn dashed.  False when no
-    stage validated."""
+    ``(stage, its first step, evals)`` with evals ``[{"step": s, metric: value}]``, every stage
+    on one step axis; ``input_scores`` (the unrestored input's final scores) are drawn dashed;
+    ``level_of`` names a stage whose final value is drawn as a dotted horizontal line (the
+    reference the later stages start from), and then a second row zooms on the stages that
+    start after step 0.  False when no stage validated."""
     metrics = [m for m in metrics if any(m in e for _, _, evs in stages for e in evs)]
     if not metrics:
         return False
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 3.0), squeeze=False)
-    for ax, m in zip(axes[0], metrics):
-        for i, (stage, offset, evs) in enumerate(stages):
+    later = [st for st in stages if st[1] > 0 and any(m in e for e in st[2] for m in metrics)]
+    zoom = level_of is not None and bool(later)
+    nrows = 2 if zoom else 1
+    fig, axes = plt.subplots(nrows, len(metrics),
+                             figsize=(max(6.0, 3.3 * len(metrics)), 3.0 * nrows), squeeze=False)
+    colours = {stage: f"C{i}" for i, (stage, _, _) in enumerate(stages)}
+    for col, m in enumerate(metrics):
+        level = None
+        for stage, offset, evs in stages:
             pts = [(offset + int(e["step"]), float(e[m])) for e in evs if m in e]
-            if pts:
-                ax.plot(*zip(*pts), marker="o", ms=3, lw=1.2, color=f"C{i}", label=stage)
-        if input_scores and m in input_scores and math.isfinite(input_scores[m]):
-            ax.axhline(input_scores[m], color="0.4", ls="--", lw=1, label="input (unrestored)")
-        ax.set_title(m + (arrows or {}).get(m, ""), fontsize=9)
-        ax.set_xlabel("training steps since the start from scratch", fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
-        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.25)
+            if stage == level_of and pts:
+                level = pts[-1][1]
+        for r in range(nrows):
+            ax = axes[r][col]
+            shown = stages if r == 0 else later
+            for stage, offset, evs in shown:
+                pts = [(offset + int(e["step"]), float(e[m])) for e in evs if m in e]
+                if pts:
+                    ax.plot(*zip(*pts), marker="o", ms=3, lw=1.2, color=colours[stage],
+                            label=stage)
+            if level is not None and math.isfinite(level):
+                ax.axhline(level, color="k", ls=":", lw=1, label=f"{level_of} (final)")
+            if r == 0 and input_scores and m in input_scores and \
+                    math.isfinite(input_scores[m]):
+                ax.axhline(input_scores[m], color="0.4", ls="--", lw=1,
+                           label="input (unrestored)")
+            title = m + (arrows or {}).get(m, "")
+            ax.set_title(title if r == 0 else f"{title}: stages from {level_of}", fontsize=9)
+            ax.set_xlabel("training steps since the start from scratch", fontsize=8)
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+            ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.25)
     axes[0][0].legend(fontsize=7)
+    if zoom:
+        axes[1][0].legend(fontsize=7)
     fig.suptitle("validation during training (held-out test images)", fontsize=10)
     fig.tight_layout()
     _save(fig, path, dpi=90)

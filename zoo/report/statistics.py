@@ -18,11 +18,14 @@ import re
 from dataclasses import dataclass
 from typing import Collection, Iterable, Mapping, Sequence
 
+from zoo.engine.cascade import CASCADE_AT_0
 from zoo.engine.evaluation import EvalResult
 from zoo.stats import Interval, Verdict, paired_bootstrap, verdict
 
 #: The row of the unrestored input in a run's evaluation.
 INPUT_ROW = "input"
+#: The row of the untrained cascade f(f(x)) (:data:`zoo.engine.cascade.CASCADE_AT_0`).
+CASCADE_ROW = CASCADE_AT_0
 
 _REPEAT = re.compile(r"^(?P<stage>.+)/s(?P<repeat>\d+)$")
 
@@ -134,12 +137,33 @@ def compare_rows(evaluations: Mapping[str, EvalResult], groups: Mapping[str, Seq
                       (len(groups[row]), len(groups[baseline])))
 
 
-def comparison_pairs(groups: Sequence[str]) -> list[tuple[str, str]]:
-    """Which groups the report compares, as ``(row, baseline)``: the first evaluated model
-    against the input (does it restore at all?), then every other model against that first
-    model (the reference the others start from)."""
+def comparison_pairs(groups: Sequence[str],
+                     contrasts: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+    """Which groups the report compares, as ``(row, baseline)``, in the verdict's order: each
+    ``[eval] contrasts`` pair (e.g. finetune − control), then each contrasted model against the
+    first evaluated model (the reference the others start from), then every other model against
+    the reference, then -- when the run has the untrained cascade (:data:`CASCADE_ROW`) -- the
+    models against it, and last the reference against the input (does it restore at all?)."""
     models = [g for g in groups if g != INPUT_ROW]
     if not models:
         return []
-    pairs = [(models[0], INPUT_ROW)] if INPUT_ROW in groups else []
-    return pairs + [(m, models[0]) for m in models[1:]]
+    ref = models[0]
+    pairs: list[tuple[str, str]] = []
+
+    def add(pair: tuple[str, str]) -> None:
+        if pair[0] != pair[1] and pair not in pairs:
+            pairs.append(pair)
+
+    kept = [(a, b) for a, b in contrasts if a in models and b in models]
+    for pair in kept:
+        add(pair)
+    for new, _ in kept:
+        add((new, ref))
+    for m in models[1:]:
+        add((m, ref))
+    if CASCADE_ROW in models and CASCADE_ROW != ref:
+        for m in models[1:]:
+            add((m, CASCADE_ROW))
+    if INPUT_ROW in groups:
+        add((ref, INPUT_ROW))
+    return pairs

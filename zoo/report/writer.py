@@ -42,10 +42,16 @@ from zoo.stats import LEVEL, paired_t_interval, verdict
 
 from .environment import command_line, environment_lines
 from .figures import image_grid, loss_figure, validation_figure
-from .statistics import (INPUT_ROW, Difference, compare_rows, comparison_pairs, defined_images,
-                         group_rows, per_image, unit)
+from .statistics import (CASCADE_ROW, INPUT_ROW, Difference, compare_rows, comparison_pairs,
+                         defined_images, group_rows, metric_label, per_image, unit)
 
-ROW_NOTES = {INPUT_ROW: "the degraded input itself (no restoration)"}
+ROW_NOTES = {INPUT_ROW: "the degraded input itself (no restoration)",
+             CASCADE_ROW: "the untrained cascade f(f(x)): the reference applied to its own "
+                          "output, what the cascade stages start from (step 0)"}
+#: A stage has reached its plateau when its validation gain over the last 20 % of its steps is
+#: below this many units of its first validation metric (dB for PSNR).
+PLATEAU_GAIN = 0.1
+PLATEAU_FRACTION = 0.2
 #: The profile a recipe names for its paper's setting.
 PAPER_PROFILE = "paper"
 
@@ -139,7 +145,7 @@ def _header(ctx: Context) -> list[str]:
     if recipe.description:
         lines += [recipe.description, ""]
     if recipe.citation:
-        lines += [f"Method: {recipe.citation}", ""]
+        lines += [f"Recipe cites: {recipe.citation} (its `citation` key)", ""]
     config = ctx.run_dir / "config.toml"
     lines += [f"- run folder: `{ctx.run_dir}`; written "
               f"{_dt.datetime.now().isoformat(timespec='seconds')}",
@@ -166,11 +172,94 @@ def _threads_setting(ctx: Context) -> str:
     return f" --set threads={next(iter(counts))}"
 
 
+def _pair_label(row: str, baseline: str, ctx: Context) -> str:
+    """How a comparison is named in a table: ``cascade@0 − reference (f∘f − f)``."""
+    models = [g for g in ctx.groups if g != INPUT_ROW]
+    extra = " (f∘f − f)" if row == CASCADE_ROW and models and baseline == models[0] else ""
+    return f"{row} − {baseline}{extra}"
+
+
+def _seed_contrast(ctx: Context, new: str, base: str, metric: str) -> str | None:
+    """``new − base`` in ``metric`` over the seed repeats (paired by repeat), in words."""
+    result = ctx.result
+    pairs = [(result.metrics[a].get(metric, math.nan), result.metrics[b].get(metric, math.nan))
+             for a, b in zip(ctx.groups.get(new, ()), ctx.groups.get(base, ()))
+             if a in result.metrics and b in result.metrics]
+    pairs = [(x, y) for x, y in pairs if math.isfinite(x) and math.isfinite(y)]
+    if len(pairs) < 2:
+        return None
+    ci = paired_t_interval([x for x, _ in pairs], [y for _, y in pairs])
+    said = verdict(ci, higher_is_better=ctx.higher_is_better(metric))
+    return (f"Over training seeds: {ci.format(2, unit(metric))} ({ci.n} seeds paired, Student "
+            f"t) -- {said}.")
+
+
+def curve(res) -> list[dict]:
+    """A stage's validation curve: its periodic evaluations, then its final one."""
+    evals = list(res.evals)
+    if res.metrics and (not evals or evals[-1]["step"] < res.steps):
+        evals.append({"step": res.steps, **res.metrics})
+    return evals
+
+
+def late_gain(evals: list[dict], steps: int, metric: str,
+              fraction: float = PLATEAU_FRACTION) -> tuple[float, int, int] | None:
+    """``(gain, from step, to step)``: ``metric`` gained over the last ``fraction`` of the
+    steps, the last value minus the value at the latest evaluation at or before ``(1 −
+    fraction) · steps`` (None without one, or when no evaluation is later)."""
+    points = [(int(e["step"]), float(e[metric])) for e in evals
+              if metric in e and math.isfinite(float(e[metric]))]
+    early = [(st, v) for st, v in points if st <= (1 - fraction) * steps]
+    if not early or not points or points[-1][0] <= (1 - fraction) * steps:
+        return None
+    return points[-1][1] - early[-1][1], early[-1][0], points[-1][0]
+
+
+def _plateau_lines(ctx: Context) -> list[str]:
+    """Whether each stage was trained to its plateau (the validation gain over the last 20 %
+    of its steps below :data:`PLATEAU_GAIN`), in words; a cascade or other fine-tuning stage
+    not validated during training says so."""
+    lines = []
+    for group, rows in ctx.groups.items():
+        stage = ctx.recipe.stages.get(group)
+        if stage is None:
+            continue
+        results = [ctx.result.stages[r] for r in rows if r in ctx.result.stages]
+        if not results:
+            continue
+        steps = results[0].steps
+        metric = stage.eval.metrics[0] if stage.eval.metrics else ""
+        found = [g for g in (late_gain(curve(r), r.steps, metric) for r in results if metric)
+                 if g is not None]
+        gains = [g[0] for g in found]
+        if not gains:
+            if stage.kind == "cascade" or stage.weights_from_stage:  # a fine-tuning stage
+                lines.append(f"- **{group}** ({steps} steps) was not validated during training "
+                             f"(`eval.every` = 0 or too few evaluations): whether it reached "
+                             f"a plateau is not known.")
+            continue
+        gain = math.fsum(gains) / len(gains)
+        seeds = f", mean over {len(gains)} seeds" if len(gains) > 1 else ""
+        u = unit(metric)
+        where = (f"- **{group}** ({steps} steps) gained {gain:+.2f}{' ' + u if u else ''} "
+                 f"validation {metric_label(metric)} from step {found[0][1]} to step "
+                 f"{found[0][2]}{seeds} (its evaluations around the last "
+                 f"{round(PLATEAU_FRACTION * 100)} % of its steps): ")
+        if gain < PLATEAU_GAIN:
+            lines.append(where + f"at its plateau (criterion: < {PLATEAU_GAIN}).")
+        else:
+            lines.append(where + f"**still improving, not trained to a plateau** (criterion: "
+                         f"< {PLATEAU_GAIN}); the run's budget of steps could not hold that, so "
+                         f"its comparisons describe a stage that had not converged.")
+    return lines
+
+
 def _verdict(ctx: Context) -> list[str]:
     if not ctx.differences:
         return []
     headline = ctx.metrics[0]
     n = ctx.image_count()
+    contrasts = set(ctx.recipe.eval.contrasts) if ctx.recipe.eval is not None else set()
     lines = ["## Verdict", ""]
     for d in ctx.differences:
         if d.metric != headline:
@@ -183,7 +272,15 @@ def _verdict(ctx: Context) -> list[str]:
         rest = "; ".join(f"{words} in {', '.join(names)}" for words, names in
                          sorted(others.items(), key=lambda kv: ("better", "worse",
                                                                 "within noise").index(kv[0])))
-        lines.append(f"- {d.sentence()}" + (f" Other metrics: {rest}." if rest else ""))
+        lead = ("**f∘f − f**, the reference applied to its own output minus the reference: "
+                if d.row == CASCADE_ROW else "")
+        over_seeds = _seed_contrast(ctx, d.row, d.baseline, headline) \
+            if (d.row, d.baseline) in contrasts else None
+        lines.append(f"- {lead}{d.sentence()}" + (f" {over_seeds}" if over_seeds else "")
+                     + (f" Other metrics: {rest}." if rest else ""))
+    plateau = _plateau_lines(ctx)
+    if plateau:
+        lines += ["", "Training length (validation during training):", "", *plateau]
     seeds = max(max(d.repeats) for d in ctx.differences)
     spread = ("one training seed per model" if seeds == 1 else
               f"up to {seeds} training seeds per model, averaged per image")
@@ -191,7 +288,11 @@ def _verdict(ctx: Context) -> list[str]:
               f"difference over the {n} held-out test images, {spread}. They show how much the "
               f"choice of test images moves each comparison; they do **not** include the "
               f"spread over training seeds, so a difference 'beyond noise' here may still not "
-              f"reproduce with another seed. Every metric: see Differences below.", ""]
+              f"reproduce with another seed"
+              + (" (the 'over training seeds' intervals do: Student t over the seed repeats, "
+                 "paired by repeat)" if any(_seed_contrast(ctx, a, b, headline)
+                                             for a, b in contrasts) else "")
+              + ". Every metric: see Differences below.", ""]
     return lines
 
 
@@ -380,7 +481,7 @@ def _differences(ctx: Context) -> list[str]:
                 continue
             digits = 4 if "ssim" in m or m == "lpips" else 2
             cells.append(diff.cell(digits) + (f" ({diff.images})" if diff.images != n else ""))
-        lines.append(f"| {row} − {baseline} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_pair_label(row, baseline, ctx)} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -449,21 +550,28 @@ def _training(ctx: Context) -> list[str]:
             stage.weights.startswith("stage:") else None
         start = ends.get(parent, 0) if parent else 0
         ends[name] = start + res.steps
-        evals = list(res.evals)
-        if res.metrics and (not evals or evals[-1]["step"] < res.steps):
-            evals.append({"step": res.steps, **res.metrics})  # the stage's final evaluation
-        stages.append((name, start, evals))
+        stages.append((name, start, curve(res)))  # with the stage's final evaluation
     val_metrics = [m for name in ctx.result.stages
                    if ctx.result.stage_of(name) in ctx.recipe.stages
                    for m in ctx.recipe.stages[ctx.result.stage_of(name)].eval.metrics]
     val_metrics = list(dict.fromkeys(val_metrics))
     inputs = _input_scores(ctx, [n for n, _, evals in stages if evals], val_metrics)
+    parents = [n for n, start, evals in stages if start == 0 and evals and any(
+        s > 0 for _, s, _ in stages)]
     if validation_figure(ctx.run_dir / "validation.png", stages, val_metrics, inputs,
-                         _directions(val_metrics, ctx.registry)):
+                         _directions(val_metrics, ctx.registry),
+                         level_of=parents[0] if parents else None):
+        shown = [n for n, _, evals in stages if evals]
+        missing = [n for n, _, evals in stages if not evals]
         lines += ["Validation during training (each stage's `eval.every`, on its `eval.max_images` "
-                  "first test images). A stage's steps continue from the stage whose weights it "
-                  "starts from.", "",
-                  "![validation metrics over steps](validation.png)", ""]
+                  "first test images): every validated stage in one figure, a stage's steps "
+                  "continuing from the stage whose weights it starts from"
+                  + (f"; the dotted line is {parents[0]}'s final level, and the lower row zooms "
+                     f"on the stages that start from it (their step 0 is the untrained "
+                     f"cascade)" if parents else "")
+                  + f". Shown: {', '.join(shown)}"
+                  + (f"; not validated during training: {', '.join(missing)}" if missing else "")
+                  + ".", "", "![validation metrics over steps](validation.png)", ""]
     return lines
 
 
@@ -534,7 +642,8 @@ def build_context(result: RunResult, registry: Registry) -> Context:
     env = RunFolder(run_dir, write=False).load_json("environment.json", {}) or {}
     ctx = Context(result, registry, run_dir, env,
                   group_rows(result.evaluations, result.recipe.stages))
-    for row, baseline in comparison_pairs(list(ctx.groups)):
+    contrasts = result.recipe.eval.contrasts if result.recipe.eval is not None else ()
+    for row, baseline in comparison_pairs(list(ctx.groups), contrasts):
         for m in ctx.metrics:
             if per_image(result.evaluations, ctx.groups[row], m) and \
                     per_image(result.evaluations, ctx.groups[baseline], m):
