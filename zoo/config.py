@@ -7,7 +7,6 @@ line (where known) and the key, so the CLI can print it on one line.
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 import re
 import tomllib
@@ -16,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, TypeVar
 
-from .errors import ConfigError
+from .errors import ConfigError, suggestion
 from .trust import TrustCheck, check as trust_check, digest, plugin_files
 
 __all__ = [
@@ -165,7 +164,7 @@ def apply_overrides(cfg: dict, overrides: Iterable[str | tuple[str, Any]], *,
             if not found:
                 if not any(key.startswith(p) for p in allow_new):
                     raise ConfigError(f"{source} {key}: unknown key {'.'.join(parts[:depth + 1])!r}"
-                                      + _suggest(part, node))
+                                      + suggestion(part, node))
                 node[part] = child = {}
             node = child
         leaf, done = parts[-1], ".".join(parts[:-1]) or "the configuration"
@@ -174,18 +173,13 @@ def apply_overrides(cfg: dict, overrides: Iterable[str | tuple[str, Any]], *,
             if any(key.startswith(p) for p in allow_new):
                 node[leaf] = value
                 continue
-            raise ConfigError(f"{source} {key}: unknown key" + _suggest(leaf, node))
+            raise ConfigError(f"{source} {key}: unknown key" + suggestion(leaf, node))
         ok, coerced = _type_ok(old, value)
         if not ok:
             raise ConfigError(f"{source} {key}={value!r}: expected {type(old).__name__} "
                               f"like the current value {old!r}, got {type(value).__name__}")
         node[int(leaf) if isinstance(node, list) else leaf] = coerced
     return out
-
-
-def _suggest(word: str, node: Mapping) -> str:
-    close = difflib.get_close_matches(word, [str(k) for k in node], n=3, cutoff=0.5)
-    return f" (did you mean {', '.join(close)}?)" if close else f" (known: {', '.join(map(str, node)) or 'none'})"
 
 
 # ------------------------------------------------------------------------------- registry.toml
@@ -272,14 +266,14 @@ class RegistryConfig:
         for key in data:
             if key not in _REGISTRY_KEYS:
                 raise ConfigError(f"{locate_key(path, key)}: unknown section [{key}] in registry "
-                                  f"configuration{_suggest(key, dict.fromkeys(_REGISTRY_KEYS))}")
+                                  f"configuration{suggestion(key, dict.fromkeys(_REGISTRY_KEYS))}")
         plugins = data.get("plugins", {})
         if not isinstance(plugins, dict):
             raise ConfigError(f"{locate_key(path, 'plugins')}: 'plugins' must be a table")
         for key in plugins:
             if key not in _PLUGIN_KEYS:
                 raise ConfigError(f"{locate_key(path, 'plugins.' + key)}: unknown key plugins.{key}"
-                                  f"{_suggest(key, dict.fromkeys(_PLUGIN_KEYS))}")
+                                  f"{suggestion(key, dict.fromkeys(_PLUGIN_KEYS))}")
         for key in ("disabled", "local"):
             val = plugins.get(key, [])
             if not isinstance(val, list) or not all(isinstance(v, str) for v in val):

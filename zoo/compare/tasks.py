@@ -34,12 +34,11 @@ task's tensors).
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 from zoo.engine.evaluation import metric_needs_mask
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, did_you_mean
 from zoo.losses.term import Term
 from zoo.registry import Registry
 from zoo.specs import LossSpec
@@ -90,7 +89,7 @@ def get_task(name: str, datasets: Mapping[str, Mapping] | None = None) -> Task:
     if name not in TASKS and "name" in override:  # a task the config declares
         return declared_task(name, override)
     if name not in TASKS:
-        close = difflib.get_close_matches(name, list(TASKS), n=2, cutoff=0.5)
+        close = did_you_mean(name, TASKS, n=2)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ConfigError(f"unknown task {name!r}.{hint} (tasks: {', '.join(TASKS)}, or "
                           f"declare it: [datasets.{name}] name = \"<registered dataset>\")")

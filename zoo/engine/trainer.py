@@ -19,7 +19,6 @@ modes and buffers put back after), so a run trains the same weights with or with
 """
 from __future__ import annotations
 
-import difflib
 import math
 import signal
 import sys
@@ -35,7 +34,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from zoo.errors import ConfigError, ZooError
+from zoo.errors import ConfigError, ZooError, did_you_mean
 from zoo.losses.composer import LossComposer
 from zoo.losses.term import Term, parse_loss_expression
 from zoo.registry import Registry
@@ -151,7 +150,7 @@ def build_optimizer(params, spec: OptimizerSpec):
     name, args = spec.name, spec.args
     key = str(name).lower()
     if key not in _OPTIMIZERS:
-        close = difflib.get_close_matches(key, list(_OPTIMIZERS), n=3, cutoff=0.5)
+        close = did_you_mean(key, _OPTIMIZERS)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise ConfigError(f"unknown optimizer {name!r} ({hint}any torch.optim class by name: "
                           f"{', '.join(sorted(_OPTIMIZERS))})")
