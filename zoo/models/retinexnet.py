@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from zoo.checkpoint import load_weights
-from zoo.errors import InputError, ZooError
+from zoo.errors import InputError
 from zoo.specs import describe
 from zoo.tf_checkpoint import LAYERS_SUFFIXES, state_dict_from_tf
 
