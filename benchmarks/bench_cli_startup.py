@@ -1,14 +1,14 @@
 """Benchmark: wall time of ``zoo --version`` and ``zoo list`` in a checkout, before and after.
 
 Each case runs the ``zoo`` console script in a fresh process, the working directory being the
-checkout's root (so its own ``registry.toml``, which lists ``examples/my_losses.py``, is there):
+checkout's root (whose ``registry.toml`` is an inert template; ``examples/registry.toml`` lists
+``examples/my_losses.py``):
 
 * ``before``: another checkout of the package (``--before DIR``, e.g. an ``git archive`` of the
   commit to compare against), run from its root with ``PYTHONPATH=DIR``;
-* ``after``: this checkout, ``./registry.toml`` not trusted (what a fresh clone gets: the file
-  is skipped with a notice);
-* ``after-named``: this checkout with ``ZOO_REGISTRY=registry.toml`` (the example plugin loaded,
-  lazily).
+* ``after``: this checkout, what a fresh clone gets (no local plugin);
+* ``after-named``: this checkout with ``ZOO_REGISTRY=examples/registry.toml`` (the example
+  plugin loaded, lazily).
 
 Cases and commands are interleaved round by round (their order rotating), so a change in the
 machine's load hits all of them alike; the script prints the median and min/max per case and
@@ -52,7 +52,8 @@ def main() -> None:
     cases = {
         "before": (args.before.resolve(), {**base, "PYTHONPATH": str(args.before.resolve())}),
         "after": (HERE, {**base, "PYTHONPATH": str(HERE)}),
-        "after-named": (HERE, {**base, "PYTHONPATH": str(HERE), "ZOO_REGISTRY": "registry.toml"}),
+        "after-named": (HERE, {**base, "PYTHONPATH": str(HERE), "ZOO_REGISTRY":
+                                   "examples/registry.toml"}),
     }
     jobs = [(case, cmd) for case in cases for cmd in COMMANDS]
     for case, cmd in jobs:  # warm the file cache once

@@ -16,7 +16,7 @@ from zoo.losses.base import check_images, check_reduction, reduce
 
 
 FACTS = dict(formula="mean |x^(1/γ) − y^(1/γ)|", citation="sRGB-like display gamma, γ = 2.2",
-             test="tests/test_plugins.py::test_repo_registry_toml_registers_example_local_module")
+             test="tests/test_plugins.py::test_example_registry_registers_the_local_module")
 
 
 @describe(**FACTS)

@@ -1,7 +1,8 @@
-"""A local loss plugin: no packaging, just a file listed in ``registry.toml``::
+"""A local loss plugin: no packaging, just a file listed in a ``registry.toml``
+(``examples/registry.toml`` beside it)::
 
     [plugins]
-    local = ["examples/my_losses.py"]
+    local = ["my_losses.py"]
 
 This file only registers; it imports nothing heavy, so ``zoo list`` stays fast.  The loss
 itself lives in ``gamma_l1.py`` beside it, named by a lazy ``"file.py:Attr"`` factory (a path
@@ -9,7 +10,8 @@ relative to this file), imported the first time the loss is built or described. 
 citation and parameter docs are written there, on the implementation.
 
 A ``registry.toml`` listing local plugins runs their code, so ``zoo`` loads it from the current
-folder only once trusted (``zoo plugins trust``), or when named: ``zoo --registry FILE``.
+folder only once trusted (``zoo plugins trust``), or when named:
+``zoo --registry examples/registry.toml list losses``.
 """
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Shared fixtures.  The registry is process-wide; tests that change it rebuild it afterwards.
 
-The test session names this checkout's registry.toml explicitly (``ZOO_REGISTRY``), so the
-example local plugin is loaded without trusting the folder, and uses a throw-away user config
-folder (``ZOO_CONFIG_DIR``), so no test reads or writes the real trust store.  Subprocesses
+The test session names the example configuration, examples/registry.toml, explicitly
+(``ZOO_REGISTRY``), so its local plugin is loaded without trusting the folder, and uses a
+throw-away user config folder (``ZOO_CONFIG_DIR``), so no test reads or writes the real trust
+store.  Subprocesses
 inherit both; tests of the trust model unset ``ZOO_REGISTRY`` themselves.
 """
 from __future__ import annotations
@@ -17,7 +18,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ZOO_SHARED_DIR", REPO.parent / "shared"))
 
-os.environ["ZOO_REGISTRY"] = str(REPO / "registry.toml")
+#: the registry.toml the person running the tests named, if any: the loss battery
+#: (tests/losses/test_battery.py) runs over it, so a plugin author can test a local module with
+#: `ZOO_REGISTRY=my/registry.toml pytest tests/losses/test_battery.py`
+USER_REGISTRY = os.environ.get("ZOO_USER_REGISTRY") or os.environ.get("ZOO_REGISTRY") or ""
+os.environ["ZOO_USER_REGISTRY"] = USER_REGISTRY  # subprocesses and xdist workers see it too
+os.environ["ZOO_REGISTRY"] = str(REPO / "examples" / "registry.toml")
 os.environ["ZOO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="zoo-test-config-")
 
 torch.set_num_threads(1)  # xdist runs one worker per core

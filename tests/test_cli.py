@@ -1,6 +1,6 @@
 """The command line as a user meets it: listing, info, plugins, one-line errors and exit codes.
 
-The session's ZOO_REGISTRY (tests/conftest.py) names this checkout's registry.toml, which lists
+The session's ZOO_REGISTRY (tests/conftest.py) names examples/registry.toml, which lists
 examples/my_losses.py."""
 from __future__ import annotations
 

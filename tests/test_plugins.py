@@ -77,8 +77,8 @@ def test_local_module_loss(tmp_path):
     assert ("losses", "cube") in reg.plugins["good"].registered
 
 
-def test_repo_registry_toml_registers_example_local_module():
-    reg = build_registry(REPO / "registry.toml")
+def test_example_registry_registers_the_local_module():
+    reg = build_registry(REPO / "examples" / "registry.toml")
     assert reg.get("losses", "gamma-l1").plugin == "my_losses"
     assert reg.get("losses", "gamma").name == "gamma-l1"  # alias from registry.toml
     loss = reg.create("losses", "gamma")
@@ -98,7 +98,7 @@ def test_listing_imports_no_torch(tmp_path):
     code = textwrap.dedent(f"""
         import sys
         import zoo
-        zoo.reset_registry({str(REPO / 'registry.toml')!r})
+        zoo.reset_registry({str(REPO / 'examples' / 'registry.toml')!r})
         names = zoo.list_losses() + zoo.list_models() + zoo.list_metrics()
         assert "gamma-l1" in names and "patchgan" in names, names
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision",

@@ -296,6 +296,12 @@ def test_short_names_drop_the_shared_prefix():
     assert short_names(["only"]) == ["only"]
 
 
+def test_the_recipe_citation_is_cited_as_the_recipes_not_as_the_method(written):
+    _, text = written
+    assert "Recipe cites: Song & Bae 2023 (its `citation` key)" in text
+    assert "Method:" not in text
+
+
 def _cascade_run(tmp_path, registry, finetune_curve):
     """The toy run with the untrained cascade's row, finetune − control as a contrast, two
     seeds per cascade stage and periodic validation of the reference and the cascade stages."""

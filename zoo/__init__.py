@@ -6,7 +6,18 @@ the built-ins included, is registered through the pluggy hooks in :mod:`zoo.hook
 """
 from __future__ import annotations
 
-from .version import __version__
+import os as _os
+import sys as _sys
+
+# ``python -m zoo`` (``torchrun ... -m zoo``) puts the current folder first on sys.path and
+# imports this package before zoo/__main__.py runs: drop that entry before anything else is
+# imported, so a stray ``click.py`` or ``rich.py`` where a command runs is never imported (while
+# the package is located for ``-m``, ``sys.argv[0]`` is ``"-m"``).
+if _sys.argv[:1] == ["-m"] and not _sys.flags.safe_path and _sys.path \
+        and _os.path.abspath(_sys.path[0] or ".") == _os.getcwd():
+    del _sys.path[0]
+
+from .version import __version__  # noqa: E402
 
 from .errors import (  # noqa: E402
     ConfigError,

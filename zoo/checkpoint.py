@@ -42,6 +42,7 @@ listing the missing, unexpected and mis-shaped keys (:class:`StateDictDiff`).
 from __future__ import annotations
 
 import json
+import math
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -391,9 +392,36 @@ class ModelFactory(Protocol):
 
 def _build(registry: ModelFactory, name: str, config: Mapping, overrides: Mapping,
            state: Mapping[str, torch.Tensor], source: str) -> torch.nn.Module:
-    model = registry.create("models", name, **{**dict(config), **dict(overrides)})
+    kwargs = {**dict(config), **dict(overrides)}
+    check_shapes_first(registry, name, kwargs, state, source)
+    model = registry.create("models", name, **kwargs)
     apply_state_dict(model, state, strict=True, source=source)
     return model
+
+
+def check_shapes_first(registry: ModelFactory, name: str, kwargs: Mapping[str, Any],
+                       state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Build the model on PyTorch's ``meta`` device (shapes, no memory) and refuse, in one line,
+    a configuration whose parameters are not the file's: a checkpoint whose config asks for
+    ``width=3000`` beside small weights would otherwise allocate gigabytes before the strict
+    load fails.  So what a checkpoint builds is never larger than the weights it carries.  A
+    factory that cannot be built on ``meta`` (it reads files, say) is built as before."""
+    try:
+        with torch.device("meta"):
+            probe = registry.create("models", name, **dict(kwargs))
+        shapes = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    except Exception:  # the real build below reports any real problem
+        return
+    stored = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+    wanted = sum(math.prod(s) for s in shapes.values())
+    held = sum(math.prod(s) for s in stored.values())
+    differ = [k for k in shapes if k in stored and shapes[k] != stored[k]]
+    if differ or wanted > max(held, 1) * 2:
+        key = differ[0] if differ else next(iter(shapes), "?")
+        given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "no arguments"
+        raise ZooError(f"{source}: model {name!r} with {given} has {wanted:,} parameters "
+                       f"({key}: {shapes.get(key)}), but the file holds {held:,} "
+                       f"({key}: {stored.get(key)}); not built")
 
 
 @dataclass(frozen=True)

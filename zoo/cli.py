@@ -26,7 +26,7 @@ from .version import __version__
 from .errors import ReportedError, ZooError, error_line
 from .offline import set_offline
 from .plugins import register_commands
-from .registry import Registry, build_registry, install_registry
+from .registry import Registry, build_registry, first_notice, install_registry
 
 err_console = Console(stderr=True)
 
@@ -67,7 +67,7 @@ class ZooGroup(click.Group):
 @click.version_option(__version__, prog_name="restoration-zoo")
 @click.option("--registry", "registry_path", type=click.Path(dir_okay=False), is_eager=True,
               help="Registry configuration to read (default: $ZOO_REGISTRY, else "
-                   "./registry.toml if it is trusted or lists no local plugins).")
+                   "./registry.toml if it is trusted or changes nothing but aliases).")
 @click.option("--offline", is_flag=True,
               help="Never download pretrained weights (like ZOO_OFFLINE=1): missing files are "
                    "errors saying where to put them.")
@@ -80,13 +80,15 @@ def cli(ctx: click.Context, registry_path: str | None, offline: bool) -> None:
     assert isinstance(group, ZooGroup)
     registry = group.registry(ctx)
     if ctx.invoked_subcommand != "plugins":  # `zoo plugins` shows them in its table
-        for line in registry.notices():
-            err_console.print(Text.assemble(("notice:", "cyan"), f" {line}"), highlight=False,
-                              soft_wrap=True)
+        for skipped in filter(first_notice, registry.config.skipped):
+            err_console.print(Text.assemble(("notice:", "cyan"), f" {skipped.notice()}"),
+                              highlight=False, soft_wrap=True)
 
 
 def print_error(message: str) -> None:
-    """``error: message`` on stderr, one line (no markup, no wrapping)."""
+    """``error: message`` on stderr, one line (no markup, no wrapping); bytes of a file name
+    that are not UTF-8 are shown as ``\\xff``, never a UnicodeEncodeError."""
+    message = message.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     err_console.print(Text.assemble(("error:", "bold red"), f" {message}"), highlight=False,
                       soft_wrap=True)
 

@@ -7,7 +7,6 @@ line (where known) and the key, so the CLI can print it on one line.
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 import re
 import tomllib
@@ -16,8 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, TypeVar
 
-from .errors import ConfigError
-from .trust import digest, trust_state
+from .errors import ConfigError, suggestion
+from .trust import TrustCheck, check as trust_check, digest, plugin_files
 
 __all__ = [
     "load_toml",
@@ -165,7 +164,7 @@ def apply_overrides(cfg: dict, overrides: Iterable[str | tuple[str, Any]], *,
             if not found:
                 if not any(key.startswith(p) for p in allow_new):
                     raise ConfigError(f"{source} {key}: unknown key {'.'.join(parts[:depth + 1])!r}"
-                                      + _suggest(part, node))
+                                      + suggestion(part, node))
                 node[part] = child = {}
             node = child
         leaf, done = parts[-1], ".".join(parts[:-1]) or "the configuration"
@@ -174,18 +173,13 @@ def apply_overrides(cfg: dict, overrides: Iterable[str | tuple[str, Any]], *,
             if any(key.startswith(p) for p in allow_new):
                 node[leaf] = value
                 continue
-            raise ConfigError(f"{source} {key}: unknown key" + _suggest(leaf, node))
+            raise ConfigError(f"{source} {key}: unknown key" + suggestion(leaf, node))
         ok, coerced = _type_ok(old, value)
         if not ok:
             raise ConfigError(f"{source} {key}={value!r}: expected {type(old).__name__} "
                               f"like the current value {old!r}, got {type(value).__name__}")
         node[int(leaf) if isinstance(node, list) else leaf] = coerced
     return out
-
-
-def _suggest(word: str, node: Mapping) -> str:
-    close = difflib.get_close_matches(word, [str(k) for k in node], n=3, cutoff=0.5)
-    return f" (did you mean {', '.join(close)}?)" if close else f" (known: {', '.join(map(str, node)) or 'none'})"
 
 
 # ------------------------------------------------------------------------------- registry.toml
@@ -208,20 +202,30 @@ class RegistryFile:
 
 @dataclass(frozen=True)
 class SkippedRegistry:
-    """A current-folder ``registry.toml`` that lists local plugins but is not trusted."""
+    """A current-folder ``registry.toml`` not applied for want of trust: it lists local plugins
+    or sets keys that change results (:func:`gated_keys`) and is not trusted, or was trusted and
+    something it covers changed since (``changed`` names what)."""
 
     path: str
     sha256: str
     local: tuple[str, ...]
     reason: str  # "untrusted" or "changed" (trusted once, edited since)
+    keys: tuple[str, ...] = ()  # the result-changing keys it sets besides plugins.local
+    changed: tuple[str, ...] = ()
 
     def notice(self) -> str:
-        what = "changed since it was trusted" if self.reason == "changed" else "not trusted"
+        """One line: the file, what it would have done, why it was skipped, what to do."""
         shown = os.path.relpath(self.path)
         shown = self.path if shown.startswith("..") else shown
-        return (f"{shown} lists local plugins ({', '.join(self.local)}) and is {what}: "
-                f"skipped. Trust it with `zoo plugins trust {shown}`, or name it: "
-                f"`zoo --registry {shown} ...`")
+        does = []
+        if self.local:
+            does.append(f"lists local plugins ({', '.join(self.local)})")
+        if self.keys:
+            does.append(f"sets {', '.join(self.keys)}")
+        what = (f"has changed since it was trusted ({'; '.join(self.changed)})"
+                if self.reason == "changed" else "is not trusted")
+        return (f"{shown} {' and '.join(does)} and {what}: skipped. Trust it with "
+                f"`zoo plugins trust {shown}`, or name it: `zoo --registry {shown} ...`")
 
 
 @dataclass
@@ -262,14 +266,14 @@ class RegistryConfig:
         for key in data:
             if key not in _REGISTRY_KEYS:
                 raise ConfigError(f"{locate_key(path, key)}: unknown section [{key}] in registry "
-                                  f"configuration{_suggest(key, dict.fromkeys(_REGISTRY_KEYS))}")
+                                  f"configuration{suggestion(key, dict.fromkeys(_REGISTRY_KEYS))}")
         plugins = data.get("plugins", {})
         if not isinstance(plugins, dict):
             raise ConfigError(f"{locate_key(path, 'plugins')}: 'plugins' must be a table")
         for key in plugins:
             if key not in _PLUGIN_KEYS:
                 raise ConfigError(f"{locate_key(path, 'plugins.' + key)}: unknown key plugins.{key}"
-                                  f"{_suggest(key, dict.fromkeys(_PLUGIN_KEYS))}")
+                                  f"{suggestion(key, dict.fromkeys(_PLUGIN_KEYS))}")
         for key in ("disabled", "local"):
             val = plugins.get(key, [])
             if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
@@ -328,13 +332,70 @@ def _lists_local_plugins(data: dict) -> list[str]:
     return [str(x) for x in local] if isinstance(local, list) else []
 
 
+def gated_keys(data: dict) -> list[str]:
+    """The keys of a registry file, besides ``plugins.local``, that change what a command
+    computes: ``plugins.disabled`` (a non-empty list), every ``[defaults]`` argument and every
+    ``[override]`` entry.  A current-folder file setting any of them (or listing local plugins)
+    is applied only once trusted; ``[aliases]`` only add names (an alias may not shadow a
+    registered name), so a file with nothing else is applied as it is."""
+    keys = []
+    plugins = data.get("plugins")
+    if isinstance(plugins, dict) and plugins.get("disabled"):
+        keys.append("plugins.disabled")
+    for section in ("defaults", "override"):
+        table = data.get(section)
+        if table is None:
+            continue
+        if not isinstance(table, dict):
+            keys.append(section)
+            continue
+        for kind, entries in table.items():
+            if not isinstance(entries, dict):
+                keys.append(f"{section}.{kind}")
+                continue
+            for name, value in entries.items():
+                if section == "defaults" and isinstance(value, dict) and value:
+                    keys += [f"{section}.{kind}.{name}.{arg}" for arg in value]
+                else:
+                    keys.append(f"{section}.{kind}.{name}")
+    return keys
+
+
+def named_file_problem(path: Path, source: str) -> str | None:
+    """Why a registry file named by ``source`` (``ZOO_REGISTRY``, ``--registry``) must not be
+    read: it is writable by every user, or owned by a user other than the current one (or
+    root), so someone else could make it run code as you (git refuses a repository owned by
+    another user for the same reason).  ``None`` when it may be read."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None  # reading it names the problem
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:  # not POSIX: no owner or mode bits to check
+        return None
+    if st.st_mode & 0o002:
+        return (f"{source} {path}: writable by every user, so anyone could make it run code; "
+                f"refused (chmod o-w {path})")
+    if st.st_uid not in (getuid(), 0):
+        return (f"{source} {path}: owned by user {st.st_uid}, not you ({getuid()}); it could "
+                f"make zoo run their code as you: refused (copy it, or chown it)")
+    return None
+
+
+def _check_cwd_trust(file: Path, raw: bytes, data: dict) -> TrustCheck:
+    local = _lists_local_plugins(data)
+    return trust_check(file, raw, plugin_files(local, file.parent))
+
+
 def load_registry_config(path: str | Path | None = None, *, use_cwd: bool = True) -> RegistryConfig:
     """The packaged ``default_registry.toml``, then one project file on top of it.
 
     The project file is ``path`` if given, else ``$ZOO_REGISTRY`` if set (both named
-    explicitly, so loaded as they are), else ``./registry.toml`` when present (and ``use_cwd``):
-    that one is loaded only if it lists no local plugins or is trusted (:mod:`zoo.trust`);
-    otherwise it is recorded in ``skipped`` and ignored as a whole.
+    explicitly, so loaded as they are, unless writable by others: :func:`named_file_problem`),
+    else ``./registry.toml`` when present (and ``use_cwd``): that one is loaded only if it
+    lists no local plugins and sets no result-changing key (:func:`gated_keys`), or is trusted
+    with its plugin files as they are now (:mod:`zoo.trust`); otherwise it is recorded in
+    ``skipped`` and ignored as a whole.
     """
     cfg = RegistryConfig()
     packaged = resources.files("zoo").joinpath(PACKAGED_REGISTRY)
@@ -342,11 +403,19 @@ def load_registry_config(path: str | Path | None = None, *, use_cwd: bool = True
     cfg.merge(loads_toml(packaged_bytes.decode("utf-8"), f"zoo/{PACKAGED_REGISTRY}"), None)
     cfg.sources[-1] = f"zoo/{PACKAGED_REGISTRY} (packaged)"
     cfg.files.append(RegistryFile(f"zoo/{PACKAGED_REGISTRY}", digest(packaged_bytes), "packaged"))
+    source = "--registry"
     if path is None and os.environ.get(REGISTRY_ENV):
-        path = os.environ[REGISTRY_ENV]
+        path, source = os.environ[REGISTRY_ENV], REGISTRY_ENV
     if path is not None:
         file = Path(path).resolve()
+        problem = named_file_problem(file, source)
+        if problem:
+            raise ConfigError(problem)
         raw, data = _read_registry_file(Path(path))
+        for plugin in plugin_files(_lists_local_plugins(data), file.parent):
+            problem = named_file_problem(Path(plugin.path), f"{source} {file}: local plugin")
+            if problem:
+                raise ConfigError(problem)
         cfg.merge(data, file)
         cfg.files.append(RegistryFile(str(file), digest(raw), "named"))
         cfg.named = file
@@ -356,11 +425,13 @@ def load_registry_config(path: str | Path | None = None, *, use_cwd: bool = True
     file = Path(CWD_REGISTRY).resolve()
     raw, data = _read_registry_file(file)
     local = _lists_local_plugins(data)
+    keys = gated_keys(data)
     role = "no plugins"
-    if local:
-        state = trust_state(file, raw)
-        if state != "trusted":
-            cfg.skipped.append(SkippedRegistry(str(file), digest(raw), tuple(local), state))
+    if local or keys:
+        state = _check_cwd_trust(file, raw, data)
+        if not state.trusted:
+            cfg.skipped.append(SkippedRegistry(str(file), digest(raw), tuple(local), state.state,
+                                               tuple(keys), state.changed))
             return cfg
         role = "trusted"
     cfg.merge(data, file)

@@ -29,9 +29,18 @@ class PluginWarning(UserWarning):
     when a ``registry.toml`` in the current folder was skipped because it is not trusted."""
 
 
-def did_you_mean(word: str, known: Iterable[str], n: int = 3) -> list[str]:
-    """Up to ``n`` distinct close matches of ``word`` among ``known`` (best first)."""
-    return difflib.get_close_matches(word, list(dict.fromkeys(known)), n=n, cutoff=0.5)
+def did_you_mean(word: str, known: Iterable[str], n: int = 3, cutoff: float = 0.5) -> list[str]:
+    """Up to ``n`` distinct close matches of ``word`` among ``known`` (best first): the one
+    did-you-mean of the package."""
+    return difflib.get_close_matches(word, list(dict.fromkeys(known)), n=n, cutoff=cutoff)
+
+
+def suggestion(word: str, known: Iterable[str], n: int = 3) -> str:
+    """`` (did you mean a, b?)`` for close matches of ``word``, else `` (known: ...)``."""
+    known = [str(k) for k in known]
+    close = did_you_mean(word, known, n)
+    return f" (did you mean {', '.join(close)}?)" if close else \
+        f" (known: {', '.join(known) or 'none'})"
 
 
 class UnknownNameError(ZooError, KeyError):
@@ -73,6 +82,17 @@ class ReportedError(ZooError):
     def __init__(self, count: int = 1):
         super().__init__(f"{count} error(s) reported above")
         self.count = count
+
+
+class ChecksFailedError(ReportedError):
+    """Some of the work a command did failed, each failure reported above (``zoo plugins
+    check``): exit status 1, as pytest exits 1 when tests failed and 2 for a usage error."""
+
+    exit_code = 1
+
+
+class CellsFailedError(ChecksFailedError):
+    """Some cells of a ``zoo compare`` failed (each reported above, the table written)."""
 
 
 class InputError(ZooError, ValueError):

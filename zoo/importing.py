@@ -18,12 +18,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .trust import is_file_reference as is_file_reference  # its home: what trust hashes
+
 LOCAL_PREFIX = "zoo_local_"
-
-
-def is_file_reference(module: str) -> bool:
-    """Whether a module reference names a Python file (``my_losses.py``, ``sub/x.py``)."""
-    return module.endswith(".py") or "/" in module or "\\" in module
 
 
 def module_name_for(path: Path) -> str:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
+import re
 import importlib.metadata as md
 import traceback
 from dataclasses import dataclass, field
@@ -63,6 +65,7 @@ class PluginInfo:
     disabled: bool = False
     problems: list[str] = field(default_factory=list)
     sha256: str = ""
+    notices: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -73,11 +76,15 @@ class PluginInfo:
             return "disabled"
         if self.error:
             return self.error
-        return "; ".join(self.problems) or "ok"
+        return "; ".join(self.problems + self.notices) or "ok"
 
     def failure_line(self) -> str:
         """``plugin NAME VERSION failed to load: ...`` (for error messages)."""
         return f"plugin {self.name} {self.version} {self.error}"
+
+    def notice_line(self) -> str:
+        """``plugin NAME VERSION: notice; notice`` (for unknown-name errors)."""
+        return f"plugin {self.name} {self.version}: {'; '.join(self.notices)}"
 
 
 @dataclass
@@ -89,11 +96,99 @@ class Candidate:
     names: tuple[str, ...]  # what [plugins] disabled may call it
 
 
+_ZOO_PACKAGE = Path(__file__).resolve().parent
+
+
+def _blamed_frame(exc: BaseException) -> traceback.FrameSummary | None:
+    """The frame to cite: the innermost, unless it is the zoo's own code (``register()``
+    validating a registration, say): then the innermost frame outside the zoo, the plugin's
+    line that called it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return None
+    outside = [f for f in frames if not f.filename.startswith("<")
+               and _ZOO_PACKAGE not in Path(f.filename).resolve().parents]
+    inner = frames[-1]
+    if outside and _ZOO_PACKAGE in Path(inner.filename).resolve().parents:
+        return outside[-1]
+    return inner
+
+
 def short_error(exc: BaseException) -> str:
-    """``Type: message (file:line)`` of the innermost frame."""
-    tb = traceback.extract_tb(exc.__traceback__)
-    where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    """``Type: message (file:line)``, one line, citing the plugin's line (:func:`_blamed_frame`).
+
+    pluggy's several-line messages for a hook function whose arguments are not the hook's
+    become one line naming the function and the hook's arguments."""
+    frame = _blamed_frame(exc)
+    where = f" ({Path(frame.filename).name}:{frame.lineno})" if frame else ""
+    if isinstance(exc, pluggy.PluginValidationError):
+        return f"{type(exc).__name__}: {validation_line(exc)}"
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"{type(exc).__name__}: {text}{where}"
+
+
+_BAD_ARGS = re.compile(r"for hook '(\w+)'\s+hookimpl definition: (.*?)\s+Argument\(s\) (.*?) "
+                       r"are declared", re.S)
+
+
+def validation_line(exc: pluggy.PluginValidationError) -> str:
+    """pluggy's message for a malformed hook function, as one line."""
+    text = str(exc)
+    bad = _BAD_ARGS.search(text)
+    if bad:
+        hook, definition, args = bad.groups()
+        args = args.strip("{}")
+        spec = getattr(hookspecs, hook, None)
+        takes = ", ".join(inspect.signature(spec).parameters) if spec else "?"
+        where = ""
+        impl = getattr(getattr(exc, "plugin", None), hook, None)
+        code = getattr(impl, "__code__", None)
+        if code is not None:
+            where = f" ({Path(code.co_filename).name}:{code.co_firstlineno})"
+        return (f"hook function {definition} takes {args}, which hook {hook} does not pass "
+                f"(it passes: {takes}){where}")
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+HOOK_PREFIX = "zoo_"
+
+
+def hook_notices(pm: pluggy.PluginManager, module: ModuleType, plugin: str) -> list[str]:
+    """What a plugin module looks like it meant but did not do, one message each.
+
+    * a ``@hookimpl`` function whose name is no zoo hook (``zoo_register_loss``): pluggy never
+      calls it.  This is the check of pluggy's ``PluginManager.check_pending()`` (pytest runs it
+      after loading its plugins), scoped to one plugin so the message names it;
+    * a function named like a hook (``zoo_...``) without ``@hookimpl``: pluggy ignores it;
+    * a plugin with no hook function at all: it registers nothing.
+    """
+    notices = []
+    hooks = [h for h in dir(hookspecs) if h.startswith(HOOK_PREFIX)]
+    implemented = 0
+    for name in list(vars(pm.hook)):
+        if name.startswith("_"):
+            continue
+        caller = getattr(pm.hook, name)
+        mine = [impl for impl in caller.get_hookimpls()
+                if impl.plugin_name == plugin and not impl.optionalhook]
+        if not mine:
+            continue
+        if caller.has_spec():
+            implemented += 1
+            continue
+        close = did_you_mean(name, hooks)
+        hint = f"; did you mean {close[0]}?" if close else f"; hooks: {', '.join(hooks)}"
+        notices.append(f"{name} is not a zoo hook, never called{hint}")
+    for attr, value in sorted(vars(module).items()):
+        if (attr.startswith(HOOK_PREFIX) and callable(value)
+                and pm.parse_hookimpl_opts(module, attr) is None
+                and getattr(value, "__module__", None) == module.__name__):
+            close = did_you_mean(attr, hooks)
+            hint = f" ({close[0]})" if close and close[0] != attr else ""
+            notices.append(f"{attr}{hint} lacks @hookimpl, never called")
+    if not implemented and not notices:
+        notices.append("registers nothing: no @hookimpl function (see docs/plugins.md)")
+    return notices
 
 
 def plugin_manager() -> pluggy.PluginManager:

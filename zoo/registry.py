@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterable, Literal, overload
 
 import pluggy
 
-from .config import RegistryConfig, load_registry_config, load_toml, locate_key
+from .config import (CWD_REGISTRY, RegistryConfig, SkippedRegistry, load_registry_config,
+                     load_toml, locate_key)
 from .errors import (
     ConfigError,
     PluginError,
@@ -33,6 +34,7 @@ from .plugins import (
     PluginInfo,
     discover,
     hook_functions,
+    hook_notices,
     load,
     module_folder,
     plugin_manager,
@@ -261,8 +263,12 @@ class Registry:
             raise UnknownNameError("kinds", kind, KINDS, noun="kind", listing="zoo list")
 
     def failures(self) -> list[str]:
-        """One line per plugin that failed to load (``plugin NAME VERSION failed to load: ...``)."""
-        return [p.failure_line() for p in self.plugins.values() if p.failed]
+        """One line per plugin that failed to load (``plugin NAME VERSION failed to load: ...``),
+        then one per plugin with notices (a misspelled hook, a missing ``@hookimpl``, nothing
+        registered): a name may be missing because of either."""
+        return [p.failure_line() for p in self.plugins.values() if p.failed] + \
+            [p.notice_line() for p in self.plugins.values()
+             if p.notices and not p.failed and not p.disabled]
 
     def unknown(self, kind: str, name: str, known: Iterable[str]) -> UnknownNameError:
         """The error for a name not registered as ``kind``, naming plugins that failed."""
@@ -359,8 +365,8 @@ class Registry:
     # ----------------------------------------------------------------------------- reporting
     def load_errors(self) -> list[str]:
         """One line per plugin that failed or had problems, naming it and its version."""
-        return [f"plugin {p.name} {p.version}: {p.error or '; '.join(p.problems)}"
-                for p in self.plugins.values() if p.error or p.problems]
+        return [f"plugin {p.name} {p.version}: {p.error or '; '.join(p.problems + p.notices)}"
+                for p in self.plugins.values() if p.error or p.problems or p.notices]
 
     def notices(self) -> list[str]:
         """One line per current-folder registry.toml skipped for want of trust."""
@@ -411,22 +417,45 @@ def build_registry(path: str | Path | None = None, config: RegistryConfig | None
             continue
         origin = module_folder(module)
         collected: list[Spec] = []
+        info.notices += hook_notices(pm, module, info.name)
+        called = 0
         try:
             for kind in KINDS:
                 for function in hook_functions(pm, f"zoo_register_{kind}", info.name):
                     function(register=reg.make_register(kind, info.name, collected, origin))
+                    called += 1
         except Exception as exc:
             info.error = f"hook failed: {short_error(exc)}"
             pm.unregister(name=info.name)
             continue
+        if called and not collected and not hook_functions(pm, "zoo_register_commands",
+                                                           info.name):
+            info.notices.append("registers nothing: its hooks never called register()")
         info.problems += reg.commit(info.name, collected)
     problems += reg.apply_config()
     if problems:
         raise ConfigError("; ".join(problems))
     if warn:
-        for line in reg.load_errors() + reg.notices():
+        for line in reg.load_errors():
             warnings.warn(line, PluginWarning, stacklevel=2)
+        for skipped in reg.config.skipped:
+            if first_notice(skipped):  # one line: no source line under it
+                warnings.warn_explicit(skipped.notice(), PluginWarning, filename=CWD_REGISTRY,
+                                       lineno=0)
     return reg
+
+
+_NOTICED: set[SkippedRegistry] = set()
+
+
+def first_notice(skipped: SkippedRegistry) -> bool:
+    """Whether the notice of a skipped registry file (that file, that content) is new to this
+    process, marking it shown: it is given once, by the CLI (``notice: ...`` on stderr) or else
+    as a one-line :class:`PluginWarning`."""
+    if skipped in _NOTICED:
+        return False
+    _NOTICED.add(skipped)
+    return True
 
 
 # --------------------------------------------------------------------------------- process-wide

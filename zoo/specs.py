@@ -128,12 +128,14 @@ def documentation(obj: Any) -> Documentation:
 # ------------------------------------------------------------------------------------ params
 @dataclass(frozen=True)
 class Param:
-    """One keyword argument of a component: name, default, type name and a short description."""
+    """One keyword argument of a component: name, default, type name and a short description;
+    ``required``: the factory's signature gives it no default (``default`` is then None)."""
 
     name: str
     default: Any = None
     type: str = "any"
     doc: str = ""
+    required: bool = False
 
 
 def _type_name(annotation: Any, default: Any) -> str:
@@ -153,8 +155,9 @@ def signature_params(factory: Any) -> tuple[Param, ...]:
     for p in sig.parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name == "self":
             continue
-        default = None if p.default is inspect.Parameter.empty else p.default
-        out.append(Param(p.name, default, _type_name(p.annotation, default)))
+        required = p.default is inspect.Parameter.empty
+        default = None if required else p.default
+        out.append(Param(p.name, default, _type_name(p.annotation, default), required=required))
     return tuple(out)
 
 
@@ -340,7 +343,7 @@ class Spec:
         docs = self.documentation().params
         params = self.params if self.params is not None else signature_params(self.resolve())
         return tuple(p if p.doc or p.name not in docs else
-                     Param(p.name, p.default, p.type, docs[p.name]) for p in params)
+                     Param(p.name, p.default, p.type, docs[p.name], p.required) for p in params)
 
     def accepts_any_kwargs(self) -> bool:
         try:
@@ -384,7 +387,7 @@ class LossSpec(Spec):
     sample_size: int = 0
 
     def parameters(self) -> tuple[Param, ...]:
-        return tuple(Param(p.name, p.default, p.type, REDUCTION_DOC)
+        return tuple(Param(p.name, p.default, p.type, REDUCTION_DOC, p.required)
                      if p.name == "reduction" and not p.doc else p for p in super().parameters())
 
     def info_fields(self) -> Iterator[tuple[str, str]]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -376,4 +377,47 @@ def read_tf_checkpoint(path: str | Path, verify: bool = True) -> dict[str, torch
             if name in out:
                 raise ZooError(f"{path}: variable {name!r} is in two of its checkpoints")
             out[name] = tensor
+    return out
+
+
+SLIM_SUFFIXES = (("weight", "weights"), ("bias", "biases"))
+"""zoo parameter suffix -> TensorFlow variable suffix of ``tf.contrib.slim`` layers."""
+LAYERS_SUFFIXES = (("weight", "kernel"), ("bias", "bias"))
+"""zoo parameter suffix -> TensorFlow variable suffix of ``tf.layers`` layers."""
+
+
+def variable_scopes(variables: Mapping[str, torch.Tensor]) -> str:
+    """The first few top-level scopes of a checkpoint's variables, for error messages."""
+    scopes = sorted({k.split("/")[0] for k in variables})
+    return ", ".join(scopes[:6]) or "none"
+
+
+def state_dict_from_tf(model: torch.nn.Module, label: str, scope: str, names: Mapping[str, str],
+                       variables: Mapping[str, torch.Tensor], source: str, *,
+                       suffixes: tuple[tuple[str, str], ...] = SLIM_SUFFIXES,
+                       prefix: str = "", hint: str = "") -> dict[str, torch.Tensor]:
+    """zoo keys of ``model`` (under ``prefix``) from TensorFlow ``variables``: ``names`` maps a
+    zoo conv (``conv1.0``) to its TensorFlow layer name (``g_conv1_1``) inside ``scope``, and
+    ``suffixes`` a zoo parameter (``weight``) to the variable's last part (``weights``).
+    Kernels ``[kh, kw, a, b]`` become ``[b, a, kh, kw]`` (conv: HWIO -> OIHW; transposed conv:
+    ``[kh, kw, out, in]`` -> ``[in, out, kh, kw]``); one-line errors name the variable."""
+    own = model.state_dict()
+    out: dict[str, torch.Tensor] = {}
+    for key, tf_name in names.items():
+        for suffix, tf_suffix in suffixes:
+            if f"{key}.{suffix}" not in own:
+                continue
+            var = f"{scope}/{tf_name}/{tf_suffix}"
+            if var not in variables:
+                raise ZooError(f"{source}: no TensorFlow variable {var!r} for model {label!r} "
+                               f"(the file's scopes: {variable_scopes(variables)})")
+            value = variables[var]
+            value = value.permute(3, 2, 0, 1) if value.dim() == 4 else value
+            want = tuple(own[f"{key}.{suffix}"].shape)
+            if tuple(value.shape) != want:
+                tf_want = (want[2], want[3], want[1], want[0]) if len(want) == 4 else want
+                raise ZooError(f"{source}: {var} is {list(variables[var].shape)} in the file, "
+                               f"model {label!r} needs {list(tf_want)} (TensorFlow layout)"
+                               f"{hint}")
+            out[prefix + f"{key}.{suffix}"] = value.contiguous().float()
     return out

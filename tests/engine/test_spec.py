@@ -119,8 +119,9 @@ def test_documented_overrides_of_cascaded_flare(fresh_registry):
         "split": "train", "size": 512, "version": "flare7k", "root": "/d"}
     assert r.stages["control"].data.train.args == {
         "split": "train", "size": 512, "version": "flare7k", "root": "/d", "erasing": 0.5}
+    # scored at 128 px: "For quantitative evaluation, images of size 128x128 were used"
     assert r.stages["control"].data.test.args == {"split": "test", "version": "flare7k",
-                                                  "root": "/d"}
+                                                  "root": "/d", "size": 128}
     # a whole new training set reaches them too
     r = resolve(raw, ["profile=paper",
                       'data.train={name="flare7k", args={split="train", size=256, root="/e"}}'],

@@ -7,12 +7,17 @@ factory (e.g. a small SSIM window).  Checks: minimal on identical inputs (two
 image inputs) or on a constant image (one image input), finite gradients, the three reductions,
 float32 and float64, and agreement of the module with its function where it has one.
 
+The battery runs over the registry the tester named with ``ZOO_REGISTRY`` (tests/conftest.py
+keeps it as ``ZOO_USER_REGISTRY``), else the test session's (examples/registry.toml): a plugin author checks a
+local module with ``ZOO_REGISTRY=my/registry.toml pytest tests/losses/test_battery.py``.
+
 Losses the battery cannot build here are listed, with the reason, in ``CANNOT_BUILD``; they are
 skipped only if building them raises a ZooError (so they run where their weights are present).
 """
 from __future__ import annotations
 
 import importlib
+import os
 
 import pytest
 import torch
@@ -41,8 +46,12 @@ NOT_A_DISTANCE = {
 }
 
 
+#: the registry the battery covers (see the module doc)
+REGISTRY = zoo.build_registry(os.environ.get("ZOO_USER_REGISTRY") or None, warn=False)
+
+
 def _spec(name):
-    return zoo.get_registry().get("losses", name)
+    return REGISTRY.get("losses", name)
 
 
 def _sampler(spec):
@@ -63,7 +72,7 @@ def _inputs(spec, dtype=torch.float32, seed=0, size=None):
 def _build(name, **kw):
     spec = _spec(name)
     try:
-        return zoo.create_loss(name, **{**spec.sample_kwargs, **kw})
+        return REGISTRY.create("losses", name, **{**spec.sample_kwargs, **kw})
     except ZooError as e:
         if name in CANNOT_BUILD:
             pytest.skip(f"{name}: {CANNOT_BUILD[name]} ({e})")
@@ -76,7 +85,7 @@ def _call(loss, tensors):
     return out
 
 
-LOSSES = zoo.list_losses()
+LOSSES = REGISTRY.names("losses")
 
 
 def test_battery_covers_the_registry():

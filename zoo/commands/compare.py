@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from zoo.errors import ConfigError
+from zoo.errors import CellsFailedError, ConfigError, ReportedError
 from zoo.registry import Registry
 
 from . import pass_registry
@@ -57,6 +57,23 @@ def _finish(console, result, kind: str) -> None:
         console.print(f"[yellow]interrupted[/]: finished cells are saved; continue with "
                       f"`zoo compare {'--paper-table ' if kind == 'paper' else ''}--resume "
                       f"--out {result.out}`", highlight=False)
+    exit_status(s)
+
+
+#: exit statuses of ``zoo compare`` (docs/compare.md): 0 every cell ok, 1 a cell failed, 2 bad
+#: input (nothing trained), 130 interrupted (finished cells are kept)
+EXIT_FAILED, EXIT_INTERRUPTED = CellsFailedError.exit_code, 130
+
+
+def exit_status(summary) -> None:
+    """Raise the error that makes the command exit 1 when a cell failed, 130 when interrupted."""
+    failed = [r for r in summary.failed if r.get("status") != "interrupted"]
+    if failed:
+        raise CellsFailedError(len(failed))
+    if summary.interrupted:
+        error = ReportedError()
+        error.exit_code = EXIT_INTERRUPTED
+        raise error
 
 
 @click.command("compare")
@@ -67,7 +84,7 @@ def _finish(console, result, kind: str) -> None:
                                 "(e.g. l1,ssim,l1+ms-ssim,'0.8*l1 + 0.2*ssim').")
 @click.option("--model", help="Registered model every cell trains (default unet.s).")
 @click.option("--seeds", type=click.IntRange(min=1), help="Number of seeds per cell (0..N-1).")
-@click.option("--steps", type=click.IntRange(min=0), help="Training steps per cell.")
+@click.option("--steps", type=click.IntRange(min=1), help="Training steps per cell (at least 1).")
 @click.option("--size", type=click.IntRange(min=8), help="Image / crop size in pixels.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Batch size.")
 @click.option("--lr", type=float, help="Adam learning rate.")
@@ -130,6 +147,7 @@ def command(registry: Registry, config_path, tasks, losses, model, seeds, steps,
                  batch_size=batch_size, lr=lr, train_length=train_length,
                  test_length=test_length, metrics=metrics)
     given = {k: v for k, v in flags.items() if v is not None}
+    refuse_empty_lists(given)
     run_flags = dict(executor=executor, jobs=jobs, num_cpus=num_cpus, num_gpus=num_gpus,
                      ray_address=ray_address, slurm_partition=slurm_partition,
                      slurm_time_min=slurm_time_min, slurm_mem_gb=slurm_mem_gb,
@@ -176,6 +194,15 @@ def command(registry: Registry, config_path, tasks, losses, model, seeds, steps,
     result = run_comparison(settings, registry=registry, options=options,
                             on_result=_printer(console, started), command=shell_command())
     _finish(console, result, "compare")
+
+
+def refuse_empty_lists(given: dict[str, Any]) -> None:
+    """``--losses ""`` (``--tasks``, ``--metrics``) names nothing: refused, rather than read as
+    the option left out (the default grid)."""
+    for key in ("tasks", "losses", "metrics"):
+        if key in given and not [x for x in str(given[key]).split(",") if x.strip()]:
+            raise ConfigError(f"--{key} {given[key]!r}: no names given; leave the option out "
+                              f"for the default")
 
 
 def _recorded(out: Path, mode: str) -> Any:

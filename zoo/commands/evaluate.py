@@ -6,6 +6,8 @@
 Files are paired by name (``gt_000000.png`` matches ``000000.png`` or ``input_000000.png``, see
 :mod:`zoo.data.pairing`); a file without a partner, or a pair of different sizes, is an error
 naming the file.  Prints a table with one row per image and the mean; ``--csv`` writes the same.
+``--csv`` never writes into an input folder and replaces an existing file only when it is an
+earlier report of this command (or with ``--overwrite``).
 Default metrics: ``psnr,ssim`` plus, with ``--mask``, ``g-psnr,s-psnr,global-psnr,flare-score``.
 Scores and means come from :func:`zoo.engine.evaluate`, the same function the engine evaluates
 its test sets with: a region metric's mean skips images where its region is empty (as Flare7K's
@@ -32,10 +34,10 @@ MASK_METRICS = ("g-psnr", "s-psnr", "global-psnr", "flare-score")
 
 def _folder_batches(pairs) -> Iterator[dict[str, Any]]:
     """One batch per image pair: ``pred``, ``gt`` (and ``mask``) as (1, C, H, W), ``name``."""
-    from zoo.data.io import read_image
+    from zoo.data.io import MAX_SCORE_PIXELS, read_image
 
     for key, paths in pairs:
-        images = {role: read_image(p) for role, p in paths.items()}
+        images = {role: read_image(p, max_pixels=MAX_SCORE_PIXELS) for role, p in paths.items()}
         for role, image in images.items():
             if image.shape != images["gt"].shape:
                 raise InputError(f"image sizes differ: {paths[role]} is "
@@ -72,13 +74,45 @@ def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, mask_dir: str | P
     return rows, dict(res.means)
 
 
+def is_score_csv(path: Path) -> bool:
+    """Whether ``path`` is a CSV this command wrote: a ``name,...`` header, a ``mean,...`` last
+    row, UTF-8 text.  Rerunning ``zoo eval --csv`` replaces such a file; any other is kept."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return False
+    try:
+        lines = head.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        return False
+    return bool(lines) and lines[0].startswith("name,") and \
+        (len(head) == 1 << 16 or lines[-1].startswith("mean,"))
+
+
+def check_csv_target(path: Path, inputs: list[Path], *, overwrite: bool) -> None:
+    """Refuse a ``--csv`` path that would lose a file: inside an input folder (never, not even
+    with ``--overwrite``), or an existing file that is not a score CSV of ours (without
+    ``--overwrite``).  Checked before any image is scored."""
+    target = path.resolve()
+    for folder in inputs:
+        if target.is_relative_to(folder.resolve()):
+            raise InputError(f"--csv {path}: inside the input folder {folder}; the report "
+                             f"could replace an image or be read as one: write it elsewhere")
+    if target.exists() and not target.is_dir() and not overwrite and not is_score_csv(target):
+        raise InputError(f"--csv {path}: exists and is not a zoo eval report; pass --overwrite "
+                         f"to replace it, or choose another file")
+
+
 def write_csv(path: str | Path, rows: list[dict], means: dict, metric_names: list[str]) -> Path:
+    from zoo.data.io import file_label
+
     path = Path(path)
     with atomic_open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["name", *metric_names])
         for row in rows:
-            writer.writerow([row["name"], *(f"{row[m]:.6f}" for m in metric_names)])
+            writer.writerow([file_label(row["name"]), *(f"{row[m]:.6f}" for m in metric_names)])
         writer.writerow(["mean", *(f"{means[m]:.6f}" for m in metric_names)])
     return path
 
@@ -94,15 +128,20 @@ def write_csv(path: str | Path, rows: list[dict], means: dict, metric_names: lis
               help="Comma-separated metric names (default psnr,ssim [+ region metrics]).")
 @click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False),
               help="Write per-image scores and the mean to this CSV file.")
+@click.option("--overwrite", is_flag=True,
+              help="Let --csv replace an existing file that is not a zoo eval report (never a "
+                   "file in an input folder).")
 @click.option("--device", default="cpu", show_default=True, help="Torch device for the metrics.")
 @click.option("--flare7k-exact", is_flag=True,
               help="Region metrics with Flare7K's 512x512 area normalisation.")
 @pass_registry
-def command(registry: Registry, pred_dir, gt_dir, mask_dir, metric_list, csv_path, device,
-            flare7k_exact):
+def command(registry: Registry, pred_dir, gt_dir, mask_dir, metric_list, csv_path, overwrite,
+            device, flare7k_exact):
     """Score a folder of results against ground truths: per-image table, mean, optional CSV."""
     from rich.console import Console
     from rich.table import Table
+
+    from zoo.data.io import file_label
 
     if metric_list:
         names = [m.strip() for m in metric_list.split(",") if m.strip()]
@@ -113,6 +152,9 @@ def command(registry: Registry, pred_dir, gt_dir, mask_dir, metric_list, csv_pat
     for folder, label in ((pred_dir, "--pred"), (gt_dir, "--gt"), (mask_dir, "--mask")):
         if folder is not None and not Path(folder).is_dir():
             raise InputError(f"{label} {folder}: folder not found")
+    if csv_path:
+        check_csv_target(Path(csv_path), [Path(f) for f in (pred_dir, gt_dir, mask_dir) if f],
+                         overwrite=overwrite)
     extra = {}
     if flare7k_exact:
         extra = {m: {"flare7k_exact": True} for m in MASK_METRICS}
@@ -124,7 +166,7 @@ def command(registry: Registry, pred_dir, gt_dir, mask_dir, metric_list, csv_pat
         arrow = "↑" if registry.get("metrics", n).direction == "higher" else "↓"
         table.add_column(f"{n} {arrow}", justify="right")
     for row in rows:
-        table.add_row(row["name"], *(f"{row[n]:.4f}" for n in names))
+        table.add_row(file_label(row["name"]), *(f"{row[n]:.4f}" for n in names))
     table.add_section()
     table.add_row("mean", *(f"{means[n]:.4f}" for n in names), style="bold")
     Console().print(table)

@@ -242,6 +242,39 @@ def output_folder(path: Path) -> Iterator[Path]:
         raise
 
 
+def whole_or_tiled(net, x: "torch.Tensor", path: Path, tile: int, overlap: int, blend: str,
+                   dev: "torch.device", advance,
+                   forward_kwargs: Mapping[str, Any] | None = None) -> "torch.Tensor":
+    """The model's output for image ``x`` (whole with ``tile=0``, else tile by tile), as
+    float32 on the CPU.  A model that fails on this image's size or returns another size is
+    one line naming the image (never an output of the wrong size, never a traceback)."""
+    import torch
+
+    from zoo.errors import InputError
+    from zoo.models.tiling import tiled_forward
+
+    h, w = x.shape[-2:]
+    name = getattr(net, "zoo_name", type(net).__name__)
+    try:
+        if tile:
+            return tiled_forward(net, x, tile, overlap, blend=blend, device=dev, callback=advance,
+                                 **dict(forward_kwargs or {}))
+        out = net(x.to(dev), **dict(forward_kwargs or {}))
+    except InputError as e:
+        raise ZooError(f"{path}: {e}") from None
+    except (RuntimeError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise ZooError(f"{path}: model {name!r} failed on this {h}x{w} image "
+                       f"({type(e).__name__}: {first}); a model must take any height and width "
+                       f"(`zoo plugins check` tries 53x37)") from None
+    if not isinstance(out, torch.Tensor) or out.shape[-2:] != x.shape[-2:]:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ZooError(f"{path}: model {name!r} returned {got} for a {h}x{w} image; nothing "
+                       f"written (the output must keep the input's size)")
+    advance(1, 1)
+    return out.float().cpu()
+
+
 # ------------------------------------------------------------------------------------ command
 @click.command("infer")
 @click.argument("model")
@@ -276,9 +309,8 @@ def command(registry, model, inputs, output, weights, tile, overlap, blend, devi
                                TimeElapsedColumn)
 
     from zoo.checkpoint import MissingWeightsWarning
-    from zoo.data.io import load_image, write_image
+    from zoo.data.io import file_label, load_image, write_image
     from zoo.models import split_output
-    from zoo.models.tiling import tiled_forward
 
     if tile < 0 or overlap < 0 or (tile and overlap >= tile):
         raise ZooError(f"zoo infer: need --tile 0 or --tile > --overlap >= 0 "
@@ -319,18 +351,14 @@ def command(registry, model, inputs, output, weights, tile, overlap, blend, devi
             x = model_input(loaded.image, in_ch)
             if callable(normalize):
                 x = normalize(x)
-            task = progress.add_task(path.name, total=None)
+            task = progress.add_task(file_label(path.name), total=None)
 
             def advance(done, total, task=task):
                 progress.update(task, completed=done, total=total)
 
             with torch.inference_mode():
-                if tile:
-                    out = tiled_forward(net, x, tile, overlap, blend=blend, device=dev,
-                                        callback=advance, **forward_kwargs)
-                else:
-                    out = net(x.to(dev), **forward_kwargs).float().cpu()
-                    advance(1, 1)
+                out = whole_or_tiled(net, x, path, tile, overlap, blend, dev, advance,
+                                     forward_kwargs)
             bad = int((~torch.isfinite(out)).sum())
             if bad:
                 raise ZooError(f"{path}: the model's output has {bad} NaN or infinite value(s); "

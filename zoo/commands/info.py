@@ -50,9 +50,12 @@ def _show(registry: Registry, kind: str, base: str, preset: str | None, asked: s
     if params:
         table = Table("parameter", "default", "type", "description")
         for p in params:
-            value = defaults.get(p.name, p.default)
-            table.add_row(p.name, Text(repr(value) + (" *" if p.name in defaults else "")),
-                          Text(p.type), Text(p.doc))
+            if p.required and p.name not in defaults:
+                shown = Text("required", style="bold red")
+            else:
+                value = defaults.get(p.name, p.default)
+                shown = Text(repr(value) + (" *" if p.name in defaults else ""))
+            table.add_row(p.name, shown, Text(p.type), Text(p.doc))
         out.print(table)
         if defaults:
             out.print("* set by a preset or registry.toml")

@@ -38,6 +38,14 @@ def command(registry: Registry, kind: str | None, pattern: str | None) -> None:
                 summary = f"preset of {base}: " + ", ".join(f"{a}={v!r}" for a, v in preset.items())
             elif spec.aliases:
                 summary = f"{summary} (aliases: {', '.join(spec.aliases)})".strip()
+            owners = registry.conflicts.get((k, base))
+            if owners:  # the first plugin's spec is kept only to say who else registers it
+                table.add_row(*(() if one_kind else (k,)), Text(name, style="strike"),
+                              " + ".join(owners),
+                              Text(f"not usable: registered by {' and '.join(owners)} "
+                                   f"(see `zoo plugins`)", style="red"))
+                n += 1
+                continue
             table.add_row(*(() if one_kind else (k,)), name, spec.plugin, Text(summary))
             n += 1
     if n:

@@ -52,10 +52,17 @@ def recipe_cmd(registry: Registry, name, overrides, dry_run, resume, out_dir, de
                no_progress, logger, print_config):
     """Train recipe NAME (a registered name or a .toml path), then evaluate and report."""
     from zoo.engine import run_recipe
+    from zoo.engine.profile_notice import profile_notice
     from zoo.report import write_report
+
+    def notice() -> None:  # after the command did its work: an error stays the only line
+        line = profile_notice(name, overrides, registry)
+        if line:
+            click.echo(f"notice: {line}", err=True)
 
     if print_config:
         click.echo(_resolved_toml(registry, name, list(overrides), resume, device, amp, seed), nl=False)
+        notice()
         return
 
     result = run_recipe(name, list(overrides), registry=registry, out_dir=out_dir, resume=resume,
@@ -64,11 +71,13 @@ def recipe_cmd(registry: Registry, name, overrides, dry_run, resume, out_dir, de
     if dry_run:
         click.echo(f"dry run of {result.recipe.name} (profile {result.recipe.profile or '-'}): "
                    f"{len(result.checks)} checks passed")
+        notice()
         return
     if result.run_dir is not None and result.is_main:
         report = write_report(result, registry=registry)
         click.echo(f"run folder: {result.run_dir}")
         click.echo(f"report: {report}")
+        notice()
 
 
 def _resolved_toml(registry: Registry, name: str, overrides: list[str], resume: str | None,

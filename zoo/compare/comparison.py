@@ -26,7 +26,9 @@ from zoo.atomic import atomic_write_text
 
 from .cells import INPUT_ROW, Cell, NotApplicable, all_metrics, plan_cells
 from .executors import make_executor
+from .data_report import data_caption, data_remarks
 from .plot import plot_table
+from .preflight import preflight
 from .runner import (RunSummary, TrainFn, default_jobs, prepare_out_dir, probe_metrics,
                      run_cells)
 from .settings import CompareSettings, RunOptions, budget_hash, default_losses
@@ -83,8 +85,10 @@ def build_table(title: str, settings: CompareSettings, cells: list[Cell],
     per_task = {t: task_metrics(get_task(t, settings.datasets), settings.metrics, registry)
                 for t in settings.tasks}
     return ResultTable(title, metrics, metric_directions(metrics, registry), list(rows.values()),
-                       dict(unavailable), caption=budget_line(settings.budget()),
-                       remarks=remarks, baselines=(INPUT_ROW,), group_metrics=per_task)
+                       dict(unavailable),
+                       caption=data_caption(budget_line(settings.budget()), settings, results),
+                       remarks=data_remarks(settings) + remarks, baselines=(INPUT_ROW,),
+                       group_metrics=per_task)
 
 
 def run_comparison(settings: CompareSettings, *, registry: Registry,
@@ -114,6 +118,7 @@ def run_comparison(settings: CompareSettings, *, registry: Registry,
     for m in metrics:
         registry.get("metrics", m)
     unavailable = probe_metrics(metrics, registry)
+    preflight(settings, registry)
     cells, skipped = plan_cells(settings, registry, unavailable=list(unavailable))
     budget = settings.budget()
     out = Path(out or options.out or default_out(settings, budget_hash(budget)))

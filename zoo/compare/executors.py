@@ -106,7 +106,7 @@ class LocalExecutor:
             _warm_up_for_fork()
         pool = ProcessPoolExecutor(max_workers=min(self.jobs, len(cells)), mp_context=context,
                                    initializer=worker_setup,
-                                   initargs=(handed, int(ctx.get("threads", 1))))
+                                   initargs=(handed, int(ctx.get("threads", 1)), os.getpid()))
         futures: dict[Future, Cell] = {pool.submit(run_in_pool_worker, c.to_dict(), ctx): c
                                        for c in cells}
         clean = False

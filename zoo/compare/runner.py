@@ -9,6 +9,7 @@ Layout of an output folder::
     DIR/cells/<id>/cell.log    the cell's log (traceback of a crash included)
     DIR/cells/<id>/...         whatever the engine writes for that run (scalars.csv, tb/)
     DIR/slurm/                 submitit's job scripts and logs (slurm executor)
+    DIR/.lock, DIR/.lock.owner held while cells run (one process per folder, as ``zoo run``)
 
 The folder is the single source of truth: a cell counts as finished when its JSON says
 ``"status": "ok"`` under the current budget hash, whichever executor wrote it; failed,
@@ -25,8 +26,9 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 
-from zoo.atomic import atomic_write_json
+from zoo.atomic import atomic_write_json, make_folder
 from zoo.engine.evaluation import metric_needs_mask
+from zoo.engine.run_folder import RunFolder
 from zoo.errors import ConfigError, UnknownNameError, ZooError, error_line
 from zoo.registry import Registry
 
@@ -40,6 +42,10 @@ from .worker import (DEFAULT_TRAIN_FN, TrainFn, cell_json, cell_logger, execute_
 __all__ = ["DEFAULT_TRAIN_FN", "TrainFn", "RunSummary", "cell_json", "cell_logger",
            "default_jobs", "execute_cell", "finished", "prepare_out_dir",
            "probe_metrics", "read_json", "run_cells"]
+
+
+#: the folder lock's files (:func:`run_cells`), not a sign of another use of the folder
+LOCK_FILES = (".lock", ".lock.owner")
 
 
 def prepare_out_dir(out: Path, mode: str, budget: dict, info: dict) -> str:
@@ -56,7 +62,7 @@ def prepare_out_dir(out: Path, mode: str, budget: dict, info: dict) -> str:
                 else f"mode {old.get('mode')!r} → {mode!r}"
             raise ConfigError(f"{out}: holds a comparison made with other settings ({diff}); "
                               f"use another --out or delete that folder")
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and any(p.name not in LOCK_FILES for p in out.iterdir()):
         raise ConfigError(f"{out}: exists and is not a comparison folder (no comparison.json); "
                           f"use another --out")
     atomic_write_json({"mode": mode, "budget_hash": h, "budget": jsonable(budget),
@@ -92,6 +98,17 @@ class RunSummary:
 def run_cells(cells: Sequence[Cell], out: Path, ctx: dict, *, registry: Registry,
               jobs: int = 1, executor: CellExecutor | None = None,
               on_result: Callable[[dict, int, int, bool], None] | None = None) -> RunSummary:
+    """:func:`run_unlocked` holding the output folder's lock (the one ``zoo run`` holds on a
+    run folder, :meth:`zoo.engine.run_folder.RunFolder.lock`): a second process on the same
+    folder stops with one line naming the holder instead of training the same cells."""
+    with RunFolder(make_folder(Path(out).absolute())).lock():
+        return run_unlocked(cells, out, ctx, registry=registry, jobs=jobs, executor=executor,
+                            on_result=on_result)
+
+
+def run_unlocked(cells: Sequence[Cell], out: Path, ctx: dict, *, registry: Registry,
+                 jobs: int = 1, executor: CellExecutor | None = None,
+                 on_result: Callable[[dict, int, int, bool], None] | None = None) -> RunSummary:
     """Run the unfinished ``cells`` on ``executor`` (default: ``jobs`` local worker processes);
     return every cell's result.
 

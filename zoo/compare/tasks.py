@@ -34,12 +34,11 @@ task's tensors).
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 from zoo.engine.evaluation import metric_needs_mask
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, did_you_mean
 from zoo.losses.term import Term
 from zoo.registry import Registry
 from zoo.specs import LossSpec
@@ -86,12 +85,15 @@ _TENSOR_ALIASES = {"low": "input", "noisy": "input", "degraded": "input", "lq": 
 
 def get_task(name: str, datasets: Mapping[str, Mapping] | None = None) -> Task:
     """The task ``name``, with its dataset replaced by ``datasets[name]`` when configured."""
-    if name not in TASKS:
-        close = difflib.get_close_matches(name, list(TASKS), n=2, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ConfigError(f"unknown task {name!r}.{hint} (tasks: {', '.join(TASKS)})")
-    task = TASKS[name]
     override = dict((datasets or {}).get(name, {}))
+    if name not in TASKS and "name" in override:  # a task the config declares
+        return declared_task(name, override)
+    if name not in TASKS:
+        close = did_you_mean(name, TASKS, n=2)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ConfigError(f"unknown task {name!r}.{hint} (tasks: {', '.join(TASKS)}, or "
+                          f"declare it: [datasets.{name}] name = \"<registered dataset>\")")
+    task = TASKS[name]
     if override:
         bad = set(override) - {"name", "train_args", "test_args", "tensors"}
         if bad:
@@ -104,8 +106,28 @@ def get_task(name: str, datasets: Mapping[str, Mapping] | None = None) -> Task:
     return task
 
 
+#: what a task a config declares gets unless its table says otherwise
+DECLARED_TENSORS, DECLARED_METRICS = ("input", "gt"), ("psnr", "ssim")
+
+
+def declared_task(name: str, table: Mapping) -> Task:
+    """A task declared by a config's ``[datasets.<name>]`` table: its registered dataset
+    (``name``), ``tensors`` (default input, gt), ``metrics`` (default psnr, ssim), ``kinds``
+    (the loss tags it accepts, default none: tagged losses are not applicable) and
+    ``train_args`` / ``test_args``."""
+    bad = set(table) - {"name", "train_args", "test_args", "tensors", "metrics", "kinds",
+                        "description"}
+    if bad:
+        raise ConfigError(f"datasets.{name}: unknown key(s) {sorted(bad)} (name, train_args, "
+                          f"test_args, tensors, metrics, kinds, description)")
+    return Task(name, str(table["name"]), tuple(table.get("tensors", DECLARED_TENSORS)),
+                tuple(table.get("metrics", DECLARED_METRICS)), tuple(table.get("kinds", ())),
+                str(table.get("description", f"declared by the config: {table['name']}")),
+                dict(table.get("train_args", {})), dict(table.get("test_args", {})))
+
+
 def task_kind(task: Task) -> str:
-    return DOMAIN_TAGS.get(task.kinds[0], task.kinds[0])
+    return DOMAIN_TAGS.get(task.kinds[0], task.kinds[0]) if task.kinds else task.name
 
 
 @dataclass(frozen=True)

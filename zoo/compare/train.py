@@ -79,11 +79,13 @@ def train_cell(cell: Cell, ctx: Mapping[str, Any], cell_dir: Path, registry: Reg
                                  log=cell_logger(cell_dir), on_step=on_step, logger=logger))
     final = res.history[-1] if res.history else {}
     return dict(res.metrics), {"encoders": list(res.encoders),
-                               "final_loss": final.get("total"), "train_seconds": res.seconds}
+                               "final_loss": final.get("total"), "train_seconds": res.seconds,
+                               "train_items": len(train),  # type: ignore[arg-type]
+                               "test_items": len(test)}  # type: ignore[arg-type]
 
 
 def evaluate_input(cell: Cell, ctx: Mapping[str, Any], registry: Registry):
     """The baseline row: the metrics of the degraded input itself (no network, no training)."""
     _, test = build_datasets(cell.task, ctx["budget"], registry)
     res = evaluate_model({}, (), test, list(cell.metrics), registry=registry, output="input")
-    return dict(res.means), {}
+    return dict(res.means), {"test_items": len(test)}  # type: ignore[arg-type]

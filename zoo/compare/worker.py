@@ -30,6 +30,7 @@ from zoo.errors import error_line
 from zoo.registry import Registry, build_registry
 
 from .cells import Cell, jsonable
+from .lifetime import exit_with_parent
 
 #: The function that trains and evaluates one cell:
 #: ``fn(cell, context, cell_dir, registry) -> metrics`` or ``(metrics, extra record fields)``.
@@ -134,14 +135,21 @@ def failure_record(cell: Cell, ctx: dict, error: str) -> dict:
 _worker: dict[str, Any] = {}
 
 
-def worker_setup(registry: Registry | RegistryConfig, threads: int) -> Registry:
+def worker_setup(registry: Registry | RegistryConfig, threads: int,
+                 parent: int | None = None) -> Registry:
     """A worker's torch threads and registry: the caller's own registry when it was handed
-    over (a forked process), else one rebuilt from the configuration (once per process)."""
+    over (a forked process), else one rebuilt from the configuration (once per process).
+    A local pool worker (``parent`` given: the comparison's pid) ends when that process dies
+    (:mod:`zoo.compare.lifetime`)."""
+    if parent is not None:
+        exit_with_parent(parent)
     torch.set_num_threads(max(1, int(threads)))
     if isinstance(registry, Registry):
         _worker["registry"], _worker["config"] = registry, registry.config
     elif _worker.get("config") != registry or "registry" not in _worker:
-        _worker["registry"], _worker["config"] = build_registry(config=registry), registry
+        # the parent already gave the trust notice; a worker does not repeat it
+        _worker["registry"] = build_registry(config=registry, warn=False)
+        _worker["config"] = registry
     return _worker["registry"]
 
 

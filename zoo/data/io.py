@@ -10,6 +10,7 @@
   transparent pixel carries no light), over white (``alpha="white"``) or dropped
   (``alpha="drop"``);
 * images over :data:`MAX_PIXELS` are refused from their header, before anything is decoded;
+  so are TIFF stacks (several pages), volumes and TIFFs of more than 4 channels;
 * a missing, corrupt or truncated file raises :class:`zoo.errors.InputError` naming the file.
 
 Decoders: Pillow for 8-bit files and 16-bit grayscale PNG; ``imagecodecs.png_decode`` (libpng)
@@ -41,6 +42,12 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 #: 2 x ``PIL.Image.MAX_IMAGE_PIXELS`` = 2 x (1024 * 1024 * 1024 // 4 // 3), applied to every
 #: format (Pillow's own check covers only what Pillow decodes).
 MAX_PIXELS = 2 * (1024 * 1024 * 1024 // 4 // 3)
+#: Largest image ``zoo eval`` scores, in pixels (per image of a pair): 25 megapixels, a 24 MP
+#: camera's 6000x4000 photo.  Scoring holds both images as float32 RGB with the metrics'
+#: intermediates: ``zoo eval --metrics psnr`` peaked at 1212 MiB resident on a 2048x2048 JPEG
+#: pair and 2796 MiB on 4096x4096 (about 132 bytes a pixel; docs/metrics.md), so 25 MP stays
+#: near 4 GB.  Larger images are refused from the header, in one line.
+MAX_SCORE_PIXELS = 25_000_000
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _ALPHA_MODES = ("black", "white", "drop")
 
@@ -79,6 +86,13 @@ def scan_images(folder: str | Path) -> ImageListing:
     return ImageListing(images, skipped)
 
 
+def file_label(name: str | Path) -> str:
+    """A file name as printable UTF-8 text: bytes that are not UTF-8 (a name Python holds with
+    surrogate escapes, ``\\udcff``) become ``\\xff``, so printing or writing it into a CSV file
+    never raises ``UnicodeEncodeError``."""
+    return str(name).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def list_images(folder: str | Path) -> list[Path]:
     """Image files directly inside ``folder`` (hidden files skipped), sorted by name."""
     return scan_images(folder).images
@@ -94,18 +108,22 @@ class LoadedImage:
     path: Path
 
 
-def read_image(path: str | Path, *, alpha: str = "black") -> torch.Tensor:
+def read_image(path: str | Path, *, alpha: str = "black",
+               max_pixels: int = MAX_PIXELS) -> torch.Tensor:
     """The image at ``path`` as a float32 tensor ``(3, H, W)`` in [0, 1], RGB.
 
     Args:
         path: an image file (PNG, JPEG, BMP, TIFF, WebP).
         alpha: what to do with an alpha channel: ``"black"`` (composite over black),
             ``"white"`` (composite over white) or ``"drop"`` (ignore it).
+        max_pixels: larger images are refused from their header (:data:`MAX_PIXELS`;
+            ``zoo eval`` passes :data:`MAX_SCORE_PIXELS`).
     """
-    return load_image(path, alpha=alpha).image
+    return load_image(path, alpha=alpha, max_pixels=max_pixels).image
 
 
-def load_image(path: str | Path, *, alpha: str = "black") -> LoadedImage:
+def load_image(path: str | Path, *, alpha: str = "black",
+               max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """:func:`read_image`, also telling the file's bit depth (8; 16 for 16-bit PNG/TIFF;
     32 for float TIFF)."""
     if alpha not in _ALPHA_MODES:
@@ -114,7 +132,7 @@ def load_image(path: str | Path, *, alpha: str = "black") -> LoadedImage:
     if not path.is_file():
         raise InputError(f"image {path} does not exist")
     try:
-        array = _read_array(path)
+        array = _read_array(path, min(max_pixels, MAX_PIXELS))
     except InputError:
         raise
     except Image.DecompressionBombError as e:  # Pillow's check, before ours when it opens first
@@ -122,40 +140,74 @@ def load_image(path: str | Path, *, alpha: str = "black") -> LoadedImage:
     except Exception as e:  # Pillow/tifffile/imagecodecs raise many types for broken files
         raise InputError(f"cannot read image {path}: corrupt, truncated or unsupported file "
                          f"({type(e).__name__}: {e})") from None
+    _check_finite(array, path)
     bits = 8 if array.dtype in (np.uint8, np.bool_) else 16 if array.dtype == np.uint16 else 32
     return LoadedImage(_to_rgb_tensor(array, path, alpha), bits, path)
 
 
-def _check_size(path: Path, width: int, height: int) -> None:
-    if width * height > MAX_PIXELS:
+def _check_finite(array: np.ndarray, path: Path) -> None:
+    """A float image (a 32-bit TIFF) with NaN or infinite pixels is refused, naming the file
+    and the count: clamping would turn NaN into a score without notice."""
+    if np.issubdtype(array.dtype, np.floating):
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        if bad:
+            raise InputError(f"image {path} has {bad} NaN or infinite pixel value(s) of "
+                             f"{array.size}: refused (they would be clamped into a score)")
+
+
+def _check_size(path: Path, width: int, height: int, max_pixels: int = MAX_PIXELS) -> None:
+    if width * height > max_pixels:
+        why = ("zoo.data.io.MAX_PIXELS, Pillow's decompression-bomb limit"
+               if max_pixels == MAX_PIXELS else "zoo.data.io.MAX_SCORE_PIXELS, the most `zoo eval` "
+               "scores (docs/metrics.md)" if max_pixels == MAX_SCORE_PIXELS else "the caller's")
         raise InputError(f"image {path} is too large: {width}x{height} = "
                          f"{width * height / 1e6:.1f} megapixels, over the limit of "
-                         f"{MAX_PIXELS / 1e6:.1f} (zoo.data.io.MAX_PIXELS, Pillow's "
-                         f"decompression-bomb limit); nothing was decoded")
+                         f"{max_pixels / 1e6:.1f} ({why}); nothing was decoded")
 
 
-def _read_array(path: Path) -> np.ndarray:
+def _read_tiff(path: Path, tif: tifffile.TiffFile, max_pixels: int) -> np.ndarray:
+    """The first image of a TIFF, after checking its header: one page (a stack of pages, or a
+    volume, is refused), 1 to 4 samples per pixel, at most ``max_pixels`` pixels.  tifffile
+    reads page counts and shapes from the file's IFDs without decoding any pixel."""
+    if not tif.pages:
+        raise InputError(f"cannot read image {path}: a TIFF without any page")
+    series = tif.series[0] if tif.series else None
+    stacked = len(series.pages) if series is not None else 1
+    if series is not None and stacked > 1:
+        raise InputError(f"image {path} is a TIFF stack of {stacked} pages "
+                         f"({'x'.join(map(str, series.shape))}, axes {series.axes}); zoo reads "
+                         f"single images (split the stack into files); nothing was decoded")
+    first = tif.pages[0]
+    # a frame shares its key page's tags
+    page = first if isinstance(first, tifffile.TiffPage) else first.keyframe
+    if page is None:
+        raise InputError(f"cannot read image {path}: its first TIFF page has no tags")
+    samples = int(page.samplesperpixel)
+    if samples > 4 or int(page.imagedepth) > 1:
+        raise InputError(f"image {path} has {samples} channel(s) per pixel and depth "
+                         f"{page.imagedepth}; zoo reads images of 1 to 4 "
+                         f"channels (gray, gray+alpha, RGB, RGBA); nothing was decoded")
+    _check_size(path, int(page.imagewidth), int(page.imagelength), max_pixels)
+    return np.asarray(page.asarray())
+
+
+def _read_array(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """An ``(H, W)`` or ``(H, W, C)`` array, integer or float, exactly as stored."""
     with open(path, "rb") as f:
         head = f.read(33)
     if head.startswith(_PNG_SIGNATURE) and len(head) >= 29 and head[12:16] == b"IHDR":
         width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
-        _check_size(path, width, height)
+        _check_size(path, width, height, max_pixels)
         if depth == 16 and colour != 0:  # Pillow would keep 8 of the 16 bits
             return np.asarray(imagecodecs.png_decode(path.read_bytes()))
     if path.suffix.lower() in (".tif", ".tiff"):
         with tifffile.TiffFile(path) as tif:
-            shape = tif.series[0].shape if tif.series else ()
-            if len(shape) >= 2:
-                h, w = (shape[-3], shape[-2]) if len(shape) >= 3 and shape[-1] <= 4 \
-                    else (shape[-2], shape[-1])
-                _check_size(path, int(w), int(h))
-            return np.asarray(tif.asarray())
+            return _read_tiff(path, tif, max_pixels)
     with warnings.catch_warnings():  # DecompressionBombWarning: our own limit is checked below
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         im: Image.Image  # the opened file, then possibly a converted copy
         with Image.open(path) as im:
-            _check_size(path, *im.size)
+            _check_size(path, *im.size, max_pixels)
             im.load()  # forces decoding: truncated files fail here
             if im.mode == "P":
                 im = im.convert("RGBA" if "transparency" in im.info else "RGB")

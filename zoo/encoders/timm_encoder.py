@@ -23,7 +23,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, did_you_mean
 from zoo.hub import offline_switch
 from zoo.specs import describe
 
@@ -43,9 +43,7 @@ class TimmEncoder(FrozenEncoder):
             raise ZooError("encoder timm: give the timm model name, e.g. model='resnet18'")
         arch = model.split(".")[0]
         if not timm.is_model(arch):
-            import difflib
-
-            close = difflib.get_close_matches(arch, timm.list_models(), n=3)
+            close = did_you_mean(arch, timm.list_models(), cutoff=0.6)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ZooError(f"{what}: unknown timm model {model!r}{hint}")
         kwargs: dict = {}

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, InputError
 from zoo.metrics.light_source import paste_light_source
 from zoo.registry import Registry
 
@@ -106,6 +106,14 @@ def nan_mean(values: Sequence[float]) -> float:
     return sum(kept) / len(kept) if kept else float("nan")
 
 
+def check_scored(res: EvalResult, metrics: Sequence[str]) -> None:
+    """An evaluation that scored no image (an empty test set) is an :class:`InputError`, not
+    a table of NaN means."""
+    if metrics and not any(res.per_image.values()):
+        raise InputError("the test set is empty: no image was scored (check the test data's "
+                         "root, split and length)")
+
+
 @torch.no_grad()
 def evaluate(batches: Iterable[Mapping[str, Any]], metrics: Sequence[str], *, registry: Registry,
              output: str = "pred", predict: Callable[[dict], Mapping[str, torch.Tensor]] | None
@@ -154,6 +162,7 @@ def evaluate(batches: Iterable[Mapping[str, Any]], metrics: Sequence[str], *, re
                 prev = res.images.get(k)
                 v = v.detach().float().cpu()
                 res.images[k] = v if prev is None else torch.cat([prev, v])[:keep_images]
+    check_scored(res, metrics)
     means = {name: nan_mean(vals) for name, vals in res.per_image.items()}
     for m in built:
         if m.parts:  # Flare7K: the score is the mean of the region means

@@ -10,6 +10,13 @@
   (weights of a diverged run reach 1e29 and more while the loss can still be finite).  A
   parameter that fails raises :class:`DivergedError` and the previous checkpoint is kept, so
   the checkpoint the NaN guard's message points to holds parameters that passed this check.
+* **Best weights.**  ``checkpoint.pt`` is the *last* training state (what ``--resume`` needs);
+  in a run that diverges slowly it already holds bad weights when the loss finally turns NaN.
+  So each time a checkpoint is written, :class:`BestWeights` scores it by its *recent loss*
+  (the mean logged total over the steps since the previous checkpoint) and keeps, in memory on
+  the CPU, the weights of the lowest one.  When the guard stops a stage, those weights are put
+  back into the model, the message names their step, their recent loss and the last
+  checkpoint's, and ``zoo run`` writes the stage's ``model.pt`` from them.
 """
 from __future__ import annotations
 
@@ -40,6 +47,49 @@ class NoGradientError(ZooError):
 
 class DivergedError(ZooError):
     """A trained parameter is non-finite or exploding; no checkpoint was written."""
+
+
+#: what the guard stops a stage with (:meth:`BestWeights.rescue` handles these)
+GuardError = (NonFiniteLossError, DivergedError)
+
+
+class BestWeights:
+    """The weights of the checkpoint with the lowest recent loss (see the module doc)."""
+
+    def __init__(self) -> None:
+        self.step: int | None = None
+        self.loss = math.inf
+        self.state: dict[str, torch.Tensor] | None = None
+        self.last: tuple[int, float] | None = None  # the last checkpoint: step, recent loss
+        self._since = 0  # history length at the previous checkpoint
+        self.restored = False
+
+    def offer(self, step: int, history: Sequence[Mapping[str, float]], model: nn.Module) -> None:
+        """A checkpoint of ``model`` at ``step`` was written; ``history`` holds the logged rows
+        (``total`` each) so far.  Keep its weights when its recent loss is the lowest yet."""
+        rows = [float(r["total"]) for r in history[self._since:] if "total" in r]
+        self._since = len(history)
+        if not rows or not all(math.isfinite(v) for v in rows):
+            return
+        recent = sum(rows) / len(rows)
+        self.last = (step, recent)
+        if recent < self.loss:
+            self.step, self.loss = step, recent
+            self.state = {k: v.detach().to("cpu", copy=True)
+                          for k, v in model.state_dict().items()}
+
+    def rescue(self, error: ZooError, model: nn.Module) -> ZooError:
+        """Put the best weights back into ``model`` and say so in ``error``'s message."""
+        if self.state is None or self.step is None:
+            return error
+        model.load_state_dict(self.state)
+        self.restored = True
+        setattr(error, "best_step", self.step)  # zoo run writes model.pt from them
+        last = "" if self.last is None or self.last[0] == self.step else \
+            f"; the last checkpoint, step {self.last[0]}, had {self.last[1]:.4g}"
+        error.args = (f"{error}; best weights kept: step {self.step} (mean loss {self.loss:.4g} "
+                      f"since the checkpoint before it, the lowest of the checkpoints{last})",)
+        return error
 
 
 def _finite(value: Any) -> bool:

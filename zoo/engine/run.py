@@ -39,6 +39,7 @@ from .build import DatasetCache, StageSetup, build_stage, check_augment
 from .cascade import CASCADE_AT_0, UNTRAINED_CASCADE_PLAN, CascadedFineTuner, cascade_start
 from .evaluation import EvalResult, evaluate_model, metrics_with_masks
 from .loggers import NO_LOGGER, RunLogger, check_logger, make_logger
+from .nan_guard import GuardError
 from .precision import Precision
 from .recipe import resolve_recipe
 from .run_folder import RunFolder, new_run_dir
@@ -122,16 +123,22 @@ def run_stage(s: _Session, stage: Stage, index: int, prior: Mapping[str, nn.Modu
     if stage.skip_with_weights and not stage.weights.startswith(("scratch", "stage:")):
         schedule = dataclasses.replace(schedule, steps=0)  # given weights: use them as they are
         s.log(f"[{stage.name}] using the weights {stage.weights} as they are (skip_with_weights)")
-    res = train_stage(
-        setup.trainable, setup.terms, train, schedule=schedule, registry=s.registry,
-        optimizer=stage.optimizer, plan=setup.plan, test_data=test,
-        evaluation=stage.eval if stage.eval.every else None, augment=stage.data.augment,
-        options=TrainOptions(
-            device=s.device, seed=seed, out_dir=s.folder.stage_dir(row),
-            checkpoint_every=stage.checkpoint_every, name=row, progress=s.progress,
-            log=s.log, dist_info=s.info, num_workers=stage.data.num_workers,
-            find_unused_parameters=stage.find_unused_parameters, global_step_offset=offset,
-            on_step=s.on_step, logger=s.logger, precision=s.recipe.precision))
+    try:
+        res = train_stage(
+            setup.trainable, setup.terms, train, schedule=schedule, registry=s.registry,
+            optimizer=stage.optimizer, plan=setup.plan, test_data=test,
+            evaluation=stage.eval if stage.eval.every else None, augment=stage.data.augment,
+            options=TrainOptions(
+                device=s.device, seed=seed, out_dir=s.folder.stage_dir(row),
+                checkpoint_every=stage.checkpoint_every, name=row, progress=s.progress,
+                log=s.log, dist_info=s.info, num_workers=stage.data.num_workers,
+                find_unused_parameters=stage.find_unused_parameters, global_step_offset=offset,
+                on_step=s.on_step, logger=s.logger, precision=s.recipe.precision))
+    except GuardError as e:  # the NaN guard put the best checkpoint's weights back: keep them
+        if getattr(e, "best_step", None) is not None and s.info.is_main:
+            path = _save_stage_weights(s.folder, s.recipe, setup, row, seed)
+            e.args = (f"{e}, written to {path}",)
+        raise
     if s.info.is_main:
         _save_stage_weights(s.folder, s.recipe, setup, row, seed)
     D.barrier(s.info)

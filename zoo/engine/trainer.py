@@ -19,7 +19,6 @@ modes and buffers put back after), so a run trains the same weights with or with
 """
 from __future__ import annotations
 
-import difflib
 import math
 import signal
 import sys
@@ -35,7 +34,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from zoo.errors import ConfigError, ZooError
+from zoo.errors import ConfigError, ZooError, did_you_mean
 from zoo.losses.composer import LossComposer
 from zoo.losses.term import Term, parse_loss_expression
 from zoo.registry import Registry
@@ -46,7 +45,7 @@ from .build import StageSetup
 from .evaluation import EvalResult, evaluate_model
 from .forward import ForwardStep, Plan, run_plan
 from .loggers import NO_LOGGER, RunLogger
-from .nan_guard import check_finite, check_gradient, check_parameters
+from .nan_guard import BestWeights, GuardError, check_finite, check_gradient, check_parameters
 from .precision import FULL, Precision
 from .spec import AugmentSpec, OptimizerSpec, Schedule, StageEval
 from .state import load_training_state, save_training_state
@@ -151,7 +150,7 @@ def build_optimizer(params, spec: OptimizerSpec):
     name, args = spec.name, spec.args
     key = str(name).lower()
     if key not in _OPTIMIZERS:
-        close = difflib.get_close_matches(key, list(_OPTIMIZERS), n=3, cutoff=0.5)
+        close = did_you_mean(key, _OPTIMIZERS)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise ConfigError(f"unknown optimizer {name!r} ({hint}any torch.optim class by name: "
                           f"{', '.join(sorted(_OPTIMIZERS))})")
@@ -406,6 +405,7 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                                 sampler={"epoch": epoch_pos[0], "offset": epoch_pos[1]},
                                 history=history, evals=evals, stage=name,
                                 extra={"grad_scaler": scaler.state_dict()} if scaler else None)
+            best.offer(step, history, model)
         D.barrier(info)
 
     def run_eval() -> EvalResult | None:
@@ -422,6 +422,7 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
 
     t0 = time.perf_counter()
     epoch_pos = [0, 0]
+    best = BestWeights()
     bar = _Progress(name, steps, start, bar=o.progress, main=info.is_main, log=log,
                     log_every=schedule.log_every)
     if eval_every and start == 0 and steps > 0:  # where the curve starts (isolated: see doc)
@@ -477,6 +478,8 @@ def train_stage(model: nn.Module | str, loss: str | Sequence[Term | Mapping] | C
                         signum=signum, stage=name, step=step, checkpoint=ckpt)
             if start < steps or (ckpt is not None and not ckpt.is_file()):
                 save(steps)
+    except GuardError as e:  # the model gets the best checkpoint's weights back
+        raise best.rescue(e, model) from None
     finally:
         bar.close()
     seconds = time.perf_counter() - t0

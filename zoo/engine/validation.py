@@ -3,7 +3,9 @@
 Registered names (models, datasets, loss terms, metrics, the optimizer and its learning rate)
 with did-you-mean, the training data's size against the batch, weight files, and, with
 ``build=True``, each stage built with its weights and its forward plan run once on a tiny batch
-of the real training set (output sizes), the loss terms' inputs checked against the tensors the
+of the real training set (output sizes), the model that stage yields run once on a 53x37 input
+as inference would (:data:`zoo.engine.preflight.ODD_SIZE`: it must keep that size), the loss
+terms' inputs checked against the tensors the
 plan produces, and the loss evaluated once: it must be finite and, for a stage that trains,
 have a gradient.  Every test item an evaluation will score is read (decoded), so a corrupt test
 image is found now, not after training.  Stages are seeded as in a real run, so building them draws the same numbers.
@@ -17,13 +19,14 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from zoo.config import with_context
-from zoo.errors import ConfigError, ZooError
+from zoo.errors import ConfigError, InputError, ZooError
 from zoo.registry import Registry
 
 from .build import DatasetCache, StageSetup, build_stage, check_augment
 from .cascade import cascade_terms
 from .evaluation import metrics_with_masks
 from .forward import run_plan
+from .preflight import ODD_SIZE, check_model_output
 from .spec import Recipe, Stage
 from .state import seed_everything
 from .trainer import build_loss, build_optimizer
@@ -116,6 +119,10 @@ def _check_built(stage: Stage, setup: StageSetup, train: Dataset, registry: Regi
             raise ZooError(f"{where}: {step.output!r} has size {tuple(out.shape[-2:])}, the "
                            f"input {tuple(batch['input'].shape[-2:])}")
     _check_terms(setup, tensors, registry, where)
+    odd = check_model_output(setup.final, stage.model, ODD_SIZE, skip_type_errors=True)
+    if odd:  # zoo infer runs photos of any size
+        raise ConfigError(f"{where}: model {stage.model!r} {odd}; `zoo infer` would fail on "
+                          f"such an image")
     composer = build_loss(list(setup.terms), registry)
     total, parts = composer(tensors)
     bad = [label for label, value in parts.items() if not bool(torch.isfinite(value).all())]
@@ -141,6 +148,8 @@ def open_every_item(dataset: Dataset, where: str, limit: int = 0) -> int:
     file of a test set is found before training; errors name ``where``, the item and its file.
     Returns the number of items read."""
     count = len(dataset)  # type: ignore[arg-type]
+    if count == 0:  # scored, it would give NaN means
+        raise InputError(f"{where}: the test set is empty (0 items); nothing would be scored")
     count = min(count, limit) if limit else count
     for i in range(count):
         try:

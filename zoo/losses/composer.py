@@ -223,9 +223,13 @@ class LossComposer(nn.Module):
                 value = term.loss.from_features(*(features[(term.feature_key, id(x))] for x in xs))
             if not isinstance(value, torch.Tensor) or value.dim() != 0:
                 shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value)
+                if getattr(term.loss, "reduction", None) == "none":
+                    advice = "its args set reduction 'none': use 'mean' or 'sum'"
+                else:  # the loss's own contract: its default reduction gives one number
+                    advice = (f"a loss must return one number; fix the forward of "
+                              f"{type(term.loss).__name__} (`zoo plugins check` runs it)")
                 raise ConfigError(f"{self.where} term {term.index + 1} ({term.label!r}): the loss "
-                                  f"returned {shape}, not a scalar (use reduction 'mean' or "
-                                  f"'sum' in args)")
+                                  f"returned {shape}, not a scalar ({advice})")
             if torch.is_grad_enabled() and not value.requires_grad:
                 self.last_without_gradient.append(term.label)
             weighted = term.weight * value

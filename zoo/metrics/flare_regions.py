@@ -191,9 +191,9 @@ class RegionPSNR(Metric):
 
 
 def region_ssim(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor,
-                region: str) -> torch.Tensor:
+                region: str, on_uint8_grid: bool = False) -> torch.Tensor:
     """Per-image SSIM averaged over ``region``'s window centres (NaN where it is empty)."""
-    s = ssim_map(pred, gt)  # (B, C, H - 6, W - 6)
+    s = ssim_map(pred, gt, on_uint8_grid=on_uint8_grid)  # (B, C, H - 6, W - 6)
     half = WINDOW // 2
     m = region_weights(mask.to(s.dtype), region)[..., half:-half, half:-half]
     area = m.sum(dim=(1, 2, 3))
@@ -218,7 +218,7 @@ class RegionSSIM(RegionPSNR):
         mask = self.check_mask(pred, mask)
         if self.reading == "masked":
             return masked_ssim(pred, gt, mask, self.region)
-        return region_ssim(pred, gt, mask, self.region)
+        return region_ssim(pred, gt, mask, self.region, self.quantize)
 
     def extra_repr(self) -> str:
         return f"quantize={self.quantize}, reading={self.reading!r}"

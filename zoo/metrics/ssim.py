@@ -13,13 +13,13 @@ data_range=255)`` (the call of Flare7K's ``evaluate.py``, written there with the
   filters with reflection, then crops 3 pixels from each border: the same set), then over the
   channels.
 
-A stride-1 ``avg_pool2d`` without padding computes exactly those windows.  Computed in float64
-(float32 on MPS).  Images must be at least 7 x 7.
+Window sums over exactly those windows (:func:`box_sum`); computed in float64 (float32 on MPS),
+the window sums of quantised images exactly in float32 (:func:`ssim_map`).  Images must be at
+least 7 x 7.
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from zoo.specs import describe
 
@@ -29,30 +29,54 @@ WINDOW = 7
 K1, K2 = 0.01, 0.03
 
 
-def ssim(pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+def box_sum(t: torch.Tensor, k: int = WINDOW) -> torch.Tensor:
+    """Sum over every ``k x k`` window lying inside the image ('valid'), separably as ``k``
+    shifted adds per axis: ``(..., H, W) -> (..., H - k + 1, W - k + 1)``."""
+    h, w = t.shape[-2] - k + 1, t.shape[-1] - k + 1
+    rows = t[..., 0:h, :].clone()
+    for i in range(1, k):
+        rows += t[..., i:i + h, :]
+    out = rows[..., 0:w].clone()
+    for i in range(1, k):
+        out += rows[..., i:i + w]
+    return out
+
+
+def ssim(pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0, *,
+         on_uint8_grid: bool = False) -> torch.Tensor:
     """Per-image SSIM of (B, C, H, W) tensors (no checks, no quantisation)."""
-    return ssim_map(pred, gt, data_range).mean(dim=(2, 3)).mean(dim=1).float()
+    return ssim_map(pred, gt, data_range, on_uint8_grid=on_uint8_grid).mean(dim=(2, 3)) \
+        .mean(dim=1).float()
 
 
-def ssim_map(pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+def ssim_map(pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0, *,
+             on_uint8_grid: bool = False) -> torch.Tensor:
     """The (B, C, H - 6, W - 6) SSIM map: one value per window lying inside the image.
 
     Entry ``[i, j]`` belongs to the window centred on pixel ``(i + 3, j + 3)``.
+    ``on_uint8_grid``: the images hold 8-bit levels ``k / 255`` (``quantize=True``); the window
+    sums of ``x``, ``y``, ``x^2 + y^2`` and ``x y`` are then taken in float32 on the integers
+    ``k`` -- exact, since no sum exceeds ``49 * 2 * 255^2 < 2^24`` -- and the rest in float64,
+    which gives float64's values at a quarter of its cost.
     """
     dt = work_dtype(pred)
-    x, y = gt.to(dt), pred.to(dt)
+    if on_uint8_grid:
+        x, y = (gt * 255).round().float(), (pred * 255).round().float()
+        scale = 255.0 * data_range
+    else:
+        x, y = gt.to(dt), pred.to(dt)
+        scale = data_range
     n = WINDOW * WINDOW
     cov_norm = n / (n - 1)
-
-    def mean(t: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(t, WINDOW, stride=1)
-
-    ux, uy = mean(x), mean(y)
-    vx = cov_norm * (mean(x * x) - ux * ux)
-    vy = cov_norm * (mean(y * y) - uy * uy)
-    vxy = cov_norm * (mean(x * y) - ux * uy)
-    c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
-    return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    c = x.shape[1]
+    sums = box_sum(torch.cat([x, y, x * x + y * y, x * y], dim=1)).to(dt) / n
+    ux, uy, squares, cross = sums.split(c, dim=1)
+    uxuy = ux * uy
+    uu = ux * ux + uy * uy
+    v = cov_norm * (squares - uu)  # s_x^2 + s_y^2
+    vxy = cov_norm * (cross - uxuy)
+    c1, c2 = (K1 * scale) ** 2, (K2 * scale) ** 2
+    return ((2 * uxuy + c1) * (2 * vxy + c2)) / ((uu + c1) * (v + c2))
 
 
 @describe(formula="mean over valid windows and channels of (2 ux uy + C1)(2 sxy + C2) / "
@@ -66,4 +90,4 @@ class SSIM(Metric):
 
     def forward(self, pred: torch.Tensor, gt: torch.Tensor, mask=None) -> torch.Tensor:
         pred, gt = self.prepare(pred, gt, min_size=WINDOW)
-        return ssim(pred, gt)
+        return ssim(pred, gt, on_uint8_grid=self.quantize)

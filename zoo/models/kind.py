@@ -60,6 +60,7 @@ import torch.nn.functional as F
 from zoo.checkpoint import MissingWeightsWarning, load_weights
 from zoo.errors import InputError, ZooError
 from zoo.specs import describe
+from zoo.tf_checkpoint import state_dict_from_tf
 
 _CITATION = ("Zhang, Zhang, Guo, 'Kindling the Darkness: A Practical Low-light Image Enhancer', "
              "ACM MM 2019")
@@ -116,38 +117,12 @@ def _pad(x: torch.Tensor, multiple: int, mode: str) -> tuple[torch.Tensor, tuple
 
 
 # ------------------------------------------------------------------- TensorFlow variable names
-def _tf_scopes(variables: Mapping[str, torch.Tensor]) -> str:
-    scopes = sorted({k.split("/")[0] for k in variables})
-    return ", ".join(scopes[:6]) or "none"
-
-
 def _tf_state_dict(model: nn.Module, label: str, scope: str, names: Mapping[str, str],
                    variables: Mapping[str, torch.Tensor], source: str,
                    prefix: str = "") -> dict[str, torch.Tensor]:
-    """zoo keys of ``model`` (under ``prefix``) from TensorFlow ``variables``: ``names`` maps a
-    zoo conv (``conv1.0``) to its slim scope (``g_conv1_1``) inside ``scope``.  Kernels
-    ``[kh, kw, a, b]`` become ``[b, a, kh, kw]`` (conv: HWIO -> OIHW; transposed conv:
-    ``[kh, kw, out, in]`` -> ``[in, out, kh, kw]``); one-line errors name the variable."""
-    own = model.state_dict()
-    out: dict[str, torch.Tensor] = {}
-    for key, tf_name in names.items():
-        for suffix, tf_suffix in (("weight", "weights"), ("bias", "biases")):
-            if f"{key}.{suffix}" not in own:
-                continue
-            var = f"{scope}/{tf_name}/{tf_suffix}"
-            if var not in variables:
-                raise ZooError(f"{source}: no TensorFlow variable {var!r} for model {label!r} "
-                               f"(the file's scopes: {_tf_scopes(variables)})")
-            value = variables[var]
-            value = value.permute(3, 2, 0, 1) if value.dim() == 4 else value
-            want = tuple(own[f"{key}.{suffix}"].shape)
-            if tuple(value.shape) != want:
-                tf_want = (want[2], want[3], want[1], want[0]) if len(want) == 4 else want
-                raise ZooError(f"{source}: {var} is {list(variables[var].shape)} in the file, "
-                               f"model {label!r} needs {list(tf_want)} (TensorFlow layout); "
-                               f"built with other widths?")
-            out[prefix + f"{key}.{suffix}"] = value.contiguous().float()
-    return out
+    """KinD's slim layers (``weights`` / ``biases``) through :func:`state_dict_from_tf`."""
+    return state_dict_from_tf(model, label, scope, names, variables, source, prefix=prefix,
+                              hint="; built with other widths?")
 
 
 _DECOM_NAMES = {"conv1.0": "g_conv1_1", "conv2.0": "g_conv2_1", "conv3.0": "g_conv3_1",

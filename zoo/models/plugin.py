@@ -83,6 +83,11 @@ def zoo_register_models(register: Callable[..., Any]) -> None:
              doc="Retinex-Net as released: S = R * relight(R, I); decom_weights= / "
                  "relight_weights= take the release's two TensorFlow checkpoints.",
              tags=("cnn", "low-light", "retinex"))
+    register("dce-net", "zoo.models.dce:DCENet",
+             doc="Zero-DCE's DCE-Net: 7 convs with skip concatenations, tanh curve maps, 8 "
+                 "iterations of LE(x) = x + A (x^2 - x); loads the release's Epoch99.pth "
+                 "(79,416 parameters); curves=true adds the maps (output_split image/curves).",
+             tags=("cnn", "low-light", "zero-reference"))
     register("conv-embedding", "zoo.models.embedding:ConvEmbedding",
              doc="A small CNN image embedding (B, 3, H, W) -> (B, dim), trained with info-nce as "
                  "the cascade's clean-vs-flare triplet encoder (model-features source).",

@@ -33,8 +33,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from zoo.checkpoint import load_weights
-from zoo.errors import InputError, ZooError
+from zoo.errors import InputError
 from zoo.specs import describe
+from zoo.tf_checkpoint import LAYERS_SUFFIXES, state_dict_from_tf
 
 _CITATION = ("Wei, Wang, Yang, Liu, 'Deep Retinex Decomposition for Low-Light Enhancement', "
              "BMVC 2018")
@@ -58,24 +59,9 @@ def _same_stride2(x: torch.Tensor, k: int = 3) -> torch.Tensor:
 
 def _tf_state_dict(model: nn.Module, label: str, scope: str, names: Mapping[str, str],
                    variables: Mapping[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
-    own = model.state_dict()
-    out: dict[str, torch.Tensor] = {}
-    for key, tf_name in names.items():
-        for suffix in ("weight", "bias"):
-            var = f"{scope}/{tf_name}/{'kernel' if suffix == 'weight' else 'bias'}"
-            if var not in variables:
-                scopes = ", ".join(sorted({k.split('/')[0] for k in variables})[:6]) or "none"
-                raise ZooError(f"{source}: no TensorFlow variable {var!r} for model {label!r} "
-                               f"(the file's scopes: {scopes})")
-            value = variables[var]
-            value = value.permute(3, 2, 0, 1) if value.dim() == 4 else value
-            want = tuple(own[f"{key}.{suffix}"].shape)
-            if tuple(value.shape) != want:
-                tf_want = (want[2], want[3], want[1], want[0]) if len(want) == 4 else want
-                raise ZooError(f"{source}: {var} is {list(variables[var].shape)} in the file, "
-                               f"model {label!r} needs {list(tf_want)} (TensorFlow layout)")
-            out[f"{key}.{suffix}"] = value.contiguous().float()
-    return out
+    """Retinex-Net's ``tf.layers`` (``kernel`` / ``bias``) through :func:`state_dict_from_tf`."""
+    return state_dict_from_tf(model, label, scope, names, variables, source,
+                              suffixes=LAYERS_SUFFIXES)
 
 
 @describe(citation=_CITATION, test="tests/models/test_retinexnet_tf.py")

@@ -145,7 +145,7 @@ def _header(ctx: Context) -> list[str]:
     if recipe.description:
         lines += [recipe.description, ""]
     if recipe.citation:
-        lines += [f"Method: {recipe.citation}", ""]
+        lines += [f"Recipe cites: {recipe.citation} (its `citation` key)", ""]
     config = ctx.run_dir / "config.toml"
     lines += [f"- run folder: `{ctx.run_dir}`; written "
               f"{_dt.datetime.now().isoformat(timespec='seconds')}",

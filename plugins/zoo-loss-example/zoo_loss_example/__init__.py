@@ -17,6 +17,7 @@ def zoo_register_losses(register):
         "zoo_loss_example.loss:SpectralL1Loss",
         doc="Log-amplitude spectrum L1 loss (example third-party plugin).",
         formula="mean |log(1+|FFT(x)|) - log(1+|FFT(y)|)|",
-        citation="Jiang et al., Focal Frequency Loss for Image Reconstruction and Synthesis, ICCV 2021",
+        citation=("(classical) L1 of log-amplitude spectra; not the focal frequency loss of "
+                  "Jiang et al., ICCV 2021, which weights the squared complex-spectrum distance"),
         tags=("frequency",),
     )

@@ -5,9 +5,10 @@ The loss compares images in the frequency domain:
     L(x, y) = mean_{b,c,u,v} | log(1 + |F(x)|) - log(1 + |F(y)|) |
 
 where F is the 2-D orthonormal FFT over the spatial axes.  Comparing log-amplitude spectra
-penalises missing high-frequency detail that pixel losses average away (the idea behind the
-frequency-domain losses of Jiang et al., "Focal Frequency Loss for Image Reconstruction and
-Synthesis", ICCV 2021; this plugin uses the simpler log-amplitude L1 form above).
+penalises missing high-frequency detail that pixel losses average away.  This is *not* the
+focal frequency loss of Jiang et al. ("Focal Frequency Loss for Image Reconstruction and
+Synthesis", ICCV 2021): that one is the squared distance of the complex spectra, each frequency
+weighted by its own (normalised) distance; this plugin keeps the plain L1 of log-amplitudes.
 
 Registered by ``zoo_loss_example/__init__.py`` (lazily, by the string
 ``"zoo_loss_example.loss:SpectralL1Loss"``, so listing plugins does not import torch).
