@@ -60,7 +60,7 @@ def test_cascaded_flare_cpu_reference_is_the_measured_one(real_registry):
     """The cpu profile's reference as chosen on the validation split (docs/study.md, "The
     regime"; benchmarks/RESULTS-demo-reference.md): unet.s trained with L2 for 4000 steps of
     batch 4 on 64-px crops whose flares include faint ones (energy log-uniform in [0.001, 1],
-    the reference's data only), the flare PSF at its default size (2x the crop), a validation
+    the reference's data only) with AdamW at lr 5e-4 (lr 1e-3 collapsed on 2 threads), the flare PSF at its default size (2x the crop), a validation
     curve every 500 steps; the cascade stages validated every 25 steps; threads per stage."""
     raw, rname, source = load_recipe_source("cascaded-flare", real_registry)
     recipe = resolve(raw, [], name=rname, source=source)
@@ -70,6 +70,7 @@ def test_cascaded_flare_cpu_reference_is_the_measured_one(real_registry):
     assert (ref.schedule.steps, ref.schedule.batch_size) == (4000, 4)
     assert ref.eval.every == 500 and ref.eval.metrics == ("psnr",)
     assert ref.data.train.args["energy"] == [0.001, 1.0]
+    assert (ref.optimizer.name, ref.optimizer.args) == ("adamw", {"lr": 0.0005, "weight_decay": 0.0})
     for name in ("finetune", "control"):  # the cascade's data keeps the default flares
         assert "energy" not in recipe.stages[name].data.train.args
         ev = recipe.stages[name].eval
