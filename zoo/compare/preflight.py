@@ -13,9 +13,7 @@ task names.
 """
 from __future__ import annotations
 
-from typing import Mapping
-
-from zoo.engine.preflight import check_loss, check_model, missing_arguments
+from zoo.engine.preflight import check_loss, check_model, first_item, missing_arguments
 from zoo.errors import ConfigError, ZooError
 from zoo.registry import Registry
 
@@ -32,15 +30,9 @@ def _dataset_problem(task_name: str, settings: CompareSettings, registry: Regist
         return str(e)
     for split, data in zip(("train", "test"), datasets):
         where = f"task {task_name}: dataset {task.dataset!r} ({split})"
-        try:
-            n = len(data)  # type: ignore[arg-type]
-            item = data[0] if n else None
-        except Exception as e:
-            return f"{where}: item 0: {e if isinstance(e, ZooError) else repr(e)[:200]}"
+        item, problem = first_item(data)
         if item is None:
-            return f"{where}: no items"
-        if not isinstance(item, Mapping):
-            return f"{where}: item 0 is a {type(item).__name__}, not a dict of tensors"
+            return f"{where}: {problem}"
         missing = [t for t in task.tensors if t not in item]
         if missing:
             return (f"{where}: item 0 has {', '.join(sorted(map(str, item)))}; the task needs "

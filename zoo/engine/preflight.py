@@ -139,16 +139,23 @@ def check_dataset(registry: Registry, name: str, args: Mapping[str, Any] | None 
         return f"cannot be built with {given}: {e}"
     except Exception as e:
         return f"cannot be built with {given}: {_problem(e)}"
+    _, problem = first_item(data)
+    return f"{problem} (built with {given})" if problem else ""
+
+
+def first_item(data: Any) -> tuple[Mapping[str, Any] | None, str]:
+    """Item 0 of a dataset, or ``(None, problem)``: empty, unreadable or not a dict of tensors
+    (one line; what every pre-flight of a dataset asks first)."""
     try:
         count = len(data)
         item = data[0] if count else None
     except Exception as e:
-        return f"item 0 cannot be read: {_problem(e)}"
+        return None, f"item 0 cannot be read: {_problem(e)}"
     if item is None:
-        return f"is empty with {given}"
+        return None, "is empty"
     if not isinstance(item, Mapping):
-        return f"item 0 is a {type(item).__name__}, not a dict of tensors"
-    return ""
+        return None, f"item 0 is a {type(item).__name__}, not a dict of tensors"
+    return item, ""
 
 
 def check_metric(registry: Registry, name: str) -> str:
